@@ -1,0 +1,143 @@
+//! The command line: clap definitions (doc comments are the help text) and exit codes.
+//!
+//! Exit codes follow the contract: 0 success, 1 a lab failed or lint found an error, 2 bad usage
+//! or unreadable input (with a message naming the file and line).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit code for success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code when a lab failed or the lint found an error.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code for bad usage or unreadable input.
+pub const EXIT_USAGE: u8 = 2;
+
+/// labbook keeps hands-on course Markdown honest: it plans, lints, runs and publishes the labs in it.
+///
+/// A PATH is a chapter file, a folder of chapters, or an mdBook folder (holding book.toml), whose
+/// chapters are taken in SUMMARY.md order.
+#[derive(Debug, Parser)]
+#[command(name = "labbook", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats of `plan` and `lint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For a person.
+    Text,
+    /// For tools; the shape is a stable contract.
+    Json,
+}
+
+/// Cluster backends of `run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClusterBackend {
+    /// No cluster: KUBECONFIG points to an empty file, so no real cluster can be reached.
+    None,
+    /// A throw-away kind cluster per lab, deleted at the end.
+    Kind,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what will run: every step, its kind, and why it was given that kind.
+    ///
+    /// Nothing is executed. Use it after editing a chapter to check that each block was
+    /// understood as you meant: a watch, a shell typed inside a pod, a cleanup, and so on.
+    Plan {
+        /// Chapter files, folders or book folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Execute the labs like a careful reader, and assert every Verify section.
+    Run(RunArgs),
+    /// Find broken labs without a cluster: shell, heredocs, manifests, and a model of the cluster.
+    Lint {
+        /// Chapter files, folders or book folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Build the book with the labbook preprocessor, in process (nothing else to install).
+    Build {
+        /// The book folder (holding book.toml).
+        #[arg(default_value = ".")]
+        book: PathBuf,
+    },
+    /// List the tools a course needs (docker, kind, kubectl, istioctl, helm, shellcheck) and
+    /// which cluster backend can be used here.
+    Doctor,
+}
+
+/// Options of `labbook run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Chapter files, folders or book folders.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Where the labs run.
+    #[arg(long, value_enum, default_value_t = ClusterBackend::None)]
+    pub cluster: ClusterBackend,
+    /// Write the outputs as the accepted snapshots instead of comparing.
+    #[arg(long)]
+    pub accept: bool,
+    /// Continue past failed verify steps to see the fuller picture.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Time limit of one step, in seconds (a step's `timeout=` overrides it).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub step_timeout: u64,
+    /// How long a watch runs before it is stopped, when no `until=` matched first.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub watch_limit: u64,
+    /// How many labs run at once (each on its own cluster).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// Keep the kind clusters after the run, for debugging.
+    #[arg(long)]
+    pub keep_cluster: bool,
+    /// Write report.json and junit.xml into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+}
+
+/// Parses the command line, runs it and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Runs a parsed command line; `Err` means bad usage or unreadable input (exit code 2).
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Plan { paths, format } => crate::plan::run(&paths, format),
+        Command::Run(_) | Command::Lint { .. } | Command::Build { .. } | Command::Doctor => {
+            anyhow::bail!("this command is not implemented yet")
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! labbook-harness: the `labbook` command line: plan, run, lint, build and doctor.
+//!
+//! The binary's `main` only calls [`cli::run`]; each subcommand lives in its own module and
+//! consumes the one lab model from the `labbook` crate.
+
+pub mod cli;
+pub mod plan;

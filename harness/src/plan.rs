@@ -1,0 +1,25 @@
+//! `labbook plan`: load the courses and print the plan as text or JSON.
+
+use std::path::PathBuf;
+
+use crate::cli::{EXIT_OK, Format};
+
+/// Loads every path and prints its plan; any unreadable or invalid chapter is an error.
+pub fn run(paths: &[PathBuf], format: Format) -> anyhow::Result<u8> {
+    let courses = paths
+        .iter()
+        .map(|p| labbook::course::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let labs = courses.iter().flat_map(|c| c.labs.iter());
+    match format {
+        Format::Json => {
+            let plan = labbook::plan::to_json(labs);
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+        }
+        Format::Text => {
+            let texts: Vec<String> = labs.map(labbook::plan::to_text).collect();
+            print!("{}", texts.join("\n"));
+        }
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,511 @@
+//! Kind inference without annotations: from the heading path, the cue and the commands.
+//!
+//! The order of precedence is what a careful reader applies: a section that is clearly not part of
+//! the main flow (Next Steps, Troubleshooting, Cleanup) wins; then what the prose says (typed inside
+//! a pod, optional); then what the commands do (open a shell, never end, keep running, write a
+//! file), the strongest first; then the section kind (Verify, Setup); and otherwise it is a plain run.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::model::{Dialect, Reason, SessionInfo, StepKind};
+use crate::shell::{Analysis, Command};
+
+/// The sections that decide a kind on their own, in precedence order.
+const DOMINANT_SECTIONS: [(StepKind, &str); 3] = [
+    (
+        StepKind::Skip,
+        r"(?i)^\s*(next steps?|what'?s next|further reading)\b",
+    ),
+    (StepKind::Troubleshoot, r"(?i)\btroubleshoot"),
+    (
+        StepKind::Cleanup,
+        r"(?i)^\s*(clean\s*-?\s*up|tear\s*-?\s*down)\b",
+    ),
+];
+
+/// The sections that apply when the commands say nothing stronger; the deepest heading decides.
+const WEAK_SECTIONS: [(StepKind, &str); 2] = [
+    (StepKind::Verify, r"(?i)^\s*(verify|verification)\b"),
+    (
+        StepKind::Setup,
+        r"(?i)^\s*((lab|environment|cluster)\s+)?set\s*-?\s*up\b|^\s*prerequisites\b|\blab setup\b",
+    ),
+];
+
+static DOMINANT: LazyLock<Vec<(StepKind, Regex)>> = LazyLock::new(|| compile(&DOMINANT_SECTIONS));
+static WEAK: LazyLock<Vec<(StepKind, Regex)>> = LazyLock::new(|| compile(&WEAK_SECTIONS));
+
+fn compile(table: &[(StepKind, &str)]) -> Vec<(StepKind, Regex)> {
+    table
+        .iter()
+        .map(|(kind, pattern)| (*kind, Regex::new(pattern).expect("static regex")))
+        .collect()
+}
+
+/// A cue saying that the block is typed inside a pod or container shell.
+static SESSION_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^\s*(now\s+|then\s+|from\s+)?inside\b|\b(inside|within|in)\s+(the|this|that|your)\s+([\w-]+\s+){0,2}(pod|container|shell|session|generator|prompt)\b",
+    )
+    .expect("static regex")
+});
+
+/// A cue saying that the block is optional.
+static OPTIONAL_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(optional(ly)?|alternative(ly)?|if you (want|like|wish|prefer))\b")
+        .expect("static regex")
+});
+
+/// Prose that tells the reader when to press Ctrl+C.
+static STOP_HINT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)ctrl\s*\+?\s*-?c\b[^.]*?\b(when|once|after|until|as soon as)\s+([^.\n]+)")
+        .expect("static regex")
+});
+
+/// The index (in the heading path) and kind of the section that decides, if any.
+pub(crate) fn section_kind(heading: &[String], dominant: bool) -> Option<(StepKind, String)> {
+    if dominant {
+        for (kind, pattern) in DOMINANT.iter() {
+            if let Some(h) = heading.iter().find(|h| pattern.is_match(h)) {
+                return Some((*kind, h.clone()));
+            }
+        }
+        return None;
+    }
+    for h in heading.iter().rev() {
+        for (kind, pattern) in WEAK.iter() {
+            if pattern.is_match(h) {
+                return Some((*kind, h.clone()));
+            }
+        }
+    }
+    None
+}
+
+/// Whether the cue says the block is typed into a pod shell; returns the words that say so.
+pub(crate) fn session_cue(cue: &str) -> Option<String> {
+    SESSION_CUE.find(cue).map(|m| m.as_str().trim().to_string())
+}
+
+/// Whether the cue says the block is optional; returns the words that say so.
+pub(crate) fn optional_cue(cue: &str) -> Option<String> {
+    OPTIONAL_CUE.find(cue).map(|m| m.as_str().to_string())
+}
+
+/// What the prose says to wait for before stopping a watch.
+pub(crate) fn stop_hint(prose: &str) -> Option<String> {
+    STOP_HINT
+        .captures(prose)
+        .and_then(|c| c.get(2))
+        .map(|m| m.as_str().trim().to_string())
+}
+
+/// The strongest kind the commands of a block imply, with the reason and any session it opens.
+pub(crate) fn command_kind(analysis: &Analysis) -> Option<(StepKind, Reason, Option<SessionInfo>)> {
+    let top = || analysis.commands.iter().filter(|c| !c.substituted);
+    if let Some((command, session)) = top().find_map(|c| open_session(c).map(|s| (c, s))) {
+        let what = match &session.target {
+            Some(target) => format!("opens a {} shell in `{target}`", session.dialect),
+            None => format!("opens a {} shell", session.dialect),
+        };
+        return Some((
+            StepKind::OpenSession,
+            Reason::Command {
+                what,
+                line: command.line,
+            },
+            Some(session),
+        ));
+    }
+    if let Some((command, why)) = top().find_map(|c| never_ends(c).map(|w| (c, w))) {
+        return Some((
+            StepKind::Watch,
+            Reason::Command {
+                what: format!("never ends: {why}"),
+                line: command.line,
+            },
+            None,
+        ));
+    }
+    if let Some(line) = analysis.endless_loops.first() {
+        return Some((
+            StepKind::Watch,
+            Reason::Command {
+                what: "never ends: an endless `while true` loop".into(),
+                line: *line,
+            },
+            None,
+        ));
+    }
+    if let Some(command) = top().find(|c| c.background) {
+        return Some((
+            StepKind::Background,
+            Reason::Command {
+                what: format!("keeps running in the background: `{} … &`", command.program()),
+                line: command.line,
+            },
+            None,
+        ));
+    }
+    if let Some((command, file)) = top().find_map(|c| written_file(c).map(|f| (c, f))) {
+        return Some((
+            StepKind::WriteFile,
+            Reason::Command {
+                what: format!("writes `{file}` from a heredoc"),
+                line: command.line,
+            },
+            None,
+        ));
+    }
+    None
+}
+
+/// The file a heredoc command writes: `cat > f <<EOF`, `cat <<EOF >> f`, `tee f <<EOF`.
+pub(crate) fn written_file(command: &Command) -> Option<String> {
+    command.heredoc.as_ref()?;
+    if let Some(file) = command.writes.first() {
+        return Some(file.clone());
+    }
+    if command.program() == "tee" {
+        return command
+            .args()
+            .iter()
+            .find(|a| !a.starts_with('-'))
+            .cloned();
+    }
+    None
+}
+
+/// kubectl flags that take a separate value (`-n default`), so the value is not a positional.
+const KUBECTL_VALUE_FLAGS: &[&str] = &[
+    "-n",
+    "--namespace",
+    "-c",
+    "--container",
+    "--context",
+    "--kubeconfig",
+    "--cluster",
+    "--user",
+    "-s",
+    "--server",
+    "--as",
+    "--image",
+    "--restart",
+    "-l",
+    "--selector",
+    "--labels",
+    "--env",
+    "--port",
+    "--overrides",
+    "-f",
+    "--filename",
+    "-o",
+    "--output",
+    "--timeout",
+    "--pod-running-timeout",
+    "--image-pull-policy",
+    "--target",
+    "--profile",
+];
+
+/// The parts of a kubectl command line.
+pub(crate) struct Kubectl<'a> {
+    /// The subcommand (`get`, `run`, `exec`, ...).
+    pub sub: &'a str,
+    /// Flags and positionals before `--`, after the subcommand.
+    pub before: &'a [String],
+    /// What follows `--`: the command run in the container.
+    pub after: &'a [String],
+}
+
+impl Kubectl<'_> {
+    pub fn has_flag(&self, short: Option<char>, long: &str) -> bool {
+        self.before.iter().any(|a| {
+            a == long
+                || a.strip_prefix(long).is_some_and(|r| r.starts_with('='))
+                || short.is_some_and(|s| {
+                    a.len() >= 2
+                        && a.starts_with('-')
+                        && !a.starts_with("--")
+                        && a[1..].chars().all(|c| c.is_ascii_alphabetic())
+                        && a[1..].contains(s)
+                })
+        })
+    }
+
+    pub fn flag_value(&self, names: &[&str]) -> Option<&str> {
+        let mut iter = self.before.iter();
+        while let Some(arg) = iter.next() {
+            for name in names {
+                if arg == name {
+                    return iter.next().map(String::as_str);
+                }
+                if let Some(v) = arg.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+                    return Some(v);
+                }
+            }
+        }
+        None
+    }
+
+    pub fn positionals(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut iter = self.before.iter();
+        while let Some(arg) = iter.next() {
+            if arg.starts_with('-') {
+                if KUBECTL_VALUE_FLAGS.contains(&arg.as_str()) {
+                    iter.next();
+                }
+            } else {
+                out.push(arg.as_str());
+            }
+        }
+        out
+    }
+}
+
+/// Splits a kubectl command into subcommand, flags and the command after `--`.
+pub(crate) fn kubectl(command: &Command) -> Option<Kubectl<'_>> {
+    if command.program() != "kubectl" {
+        return None;
+    }
+    let args = command.args();
+    let mut i = 0;
+    while i < args.len() && args[i].starts_with('-') {
+        if KUBECTL_VALUE_FLAGS.contains(&args[i].as_str()) {
+            i += 1;
+        }
+        i += 1;
+    }
+    let sub = args.get(i)?.as_str();
+    let rest = &args[i + 1..];
+    let dash = rest.iter().position(|a| a == "--");
+    let (before, after) = match dash {
+        Some(d) => (&rest[..d], &rest[d + 1..]),
+        None => (rest, &rest[rest.len()..]),
+    };
+    Some(Kubectl { sub, before, after })
+}
+
+/// Whether a command line after `--` (or a container's default) is an interactive shell.
+fn interactive_shell(command: &[String]) -> Option<Option<&String>> {
+    match command {
+        [] => Some(None),
+        [shell, rest @ ..] => {
+            Dialect::from_shell(shell)?;
+            let scripted = rest
+                .iter()
+                .any(|a| a == "-c" || (a.starts_with('-') && !a.starts_with("--") && a.contains('c')) || !a.starts_with('-'));
+            (!scripted).then_some(Some(shell))
+        }
+    }
+}
+
+fn dialect_for(shell: Option<&String>, image: Option<&str>) -> Dialect {
+    if let Some(d) = shell.and_then(|s| Dialect::from_shell(s)) {
+        return d;
+    }
+    // Without an explicit shell the image's default runs; most small images only have sh.
+    match image {
+        Some(i) if i.contains("netshoot") || i.contains("ubuntu") || i.contains("debian") => {
+            Dialect::Bash
+        }
+        _ => Dialect::Sh,
+    }
+}
+
+/// The session a command opens: `kubectl run|exec|debug|attach -it … -- sh`, `docker run -it …`.
+pub(crate) fn open_session(command: &Command) -> Option<SessionInfo> {
+    if let Some(k) = kubectl(command) {
+        if !matches!(k.sub, "run" | "exec" | "debug" | "attach") || !k.has_flag(Some('i'), "--stdin") {
+            return None;
+        }
+        let image = k.flag_value(&["--image"]).map(str::to_string);
+        let shell = if k.sub == "attach" {
+            None
+        } else {
+            interactive_shell(k.after)?
+        };
+        if k.sub == "exec" && k.after.is_empty() {
+            return None;
+        }
+        let restart = k.flag_value(&["--restart"]);
+        return Some(SessionInfo {
+            tool: "kubectl".into(),
+            target: k.positionals().first().map(|s| s.to_string()),
+            dialect: dialect_for(shell, image.as_deref()),
+            shell: shell.cloned(),
+            image,
+            remove: k.has_flag(None, "--rm"),
+            restart_never: restart.is_some_and(|r| r.eq_ignore_ascii_case("never")),
+            line: command.line,
+        });
+    }
+    if command.program() == "docker" && command.args().first().is_some_and(|a| a == "run") {
+        let args = &command.args()[1..];
+        let interactive = args.iter().take_while(|a| a.starts_with('-')).any(|a| {
+            a == "--interactive" || (!a.starts_with("--") && a.contains('i'))
+        });
+        if !interactive {
+            return None;
+        }
+        let mut i = 0;
+        while i < args.len() && args[i].starts_with('-') {
+            let takes_value = matches!(
+                args[i].as_str(),
+                "--name" | "-e" | "--env" | "-v" | "--volume" | "-p" | "--publish" | "--network"
+                    | "-w" | "--workdir" | "--entrypoint" | "-u" | "--user" | "--platform"
+            );
+            i += if takes_value { 2 } else { 1 };
+        }
+        let image = args.get(i)?.clone();
+        let shell = interactive_shell(&args[i + 1..])?;
+        return Some(SessionInfo {
+            tool: "docker".into(),
+            target: Some(image.clone()),
+            dialect: dialect_for(shell, Some(&image)),
+            shell: shell.cloned(),
+            image: Some(image),
+            remove: args.iter().any(|a| a == "--rm"),
+            restart_never: true,
+            line: command.line,
+        });
+    }
+    None
+}
+
+/// Why a command never ends by itself, if it does not.
+pub(crate) fn never_ends(command: &Command) -> Option<String> {
+    if command.background {
+        return None;
+    }
+    let args = command.args();
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    if let Some(k) = kubectl(command) {
+        let watch = k.has_flag(Some('w'), "--watch") || k.has_flag(None, "--watch-only");
+        return match k.sub {
+            "port-forward" | "proxy" => Some(format!("`kubectl {}` keeps serving", k.sub)),
+            "logs" if k.has_flag(Some('f'), "--follow") => {
+                Some("`kubectl logs -f` follows the log".into())
+            }
+            "get" | "events" | "describe" | "top" if watch => {
+                Some(format!("`kubectl {} --watch` streams changes", k.sub))
+            }
+            _ => None,
+        };
+    }
+    match command.program() {
+        "watch" => Some("`watch` repeats until stopped".into()),
+        "tail" | "journalctl" if has("-f") || has("-F") || has("--follow") => {
+            Some(format!("`{} -f` follows the file", command.program()))
+        }
+        "istioctl"
+            if args
+                .first()
+                .is_some_and(|a| matches!(a.as_str(), "dashboard" | "d" | "dash")) =>
+        {
+            Some("`istioctl dashboard` keeps a port-forward open".into())
+        }
+        "ping" if !args.iter().any(|a| a.starts_with("-c")) => {
+            Some("`ping` without -c runs forever".into())
+        }
+        "sleep" if has("infinity") => Some("`sleep infinity`".into()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shell::analyze;
+
+    fn kind_of(code: &str) -> Option<StepKind> {
+        let lines: Vec<usize> = (1..=code.lines().count()).collect();
+        command_kind(&analyze(code, &lines)).map(|(k, _, _)| k)
+    }
+
+    #[test]
+    fn command_kinds() {
+        let cases: &[(&str, Option<StepKind>)] = &[
+            ("kubectl get pods", None),
+            ("kubectl run debug --image=nicolaka/netshoot -it --rm -- bash", Some(StepKind::OpenSession)),
+            ("kubectl run tg --image=curlimages/curl --restart=Never --rm -it -- sh", Some(StepKind::OpenSession)),
+            ("kubectl exec -it deploy/web -c app -- /bin/sh", Some(StepKind::OpenSession)),
+            ("kubectl -n demo exec -ti web-0 -- bash -l", Some(StepKind::OpenSession)),
+            ("docker run -it --rm alpine", Some(StepKind::OpenSession)),
+            ("kubectl run test --image=curlimages/curl --rm -it -- curl http://reviews/", None),
+            ("kubectl run t --image=fortio/fortio --rm -it -- load -qps 10 http://x/", None),
+            ("kubectl exec -it web -- sh -c 'echo hi'", None),
+            ("kubectl exec deploy/web -- curl -s http://x/", None),
+            ("kubectl set image deploy/b hello=nginx\nkubectl get pods -l app=b -w", Some(StepKind::Watch)),
+            ("kubectl get pods --watch", Some(StepKind::Watch)),
+            ("kubectl logs -f deploy/web", Some(StepKind::Watch)),
+            ("kubectl logs deploy/web --follow", Some(StepKind::Watch)),
+            ("kubectl -n istio-system port-forward svc/kiali 20001", Some(StepKind::Watch)),
+            ("watch kubectl get pods", Some(StepKind::Watch)),
+            ("istioctl dashboard kiali", Some(StepKind::Watch)),
+            ("while true; do curl -s x; sleep 1; done", Some(StepKind::Watch)),
+            ("kubectl port-forward svc/kiali 20001 &", Some(StepKind::Background)),
+            ("cat > a.md <<EOF\nhi\nEOF", Some(StepKind::WriteFile)),
+            ("cat >> a.md << 'EOF'\nhi\nEOF", Some(StepKind::WriteFile)),
+            ("tee b.yaml <<EOF\nx: 1\nEOF", Some(StepKind::WriteFile)),
+            ("kubectl apply -f - <<EOF\nkind: Pod\nEOF", None),
+            ("kubectl rollout status deploy/web", None),
+            ("kubectl run lg --image=busybox --restart=Never -- /bin/sh -c \"while true; do wget -q x; done\"", None),
+        ];
+        for (code, expected) in cases {
+            assert_eq!(kind_of(code), *expected, "{code}");
+        }
+    }
+
+    #[test]
+    fn sessions_know_their_shell_and_target() {
+        let code = "kubectl run traffic --image=curlimages/curl --restart=Never --rm -it -- sh";
+        let analysis = analyze(code, &[7]);
+        let session = open_session(&analysis.commands[0]).expect("session");
+        assert_eq!(session.dialect, Dialect::Sh);
+        assert_eq!(session.target.as_deref(), Some("traffic"));
+        assert_eq!(session.image.as_deref(), Some("curlimages/curl"));
+        assert!(session.remove && session.restart_never);
+        assert_eq!(session.line, 7);
+        let bash = analyze("kubectl run debug --image=nicolaka/netshoot -it --rm -- bash", &[1]);
+        let session = open_session(&bash.commands[0]).expect("session");
+        assert_eq!(session.dialect, Dialect::Bash);
+        assert!(!session.restart_never);
+    }
+
+    #[test]
+    fn cues_and_sections() {
+        let heading = |hs: &[&str]| hs.iter().map(|h| h.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            section_kind(&heading(&["Troubleshooting Guide", "If metrics not appearing:"]), true).map(|s| s.0),
+            Some(StepKind::Troubleshoot)
+        );
+        assert_eq!(section_kind(&heading(&["Cleanup"]), true).map(|s| s.0), Some(StepKind::Cleanup));
+        assert_eq!(section_kind(&heading(&["Next Steps"]), true).map(|s| s.0), Some(StepKind::Skip));
+        assert_eq!(section_kind(&heading(&["Exercise 1", "Verify: pods"]), true), None);
+        assert_eq!(
+            section_kind(&heading(&["Exercise 1", "Step 1", "Verify: pods"]), false).map(|s| s.0),
+            Some(StepKind::Verify)
+        );
+        assert_eq!(
+            section_kind(&heading(&["Technical Foundation", "Lab Setup"]), false).map(|s| s.0),
+            Some(StepKind::Setup)
+        );
+        assert_eq!(section_kind(&heading(&["Step 2: Expose the services"]), false), None);
+        assert!(session_cue("Inside the debug pod:").is_some());
+        assert!(session_cue("Inside debug pod:").is_some());
+        assert!(session_cue("Inside the traffic generator:").is_some());
+        assert!(session_cue("At the prompt in the client pod, run:").is_some());
+        assert!(session_cue("Create the deployment inside the cluster:").is_none());
+        assert!(optional_cue("Optional (to see it in action):").is_some());
+        assert!(optional_cue("you can run this alternative load generator:").is_some());
+        assert!(optional_cue("Deploy the services:").is_none());
+        assert_eq!(
+            stop_hint("Stop watching with Ctrl+C when rollout completes.").as_deref(),
+            Some("rollout completes")
+        );
+    }
+}

@@ -1,0 +1,308 @@
+//! The lab model: a chapter is a [`Lab`], and each runnable block in it is a [`Step`].
+//!
+//! A step keeps everything the preprocessor, the harness and the lint need to know about the block
+//! without going back to the Markdown: where it is (byte range and line), under which headings, what
+//! prose introduces it, what it runs, in which shell, and why it was given its kind.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::annotation::Annotation;
+use crate::shell::Analysis;
+
+/// What a runnable block is for, and so how the harness runs it.
+///
+/// The names (`kebab-case`) are used in JSON, in the HTML (`data-kind`) and in the docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    /// Prepares the environment (cluster, mesh); a failure stops the lab.
+    Setup,
+    /// An ordinary step, run in order.
+    Run,
+    /// A check under a *Verify* heading: run, then assert the output.
+    Verify,
+    /// A heredoc that writes a file: run, then snapshot what was written.
+    WriteFile,
+    /// Opens a shell in a pod or container; the following `session-input` blocks are its stdin.
+    OpenSession,
+    /// Typed inside the shell opened by an earlier `open-session` step.
+    SessionInput,
+    /// Never ends by itself; stopped with SIGINT, and being stopped is success.
+    Watch,
+    /// Starts something that keeps running until the lab ends.
+    Background,
+    /// Its cue says it is optional: a failure is reported but does not fail the lab.
+    Optional,
+    /// Runs only after a failure; its output goes into the report.
+    Troubleshoot,
+    /// Always runs at the end, even after a failure or an interrupt.
+    Cleanup,
+    /// Not part of the lab; never runs.
+    Skip,
+}
+
+impl StepKind {
+    /// Every kind, in the order of the design's table.
+    pub const ALL: [StepKind; 12] = [
+        StepKind::Setup,
+        StepKind::Run,
+        StepKind::Verify,
+        StepKind::WriteFile,
+        StepKind::OpenSession,
+        StepKind::SessionInput,
+        StepKind::Watch,
+        StepKind::Background,
+        StepKind::Optional,
+        StepKind::Troubleshoot,
+        StepKind::Cleanup,
+        StepKind::Skip,
+    ];
+
+    /// The kind's name as used in JSON, HTML and annotations.
+    pub fn name(self) -> &'static str {
+        match self {
+            StepKind::Setup => "setup",
+            StepKind::Run => "run",
+            StepKind::Verify => "verify",
+            StepKind::WriteFile => "write-file",
+            StepKind::OpenSession => "open-session",
+            StepKind::SessionInput => "session-input",
+            StepKind::Watch => "watch",
+            StepKind::Background => "background",
+            StepKind::Optional => "optional",
+            StepKind::Troubleshoot => "troubleshoot",
+            StepKind::Cleanup => "cleanup",
+            StepKind::Skip => "skip",
+        }
+    }
+
+    /// Looks a kind up by its name.
+    pub fn from_name(name: &str) -> Option<StepKind> {
+        StepKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether the harness runs this kind in the lab's main sequence.
+    pub fn in_main_sequence(self) -> bool {
+        !matches!(
+            self,
+            StepKind::Troubleshoot | StepKind::Cleanup | StepKind::Skip
+        )
+    }
+}
+
+impl fmt::Display for StepKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The shell that will actually run a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dialect {
+    /// GNU bash: the reader's own terminal, and `bash` sessions.
+    Bash,
+    /// A POSIX `sh` (busybox `ash`, `dash`): no brace expansion, no `[[`, no arrays.
+    Sh,
+    /// zsh.
+    Zsh,
+}
+
+impl Dialect {
+    /// The dialect's name, as in `shell=` annotations.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Bash => "bash",
+            Dialect::Sh => "sh",
+            Dialect::Zsh => "zsh",
+        }
+    }
+
+    /// Looks a dialect up by a shell name or path (`sh`, `/bin/ash`, `bash`, ...).
+    pub fn from_shell(shell: &str) -> Option<Dialect> {
+        let base = shell.rsplit('/').next().unwrap_or(shell);
+        match base {
+            "bash" => Some(Dialect::Bash),
+            "sh" | "ash" | "dash" | "busybox" => Some(Dialect::Sh),
+            "zsh" => Some(Dialect::Zsh),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a block sits in its chapter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Span {
+    /// Byte range of the whole block, fences included (and its annotation comment, if any, is not).
+    pub bytes: Range<usize>,
+    /// 1-based line of the opening fence.
+    pub line: usize,
+}
+
+/// Why a step was given its kind; shown by `labbook plan`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "source", rename_all = "kebab-case")]
+pub enum Reason {
+    /// An explicit `<!-- labbook: kind=… -->` annotation.
+    Annotation,
+    /// A heading in the step's heading path.
+    Heading {
+        /// The heading text.
+        heading: String,
+    },
+    /// The prose just before the block.
+    Cue {
+        /// The words of the cue that decided.
+        words: String,
+    },
+    /// A command in the block.
+    Command {
+        /// What the command does, e.g. "opens a bash shell in pod `debug`".
+        what: String,
+        /// The Markdown line of the command.
+        line: usize,
+    },
+    /// Nothing says otherwise.
+    Default,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Annotation => f.write_str("annotation"),
+            Reason::Heading { heading } => write!(f, "heading: {heading}"),
+            Reason::Cue { words } => write!(f, "cue: \"{words}\""),
+            Reason::Command { what, line } => write!(f, "command {what} (line {line})"),
+            Reason::Default => f.write_str("an ordinary command"),
+        }
+    }
+}
+
+/// How an `open-session` step opens its shell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionInfo {
+    /// The tool that opens it: `kubectl` or `docker`.
+    pub tool: String,
+    /// The pod, workload or container the shell runs in, as written (`debug`, `deployment/web`).
+    pub target: Option<String>,
+    /// The image, when the command starts a new pod or container.
+    pub image: Option<String>,
+    /// The shell's dialect: what the `session-input` blocks are typed into.
+    pub dialect: Dialect,
+    /// The shell command as written (`bash`, `/bin/sh`), or `None` when the image's default runs.
+    pub shell: Option<String>,
+    /// Whether `kubectl run --rm` deletes the pod when the session ends.
+    pub remove: bool,
+    /// Whether a `kubectl run` session sets `--restart=Never`.
+    pub restart_never: bool,
+    /// The Markdown line of the command.
+    pub line: usize,
+}
+
+/// One runnable block of a lab.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// Stable id: the slug of the heading path plus the ordinal under it, or an explicit `id=`.
+    pub id: String,
+    /// What the block is for.
+    pub kind: StepKind,
+    /// Why it has that kind.
+    pub reason: Reason,
+    /// Where the block is.
+    pub span: Span,
+    /// The headings above the block, outermost first (the chapter title included).
+    pub heading: Vec<String>,
+    /// The prose paragraph just before the block.
+    pub cue: Option<String>,
+    /// The prose paragraph just after the block ("Stop watching with Ctrl+C when …").
+    pub after: Option<String>,
+    /// The fence's language (`bash`, `console`, ...).
+    pub lang: String,
+    /// What a reader types: the block's text, or for `console` blocks only the `$ ` commands.
+    pub code: String,
+    /// The Markdown line of each line of `code`.
+    pub code_lines: Vec<usize>,
+    /// The shell that runs the block.
+    pub dialect: Dialect,
+    /// For `session-input`: the id of the `open-session` step it feeds.
+    pub session: Option<String>,
+    /// For `open-session`: how the shell is opened.
+    pub opens: Option<SessionInfo>,
+    /// For `watch`: what the prose says to wait for before pressing Ctrl+C.
+    pub stop_hint: Option<String>,
+    /// The explicit settings from the block's annotation.
+    pub annotation: Annotation,
+    /// The commands the block runs, as understood by the shell parser.
+    pub analysis: Analysis,
+}
+
+impl Step {
+    /// The 1-based number of the step within its lab, as shown to readers.
+    pub fn number(&self, lab: &Lab) -> usize {
+        lab.steps
+            .iter()
+            .position(|s| std::ptr::eq(s, self))
+            .map_or(0, |i| i + 1)
+    }
+
+    /// The Markdown line of the `index`-th (0-based) line of `code`.
+    pub fn markdown_line(&self, code_line: usize) -> usize {
+        self.code_lines
+            .get(code_line)
+            .copied()
+            .unwrap_or(self.span.line)
+    }
+
+    /// The innermost heading, if any.
+    pub fn section(&self) -> Option<&str> {
+        self.heading.last().map(String::as_str)
+    }
+}
+
+/// A chapter understood as a lab.
+#[derive(Debug, Clone, Serialize)]
+pub struct Lab {
+    /// The chapter's path, as the user named it (or relative to the book).
+    pub path: PathBuf,
+    /// The chapter's first level-1 heading, or its file name.
+    pub title: String,
+    /// The runnable blocks, in order.
+    pub steps: Vec<Step>,
+    /// The chapter's Markdown, unchanged.
+    #[serde(skip)]
+    pub source: String,
+}
+
+impl Lab {
+    /// Parses a chapter's Markdown into a lab.
+    ///
+    /// `path` is only used to name the chapter in errors and output.
+    pub fn parse(
+        path: impl Into<PathBuf>,
+        source: &str,
+    ) -> Result<Lab, crate::error::ParseError> {
+        crate::parse::parse_lab(path.into(), source)
+    }
+
+    /// The step with the given id.
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// The `session-input` steps that feed the given `open-session` step, in order.
+    pub fn session_inputs<'a>(&'a self, session_id: &'a str) -> impl Iterator<Item = &'a Step> {
+        self.steps
+            .iter()
+            .filter(move |s| s.session.as_deref() == Some(session_id))
+    }
+}

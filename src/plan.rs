@@ -1,0 +1,172 @@
+//! `labbook plan`: what will run, and how each block was understood.
+//!
+//! The JSON form is a contract that tests and CI rely on; the text form is for a person, grouped by
+//! heading, with each step's kind and the reason it was inferred.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::model::{Lab, StepKind};
+
+/// The `plan --format json` document.
+#[derive(Debug, Serialize)]
+pub struct PlanJson<'a> {
+    /// One entry per chapter.
+    pub labs: Vec<LabJson<'a>>,
+}
+
+/// A lab in the plan JSON.
+#[derive(Debug, Serialize)]
+pub struct LabJson<'a> {
+    /// The chapter path.
+    pub path: String,
+    /// The chapter title.
+    pub title: &'a str,
+    /// The steps, in order.
+    pub steps: Vec<StepJson<'a>>,
+}
+
+/// A step in the plan JSON.
+#[derive(Debug, Serialize)]
+pub struct StepJson<'a> {
+    /// Stable step id.
+    pub id: &'a str,
+    /// The kind's name.
+    pub kind: StepKind,
+    /// 1-based line of the opening fence.
+    pub line: usize,
+    /// Heading path, outermost first.
+    pub heading: &'a [String],
+    /// What a reader types.
+    pub code: &'a str,
+    /// For `session-input`: the id of the `open-session` step it feeds.
+    pub session: Option<&'a str>,
+}
+
+/// Builds the JSON plan of some labs.
+pub fn to_json<'a>(labs: impl IntoIterator<Item = &'a Lab>) -> PlanJson<'a> {
+    PlanJson {
+        labs: labs
+            .into_iter()
+            .map(|lab| LabJson {
+                path: display_path(&lab.path),
+                title: &lab.title,
+                steps: lab
+                    .steps
+                    .iter()
+                    .map(|s| StepJson {
+                        id: &s.id,
+                        kind: s.kind,
+                        line: s.span.line,
+                        heading: &s.heading,
+                        code: &s.code,
+                        session: s.session.as_deref(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// A path with `/` separators, as shown in output and JSON.
+pub fn display_path(path: &std::path::Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}
+
+/// How many code lines the text plan shows per step.
+const SHOWN_LINES: usize = 3;
+
+/// Renders the plan of one lab for a person.
+pub fn to_text(lab: &Lab) -> String {
+    let mut out = String::new();
+    let count = lab.steps.len();
+    let _ = writeln!(
+        out,
+        "{}: {} ({count} step{})",
+        display_path(&lab.path),
+        lab.title,
+        if count == 1 { "" } else { "s" }
+    );
+    if count == 0 {
+        out.push_str("  no runnable blocks\n");
+        return out;
+    }
+    let mut last_heading: Option<&[String]> = None;
+    for (index, step) in lab.steps.iter().enumerate() {
+        let heading: &[String] = match step.heading.split_first() {
+            Some((first, rest)) if *first == lab.title => rest,
+            _ => &step.heading,
+        };
+        if last_heading != Some(heading) {
+            let title = if heading.is_empty() {
+                "(before any heading)".to_string()
+            } else {
+                heading.join(" › ")
+            };
+            let _ = writeln!(out, "\n  {title}");
+            last_heading = Some(heading);
+        }
+        let _ = writeln!(
+            out,
+            "  {:>3}. {:<13} line {:<5} {}",
+            index + 1,
+            step.kind.name(),
+            step.span.line,
+            step.reason
+        );
+        let mut notes = Vec::new();
+        if let Some(session) = &step.session {
+            let number = lab.steps.iter().position(|s| &s.id == session).map_or(0, |i| i + 1);
+            notes.push(format!("typed into the {} session of step {number}", step.dialect));
+        }
+        if let Some(opens) = &step.opens {
+            let inputs = lab.session_inputs(&step.id).count();
+            notes.push(format!(
+                "{} shell; {inputs} input block{}",
+                opens.dialect,
+                if inputs == 1 { "" } else { "s" }
+            ));
+        }
+        if step.kind == StepKind::Watch {
+            let stop = match (&step.annotation.until, &step.stop_hint) {
+                (Some(until), _) => format!("stops when output matches /{until}/"),
+                (None, Some(hint)) => format!("stops at the watch limit (prose: when {hint})"),
+                (None, None) => "stops at the watch limit".to_string(),
+            };
+            notes.push(stop);
+        }
+        if let Some(expect) = &step.annotation.expect {
+            notes.push(format!("expect {expect}"));
+        } else if step.kind == StepKind::Verify {
+            notes.push("expect snapshot".into());
+        }
+        if let Some(timeout) = step.annotation.timeout {
+            notes.push(format!("timeout {}s", timeout.as_secs()));
+        }
+        if let Some(retry) = step.annotation.retry {
+            notes.push(format!("retry for {}s", retry.as_secs()));
+        }
+        if let Some(error) = &step.analysis.error {
+            notes.push(format!("shell syntax error at line {}: {}", error.line, error.message));
+        }
+        let _ = writeln!(out, "       id {}{}", step.id, if notes.is_empty() { String::new() } else { format!("; {}", notes.join("; ")) });
+        let lines: Vec<&str> = step.code.lines().collect();
+        for line in lines.iter().take(SHOWN_LINES) {
+            let _ = writeln!(out, "       $ {}", truncate(line, 100));
+        }
+        if lines.len() > SHOWN_LINES {
+            let _ = writeln!(out, "       … {} more line{}", lines.len() - SHOWN_LINES, if lines.len() - SHOWN_LINES == 1 { "" } else { "s" });
+        }
+    }
+    out
+}
+
+fn truncate(line: &str, max: usize) -> String {
+    if line.chars().count() <= max {
+        line.to_string()
+    } else {
+        let cut: String = line.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
