@@ -12,8 +12,16 @@ use serde::Serialize;
 
 use crate::model::{Dialect, StepKind};
 
-/// The opening of an annotation comment.
+/// The opening of an annotation comment, in its canonical spelling.
 pub const PREFIX: &str = "<!-- labbook:";
+
+/// Finds the opening of an annotation comment, however it is spaced (`<!--labbook:`, `<!--\n labbook :`).
+pub fn find_opening(text: &str) -> Option<std::ops::Range<usize>> {
+    static OPENING: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"<!--\s*labbook\s*:").expect("static regex")
+    });
+    OPENING.find(text).map(|m| m.range())
+}
 
 /// The default tolerance of a `split:` expectation, in percentage points.
 pub const DEFAULT_SPLIT_TOLERANCE: f64 = 15.0;
@@ -98,10 +106,11 @@ impl Annotation {
 ///
 /// The returned error is a message without location; the caller adds file and line.
 pub fn parse(comment: &str) -> Result<Annotation, String> {
-    let body = comment
-        .trim()
-        .strip_prefix(PREFIX)
-        .ok_or_else(|| format!("an annotation must start with `{PREFIX}`"))?;
+    let comment = comment.trim();
+    let body = match find_opening(comment) {
+        Some(opening) if opening.start == 0 => &comment[opening.end..],
+        _ => return Err(format!("an annotation must start with `{PREFIX}`")),
+    };
     let body = body
         .strip_suffix("-->")
         .ok_or_else(|| "annotation comment is not closed with `-->`".to_string())?;
@@ -130,12 +139,14 @@ pub fn parse(comment: &str) -> Result<Annotation, String> {
                 .replace(parse_duration(key, value)?)
                 .is_some(),
             "until" => annotation.until.replace(parse_regex(key, value)?).is_some(),
-            "shell" => annotation
-                .shell
-                .replace(Dialect::from_shell(value).ok_or_else(|| {
-                    format!("unknown shell `{value}`: use one of bash, sh, zsh")
-                })?)
-                .is_some(),
+            "shell" => {
+                annotation
+                    .shell
+                    .replace(Dialect::from_shell(value).ok_or_else(|| {
+                        format!("unknown shell `{value}`: use one of bash, sh, zsh")
+                    })?)
+                    .is_some()
+            }
             "expect" => annotation.expect.replace(parse_expect(value)?).is_some(),
             _ => {
                 return Err(format!(
@@ -196,7 +207,9 @@ pub fn parse_expect(value: &str) -> Result<Expect, String> {
         "contains" if !arg.is_empty() => Ok(Expect::Contains {
             text: arg.to_string(),
         }),
-        "regex" if !arg.is_empty() => parse_regex("expect=regex", arg).map(|pattern| Expect::Regex { pattern }),
+        "regex" if !arg.is_empty() => {
+            parse_regex("expect=regex", arg).map(|pattern| Expect::Regex { pattern })
+        }
         "split" => parse_split(arg),
         _ => Err(format!(
             "unknown expectation `{value}`: use snapshot, exit:N, contains:\"…\", regex:\"…\" or split:v1=90,v2=10"
@@ -315,15 +328,27 @@ mod tests {
             ("<!-- labbook: -->", "empty annotation"),
             ("<!-- labbook: kind=verify", "not closed"),
             ("<!-- labbook: kind=nope -->", "unknown kind `nope`"),
-            ("<!-- labbook: colour=blue -->", "unknown annotation key `colour`"),
+            (
+                "<!-- labbook: colour=blue -->",
+                "unknown annotation key `colour`",
+            ),
             ("<!-- labbook: verify -->", "is not a key=value pair"),
             ("<!-- labbook: timeout=soon -->", "is not a duration"),
             ("<!-- labbook: until=\"(\" -->", "not a valid regex"),
             ("<!-- labbook: until=\"open -->", "failed to split"),
             ("<!-- labbook: expect=exit:x -->", "needs a number"),
-            ("<!-- labbook: expect=split:v1=90 -->", "at least two labels"),
-            ("<!-- labbook: expect=split:v1=90,v2=20 -->", "add up to 110"),
-            ("<!-- labbook: expect=split:v1=x,v2=20 -->", "needs a percentage"),
+            (
+                "<!-- labbook: expect=split:v1=90 -->",
+                "at least two labels",
+            ),
+            (
+                "<!-- labbook: expect=split:v1=90,v2=20 -->",
+                "add up to 110",
+            ),
+            (
+                "<!-- labbook: expect=split:v1=x,v2=20 -->",
+                "needs a percentage",
+            ),
             ("<!-- labbook: expect=maybe -->", "unknown expectation"),
             ("<!-- labbook: kind=run kind=verify -->", "given twice"),
             ("<!-- labbook: id=../etc -->", "may only hold"),

@@ -71,11 +71,7 @@ impl Course {
     pub fn snapshot_dir(&self, lab: &Lab) -> PathBuf {
         match &self.book {
             Some(book) => book.join("snapshots"),
-            None => lab
-                .path
-                .parent()
-                .unwrap_or(Path::new(""))
-                .join("snapshots"),
+            None => lab.path.parent().unwrap_or(Path::new("")).join("snapshots"),
         }
     }
 
@@ -92,7 +88,10 @@ impl Course {
         if let Some(book) = &self.book {
             return book.clone();
         }
-        let mut dirs = self.labs.iter().map(|l| l.path.parent().unwrap_or(Path::new("")));
+        let mut dirs = self
+            .labs
+            .iter()
+            .map(|l| l.path.parent().unwrap_or(Path::new("")));
         let first = dirs.next().unwrap_or(Path::new("")).to_path_buf();
         dirs.fold(first, |common, dir| {
             common
@@ -190,7 +189,10 @@ fn normalize(path: &Path) -> PathBuf {
     for component in path.components() {
         match component {
             std::path::Component::ParentDir
-                if matches!(out.components().next_back(), Some(std::path::Component::Normal(_))) =>
+                if matches!(
+                    out.components().next_back(),
+                    Some(std::path::Component::Normal(_))
+                ) =>
             {
                 out.pop();
             }
@@ -233,7 +235,10 @@ fn read_book_toml(book: &Path) -> Result<(PathBuf, CourseConfig), LoadError> {
         if let Err(e) = regex::Regex::new(&redaction.pattern) {
             return Err(LoadError::Config {
                 path: file,
-                message: format!("redaction `{}` is not a valid regex: {e}", redaction.pattern),
+                message: format!(
+                    "redaction `{}` is not a valid regex: {e}",
+                    redaction.pattern
+                ),
             });
         }
     }
@@ -292,7 +297,10 @@ fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
             continue;
         }
         if path.is_dir() {
-            if !matches!(name.as_str(), "snapshots" | "target" | "node_modules" | "book") {
+            if !matches!(
+                name.as_str(),
+                "snapshots" | "target" | "node_modules" | "book"
+            ) {
                 markdown_files(&path, out)?;
             }
         } else if name.ends_with(".md") && name != "SUMMARY.md" {
@@ -315,7 +323,11 @@ mod tests {
             ("", "."),
         ];
         for (input, expected) in cases {
-            assert_eq!(normalize(Path::new(input)), PathBuf::from(expected), "{input}");
+            assert_eq!(
+                normalize(Path::new(input)),
+                PathBuf::from(expected),
+                "{input}"
+            );
         }
     }
 }

@@ -86,12 +86,26 @@ pub(crate) fn section_kind(heading: &[String], dominant: bool) -> Option<(StepKi
 
 /// Whether the cue says the block is typed into a pod shell; returns the words that say so.
 pub(crate) fn session_cue(cue: &str) -> Option<String> {
-    SESSION_CUE.find(cue).map(|m| m.as_str().trim().to_string())
+    SESSION_CUE.is_match(cue).then(|| quote_cue(cue))
+}
+
+/// The cue as shown in a reason: its first sentence, cut to a readable length.
+fn quote_cue(cue: &str) -> String {
+    let sentence = cue
+        .split_inclusive(['.', ':', '!', '?'])
+        .next()
+        .unwrap_or(cue)
+        .trim();
+    if sentence.chars().count() > 60 {
+        format!("{}…", sentence.chars().take(60).collect::<String>())
+    } else {
+        sentence.to_string()
+    }
 }
 
 /// Whether the cue says the block is optional; returns the words that say so.
 pub(crate) fn optional_cue(cue: &str) -> Option<String> {
-    OPTIONAL_CUE.find(cue).map(|m| m.as_str().to_string())
+    OPTIONAL_CUE.is_match(cue).then(|| quote_cue(cue))
 }
 
 /// What the prose says to wait for before stopping a watch.
@@ -143,7 +157,10 @@ pub(crate) fn command_kind(analysis: &Analysis) -> Option<(StepKind, Reason, Opt
         return Some((
             StepKind::Background,
             Reason::Command {
-                what: format!("keeps running in the background: `{} … &`", command.program()),
+                what: format!(
+                    "keeps running in the background: `{} … &`",
+                    command.program()
+                ),
                 line: command.line,
             },
             None,
@@ -169,11 +186,7 @@ pub(crate) fn written_file(command: &Command) -> Option<String> {
         return Some(file.clone());
     }
     if command.program() == "tee" {
-        return command
-            .args()
-            .iter()
-            .find(|a| !a.starts_with('-'))
-            .cloned();
+        return command.args().iter().find(|a| !a.starts_with('-')).cloned();
     }
     None
 }
@@ -295,9 +308,11 @@ fn interactive_shell(command: &[String]) -> Option<Option<&String>> {
         [] => Some(None),
         [shell, rest @ ..] => {
             Dialect::from_shell(shell)?;
-            let scripted = rest
-                .iter()
-                .any(|a| a == "-c" || (a.starts_with('-') && !a.starts_with("--") && a.contains('c')) || !a.starts_with('-'));
+            let scripted = rest.iter().any(|a| {
+                a == "-c"
+                    || (a.starts_with('-') && !a.starts_with("--") && a.contains('c'))
+                    || !a.starts_with('-')
+            });
             (!scripted).then_some(Some(shell))
         }
     }
@@ -319,7 +334,9 @@ fn dialect_for(shell: Option<&String>, image: Option<&str>) -> Dialect {
 /// The session a command opens: `kubectl run|exec|debug|attach -it … -- sh`, `docker run -it …`.
 pub(crate) fn open_session(command: &Command) -> Option<SessionInfo> {
     if let Some(k) = kubectl(command) {
-        if !matches!(k.sub, "run" | "exec" | "debug" | "attach") || !k.has_flag(Some('i'), "--stdin") {
+        if !matches!(k.sub, "run" | "exec" | "debug" | "attach")
+            || !k.has_flag(Some('i'), "--stdin")
+        {
             return None;
         }
         let image = k.flag_value(&["--image"]).map(str::to_string);
@@ -345,9 +362,10 @@ pub(crate) fn open_session(command: &Command) -> Option<SessionInfo> {
     }
     if command.program() == "docker" && command.args().first().is_some_and(|a| a == "run") {
         let args = &command.args()[1..];
-        let interactive = args.iter().take_while(|a| a.starts_with('-')).any(|a| {
-            a == "--interactive" || (!a.starts_with("--") && a.contains('i'))
-        });
+        let interactive = args
+            .iter()
+            .take_while(|a| a.starts_with('-'))
+            .any(|a| a == "--interactive" || (!a.starts_with("--") && a.contains('i')));
         if !interactive {
             return None;
         }
@@ -355,8 +373,20 @@ pub(crate) fn open_session(command: &Command) -> Option<SessionInfo> {
         while i < args.len() && args[i].starts_with('-') {
             let takes_value = matches!(
                 args[i].as_str(),
-                "--name" | "-e" | "--env" | "-v" | "--volume" | "-p" | "--publish" | "--network"
-                    | "-w" | "--workdir" | "--entrypoint" | "-u" | "--user" | "--platform"
+                "--name"
+                    | "-e"
+                    | "--env"
+                    | "-v"
+                    | "--volume"
+                    | "-p"
+                    | "--publish"
+                    | "--network"
+                    | "-w"
+                    | "--workdir"
+                    | "--entrypoint"
+                    | "-u"
+                    | "--user"
+                    | "--platform"
             );
             i += if takes_value { 2 } else { 1 };
         }
@@ -430,30 +460,63 @@ mod tests {
     fn command_kinds() {
         let cases: &[(&str, Option<StepKind>)] = &[
             ("kubectl get pods", None),
-            ("kubectl run debug --image=nicolaka/netshoot -it --rm -- bash", Some(StepKind::OpenSession)),
-            ("kubectl run tg --image=curlimages/curl --restart=Never --rm -it -- sh", Some(StepKind::OpenSession)),
-            ("kubectl exec -it deploy/web -c app -- /bin/sh", Some(StepKind::OpenSession)),
-            ("kubectl -n demo exec -ti web-0 -- bash -l", Some(StepKind::OpenSession)),
+            (
+                "kubectl run debug --image=nicolaka/netshoot -it --rm -- bash",
+                Some(StepKind::OpenSession),
+            ),
+            (
+                "kubectl run tg --image=curlimages/curl --restart=Never --rm -it -- sh",
+                Some(StepKind::OpenSession),
+            ),
+            (
+                "kubectl exec -it deploy/web -c app -- /bin/sh",
+                Some(StepKind::OpenSession),
+            ),
+            (
+                "kubectl -n demo exec -ti web-0 -- bash -l",
+                Some(StepKind::OpenSession),
+            ),
             ("docker run -it --rm alpine", Some(StepKind::OpenSession)),
-            ("kubectl run test --image=curlimages/curl --rm -it -- curl http://reviews/", None),
-            ("kubectl run t --image=fortio/fortio --rm -it -- load -qps 10 http://x/", None),
+            (
+                "kubectl run test --image=curlimages/curl --rm -it -- curl http://reviews/",
+                None,
+            ),
+            (
+                "kubectl run t --image=fortio/fortio --rm -it -- load -qps 10 http://x/",
+                None,
+            ),
             ("kubectl exec -it web -- sh -c 'echo hi'", None),
             ("kubectl exec deploy/web -- curl -s http://x/", None),
-            ("kubectl set image deploy/b hello=nginx\nkubectl get pods -l app=b -w", Some(StepKind::Watch)),
+            (
+                "kubectl set image deploy/b hello=nginx\nkubectl get pods -l app=b -w",
+                Some(StepKind::Watch),
+            ),
             ("kubectl get pods --watch", Some(StepKind::Watch)),
             ("kubectl logs -f deploy/web", Some(StepKind::Watch)),
             ("kubectl logs deploy/web --follow", Some(StepKind::Watch)),
-            ("kubectl -n istio-system port-forward svc/kiali 20001", Some(StepKind::Watch)),
+            (
+                "kubectl -n istio-system port-forward svc/kiali 20001",
+                Some(StepKind::Watch),
+            ),
             ("watch kubectl get pods", Some(StepKind::Watch)),
             ("istioctl dashboard kiali", Some(StepKind::Watch)),
-            ("while true; do curl -s x; sleep 1; done", Some(StepKind::Watch)),
-            ("kubectl port-forward svc/kiali 20001 &", Some(StepKind::Background)),
+            (
+                "while true; do curl -s x; sleep 1; done",
+                Some(StepKind::Watch),
+            ),
+            (
+                "kubectl port-forward svc/kiali 20001 &",
+                Some(StepKind::Background),
+            ),
             ("cat > a.md <<EOF\nhi\nEOF", Some(StepKind::WriteFile)),
             ("cat >> a.md << 'EOF'\nhi\nEOF", Some(StepKind::WriteFile)),
             ("tee b.yaml <<EOF\nx: 1\nEOF", Some(StepKind::WriteFile)),
             ("kubectl apply -f - <<EOF\nkind: Pod\nEOF", None),
             ("kubectl rollout status deploy/web", None),
-            ("kubectl run lg --image=busybox --restart=Never -- /bin/sh -c \"while true; do wget -q x; done\"", None),
+            (
+                "kubectl run lg --image=busybox --restart=Never -- /bin/sh -c \"while true; do wget -q x; done\"",
+                None,
+            ),
         ];
         for (code, expected) in cases {
             assert_eq!(kind_of(code), *expected, "{code}");
@@ -470,7 +533,10 @@ mod tests {
         assert_eq!(session.image.as_deref(), Some("curlimages/curl"));
         assert!(session.remove && session.restart_never);
         assert_eq!(session.line, 7);
-        let bash = analyze("kubectl run debug --image=nicolaka/netshoot -it --rm -- bash", &[1]);
+        let bash = analyze(
+            "kubectl run debug --image=nicolaka/netshoot -it --rm -- bash",
+            &[1],
+        );
         let session = open_session(&bash.commands[0]).expect("session");
         assert_eq!(session.dialect, Dialect::Bash);
         assert!(!session.restart_never);
@@ -480,12 +546,25 @@ mod tests {
     fn cues_and_sections() {
         let heading = |hs: &[&str]| hs.iter().map(|h| h.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            section_kind(&heading(&["Troubleshooting Guide", "If metrics not appearing:"]), true).map(|s| s.0),
+            section_kind(
+                &heading(&["Troubleshooting Guide", "If metrics not appearing:"]),
+                true
+            )
+            .map(|s| s.0),
             Some(StepKind::Troubleshoot)
         );
-        assert_eq!(section_kind(&heading(&["Cleanup"]), true).map(|s| s.0), Some(StepKind::Cleanup));
-        assert_eq!(section_kind(&heading(&["Next Steps"]), true).map(|s| s.0), Some(StepKind::Skip));
-        assert_eq!(section_kind(&heading(&["Exercise 1", "Verify: pods"]), true), None);
+        assert_eq!(
+            section_kind(&heading(&["Cleanup"]), true).map(|s| s.0),
+            Some(StepKind::Cleanup)
+        );
+        assert_eq!(
+            section_kind(&heading(&["Next Steps"]), true).map(|s| s.0),
+            Some(StepKind::Skip)
+        );
+        assert_eq!(
+            section_kind(&heading(&["Exercise 1", "Verify: pods"]), true),
+            None
+        );
         assert_eq!(
             section_kind(&heading(&["Exercise 1", "Step 1", "Verify: pods"]), false).map(|s| s.0),
             Some(StepKind::Verify)
@@ -494,7 +573,10 @@ mod tests {
             section_kind(&heading(&["Technical Foundation", "Lab Setup"]), false).map(|s| s.0),
             Some(StepKind::Setup)
         );
-        assert_eq!(section_kind(&heading(&["Step 2: Expose the services"]), false), None);
+        assert_eq!(
+            section_kind(&heading(&["Step 2: Expose the services"]), false),
+            None
+        );
         assert!(session_cue("Inside the debug pod:").is_some());
         assert!(session_cue("Inside debug pod:").is_some());
         assert!(session_cue("Inside the traffic generator:").is_some());

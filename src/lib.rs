@@ -11,7 +11,9 @@ mod infer;
 pub mod model;
 mod parse;
 pub mod plan;
+pub mod report;
 pub mod shell;
+pub mod snapshot;
 
 pub use annotation::{Annotation, Expect};
 pub use course::{Course, CourseConfig};

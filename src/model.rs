@@ -287,10 +287,7 @@ impl Lab {
     /// Parses a chapter's Markdown into a lab.
     ///
     /// `path` is only used to name the chapter in errors and output.
-    pub fn parse(
-        path: impl Into<PathBuf>,
-        source: &str,
-    ) -> Result<Lab, crate::error::ParseError> {
+    pub fn parse(path: impl Into<PathBuf>, source: &str) -> Result<Lab, crate::error::ParseError> {
         crate::parse::parse_lab(path.into(), source)
     }
 

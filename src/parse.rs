@@ -134,21 +134,19 @@ fn collect_blocks(
             }
             Event::End(TagEnd::Paragraph) => {
                 paragraph_depth = paragraph_depth.saturating_sub(1);
-                if paragraph_depth == 0 {
-                    if let Some(text) = paragraph.take().map(|t| collapse(&t)) {
-                        if let Some(index) = wants_after.take() {
-                            blocks[index].after = Some(text.clone());
-                        }
-                        last_prose = Some(text);
+                if paragraph_depth == 0
+                    && let Some(text) = paragraph.take().map(|t| collapse(&t))
+                {
+                    if let Some(index) = wants_after.take() {
+                        blocks[index].after = Some(text.clone());
                     }
+                    last_prose = Some(text);
                 }
             }
             Event::Start(
-                Tag::List(_) | Tag::BlockQuote(_) | Tag::Table(_) | Tag::Item | Tag::FootnoteDefinition(_),
+                Tag::List(_) | Tag::BlockQuote(_) | Tag::Table(_) | Tag::FootnoteDefinition(_),
             ) => {
-                if !matches!(event, Event::Start(Tag::Item)) {
-                    check_pending(path, &pending)?;
-                }
+                check_pending(path, &pending)?;
             }
             Event::Start(Tag::CodeBlock(kind)) => {
                 let info = match &kind {
@@ -226,33 +224,31 @@ fn collect_blocks(
                 }
             }
             Event::End(TagEnd::HtmlBlock) => {
-                if let Some((line, text)) = html.take() {
-                    if let Some(at) = text.find(annotation::PREFIX) {
-                        check_pending(path, &pending)?;
-                        let line = line + text[..at].matches('\n').count();
-                        let comment = &text[at..];
-                        let end = comment.find("-->").ok_or_else(|| {
-                            ParseError::new(
-                                path,
-                                line,
-                                "annotation comment is never closed with `-->`",
-                            )
-                        })?;
-                        let parsed = annotation::parse(&comment[..end + 3]).map_err(|message| {
-                            ParseError::new(path, line, format!("invalid annotation: {message}"))
-                        })?;
-                        if comment[end + 3..].contains(annotation::PREFIX) {
-                            return Err(ParseError::new(
-                                path,
-                                line,
-                                "two annotations in a row: merge them into one comment",
-                            ));
-                        }
-                        pending = Some((line, parsed));
-                    }
+                let Some((line, text)) = html.take() else {
+                    continue;
+                };
+                let Some(at) = annotation::find_opening(&text).map(|r| r.start) else {
+                    continue;
+                };
+                check_pending(path, &pending)?;
+                let line = line + text[..at].matches('\n').count();
+                let comment = &text[at..];
+                let end = comment.find("-->").ok_or_else(|| {
+                    ParseError::new(path, line, "annotation comment is never closed with `-->`")
+                })?;
+                let parsed = annotation::parse(&comment[..end + 3]).map_err(|message| {
+                    ParseError::new(path, line, format!("invalid annotation: {message}"))
+                })?;
+                if annotation::find_opening(&comment[end + 3..]).is_some() {
+                    return Err(ParseError::new(
+                        path,
+                        line,
+                        "two annotations in a row: merge them into one comment",
+                    ));
                 }
+                pending = Some((line, parsed));
             }
-            Event::InlineHtml(text) if text.contains(annotation::PREFIX) => {
+            Event::InlineHtml(text) if annotation::find_opening(&text).is_some() => {
                 return Err(ParseError::new(
                     path,
                     lines.line(range.start),
@@ -261,10 +257,6 @@ fn collect_blocks(
             }
             _ => {}
         }
-    }
-    if let Some((line, _)) = html {
-        // An HTML block that never ended still went through End; this is a defensive fallback.
-        let _ = line;
     }
     check_pending(path, &pending)?;
     Ok((title, blocks))
@@ -393,14 +385,22 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
         let (mut kind, mut reason) = (StepKind::Run, Reason::Default);
         let strong_session_cue = cue.trim_start().to_lowercase().starts_with("inside");
 
-        if let Some(k) = block.annotation.kind {
+        // A stop condition only makes sense for a watch, so `until=` alone says "watch".
+        let annotated_kind = block.annotation.kind.or(block
+            .annotation
+            .until
+            .as_ref()
+            .map(|_| StepKind::Watch));
+        if let Some(k) = annotated_kind {
             (kind, reason) = (k, Reason::Annotation);
             if k == StepKind::OpenSession {
                 opens = infer::command_kind(&analysis).and_then(|(_, _, s)| s);
             }
         } else if let Some((k, heading)) = infer::section_kind(inner_heading, true) {
             (kind, reason) = (k, Reason::Heading { heading });
-        } else if let Some(words) = infer::session_cue(cue).filter(|_| open.is_some() || strong_session_cue) {
+        } else if let Some(words) =
+            infer::session_cue(cue).filter(|_| open.is_some() || strong_session_cue)
+        {
             (kind, reason) = (StepKind::SessionInput, Reason::Cue { words });
         } else if let Some(words) = infer::optional_cue(cue) {
             (kind, reason) = (StepKind::Optional, Reason::Cue { words });
@@ -446,7 +446,11 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
                 let base = if inner_heading.is_empty() {
                     "intro".to_string()
                 } else {
-                    inner_heading.iter().map(|h| slug(h)).collect::<Vec<_>>().join("--")
+                    inner_heading
+                        .iter()
+                        .map(|h| slug(h))
+                        .collect::<Vec<_>>()
+                        .join("--")
                 };
                 let n = ordinals.entry(base.clone()).or_insert(0);
                 *n += 1;
@@ -508,16 +512,52 @@ mod tests {
     fn bad_input_names_the_line() {
         let cases: &[(&str, usize, &str)] = &[
             ("# T\n\n```bash\necho hi\n", 3, "never closed"),
-            ("# T\n\n- item\n\n  ```bash\n  echo hi\n\nafter\n", 5, "never closed"),
-            ("# T\n\n<!-- labbook: kind=verify\n\n```bash\necho\n```\n", 3, "never closed with `-->`"),
-            ("# T\n\n<!-- labbook: kind=bogus -->\n```bash\necho\n```\n", 3, "unknown kind"),
-            ("# T\n\n<!-- labbook: kind=verify -->\n\ntext\n", 3, "not followed by a fenced code block"),
-            ("# T\n\n<!-- labbook: kind=verify -->\n```yaml\na: 1\n```\n", 3, "never runs"),
-            ("# T\n\nInside the debug pod:\n\n```bash\ncurl x\n```\n", 5, "no step before it opens one"),
-            ("# T\n\n<!-- labbook: kind=session-input -->\n```sh\nls\n```\n", 4, "no step before it opens one"),
-            ("# T\n\n<!-- labbook: id=a -->\n```sh\nls\n```\n\n<!-- labbook: id=a -->\n```sh\nls\n```\n", 8, "already used"),
+            (
+                "# T\n\n- item\n\n  ```bash\n  echo hi\n\nafter\n",
+                5,
+                "never closed",
+            ),
+            (
+                "# T\n\n<!-- labbook: kind=verify\n\n```bash\necho\n```\n",
+                3,
+                "never closed with `-->`",
+            ),
+            (
+                "# T\n\n<!-- labbook: kind=bogus -->\n```bash\necho\n```\n",
+                3,
+                "unknown kind",
+            ),
+            (
+                "# T\n\n<!-- labbook: kind=verify -->\n\ntext\n",
+                3,
+                "not followed by a fenced code block",
+            ),
+            (
+                "# T\n\n<!-- labbook: kind=verify -->\n```yaml\na: 1\n```\n",
+                3,
+                "never runs",
+            ),
+            (
+                "# T\n\nInside the debug pod:\n\n```bash\ncurl x\n```\n",
+                5,
+                "no step before it opens one",
+            ),
+            (
+                "# T\n\n<!-- labbook: kind=session-input -->\n```sh\nls\n```\n",
+                4,
+                "no step before it opens one",
+            ),
+            (
+                "# T\n\n<!-- labbook: id=a -->\n```sh\nls\n```\n\n<!-- labbook: id=a -->\n```sh\nls\n```\n",
+                8,
+                "already used",
+            ),
             ("# T\n\nbinary\0junk\n", 3, "binary data"),
-            ("# T\n\ntext <!-- labbook: kind=run --> more\n", 3, "on its own line"),
+            (
+                "# T\n\ntext <!-- labbook: kind=run --> more\n",
+                3,
+                "on its own line",
+            ),
         ];
         for (source, line, needle) in cases {
             let err = parse(source).expect_err(source);
@@ -541,24 +581,41 @@ mod tests {
     fn console_blocks_run_only_prompt_lines() {
         let source = "# T\n\n```console\n$ kubectl get pods\nNAME READY\nweb  1/1\n$ echo a \\\n  b\n$ cat <<EOF\n> x\n> EOF\n```\n";
         let lab = parse(source).expect("parses");
-        assert_eq!(lab.steps[0].code, "kubectl get pods\necho a \\\n  b\ncat <<EOF\nx\nEOF\n");
+        assert_eq!(
+            lab.steps[0].code,
+            "kubectl get pods\necho a \\\n  b\ncat <<EOF\nx\nEOF\n"
+        );
         assert_eq!(lab.steps[0].code_lines, [4, 7, 8, 9, 10, 11]);
     }
 
     #[test]
     fn ids_are_stable_per_heading() {
         let before = "# T\n\n## A\n\n```bash\na\n```\n\n## B\n\n```bash\nb\n```\n";
-        let after = "# T\n\n## A\n\n```bash\nnew\n```\n\n```bash\na\n```\n\n## B\n\n```bash\nb\n```\n";
-        let ids = |s: &str| parse(s).expect("parses").steps.into_iter().map(|s| s.id).collect::<Vec<_>>();
+        let after =
+            "# T\n\n## A\n\n```bash\nnew\n```\n\n```bash\na\n```\n\n## B\n\n```bash\nb\n```\n";
+        let ids = |s: &str| {
+            parse(s)
+                .expect("parses")
+                .steps
+                .into_iter()
+                .map(|s| s.id)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(before), ["a-1", "b-1"]);
         assert_eq!(ids(after), ["a-1", "a-2", "b-1"]);
     }
 
     #[test]
     fn long_lines_and_many_blocks() {
-        let long = format!("# T\n\n{}\n\n```bash\necho {}\n```\n", "x".repeat(200_000), "y".repeat(200_000));
+        let long = format!(
+            "# T\n\n{}\n\n```bash\necho {}\n```\n",
+            "x".repeat(200_000),
+            "y".repeat(200_000)
+        );
         assert_eq!(parse(&long).expect("parses").steps.len(), 1);
-        let many: String = (0..3000).map(|i| format!("```bash\necho {i}\n```\n\n")).collect();
+        let many: String = (0..3000)
+            .map(|i| format!("```bash\necho {i}\n```\n\n"))
+            .collect();
         let lab = parse(&many).expect("parses");
         assert_eq!(lab.steps.len(), 3000);
         assert_eq!(lab.steps[2999].id, "intro-3000");

@@ -117,8 +117,15 @@ pub fn to_text(lab: &Lab) -> String {
         );
         let mut notes = Vec::new();
         if let Some(session) = &step.session {
-            let number = lab.steps.iter().position(|s| &s.id == session).map_or(0, |i| i + 1);
-            notes.push(format!("typed into the {} session of step {number}", step.dialect));
+            let number = lab
+                .steps
+                .iter()
+                .position(|s| &s.id == session)
+                .map_or(0, |i| i + 1);
+            notes.push(format!(
+                "typed into the {} session of step {number}",
+                step.dialect
+            ));
         }
         if let Some(opens) = &step.opens {
             let inputs = lab.session_inputs(&step.id).count();
@@ -148,15 +155,36 @@ pub fn to_text(lab: &Lab) -> String {
             notes.push(format!("retry for {}s", retry.as_secs()));
         }
         if let Some(error) = &step.analysis.error {
-            notes.push(format!("shell syntax error at line {}: {}", error.line, error.message));
+            notes.push(format!(
+                "shell syntax error at line {}: {}",
+                error.line, error.message
+            ));
         }
-        let _ = writeln!(out, "       id {}{}", step.id, if notes.is_empty() { String::new() } else { format!("; {}", notes.join("; ")) });
+        let _ = writeln!(
+            out,
+            "       id {}{}",
+            step.id,
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", notes.join("; "))
+            }
+        );
         let lines: Vec<&str> = step.code.lines().collect();
         for line in lines.iter().take(SHOWN_LINES) {
             let _ = writeln!(out, "       $ {}", truncate(line, 100));
         }
         if lines.len() > SHOWN_LINES {
-            let _ = writeln!(out, "       … {} more line{}", lines.len() - SHOWN_LINES, if lines.len() - SHOWN_LINES == 1 { "" } else { "s" });
+            let _ = writeln!(
+                out,
+                "       … {} more line{}",
+                lines.len() - SHOWN_LINES,
+                if lines.len() - SHOWN_LINES == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            );
         }
     }
     out

@@ -5,10 +5,10 @@
 //! background or loops forever. Regexes over lines get quoting, heredocs and `$( … )` wrong, so the
 //! block is parsed into an AST and walked.
 
-use brush_parser::ast;
-use brush_parser::word::WordPiece;
 use brush_parser::ParserOptions;
+use brush_parser::ast;
 use brush_parser::ast::SourceLocation;
+use brush_parser::word::WordPiece;
 use serde::Serialize;
 
 /// A heredoc attached to a command.
@@ -212,8 +212,7 @@ impl Walker<'_> {
                 }
             }
             ast::CompoundCommand::WhileClause(ast::WhileOrUntilClauseCommand(cond, body, loc))
-            | ast::CompoundCommand::UntilClause(ast::WhileOrUntilClauseCommand(cond, body, loc)) =>
-            {
+            | ast::CompoundCommand::UntilClause(ast::WhileOrUntilClauseCommand(cond, body, loc)) => {
                 let is_while = matches!(compound, ast::CompoundCommand::WhileClause(_));
                 if is_while && is_always_true(cond) && !mentions_break(&body.list) && !background {
                     let line = self.line_of(Some(loc.clone())).unwrap_or(0);
@@ -234,16 +233,25 @@ impl Walker<'_> {
             .flat_map(|p| p.0.iter())
             .chain(simple.suffix.iter().flat_map(|s| s.0.iter()))
             .collect();
-        let first_word = simple.word_or_name.iter().chain(items.iter().filter_map(|item| match item {
-            ast::CommandPrefixOrSuffixItem::Word(w) | ast::CommandPrefixOrSuffixItem::AssignmentWord(_, w) => Some(w),
-            _ => None,
-        }));
+        let first_word =
+            simple
+                .word_or_name
+                .iter()
+                .chain(items.iter().filter_map(|item| match item {
+                    ast::CommandPrefixOrSuffixItem::Word(w)
+                    | ast::CommandPrefixOrSuffixItem::AssignmentWord(_, w) => Some(w),
+                    _ => None,
+                }));
         let line = first_word
             .filter_map(|w| self.line_of(w.location()))
             .next()
             .unwrap_or_else(|| (self.lines)(1 + self.line_offset));
 
-        let mut argv: Vec<String> = simple.word_or_name.iter().map(|w| unquote(&w.value)).collect();
+        let mut argv: Vec<String> = simple
+            .word_or_name
+            .iter()
+            .map(|w| unquote(&w.value))
+            .collect();
         let mut heredoc = None;
         let mut writes = Vec::new();
         let mut words: Vec<&ast::Word> = simple.word_or_name.iter().collect();
@@ -255,7 +263,10 @@ impl Walker<'_> {
                     words.push(word);
                 }
                 ast::CommandPrefixOrSuffixItem::AssignmentWord(_, word) => words.push(word),
-                ast::CommandPrefixOrSuffixItem::IoRedirect(ast::IoRedirect::HereDocument(_, doc)) => {
+                ast::CommandPrefixOrSuffixItem::IoRedirect(ast::IoRedirect::HereDocument(
+                    _,
+                    doc,
+                )) => {
                     let body_line = self
                         .line_of(doc.doc.location())
                         .or_else(|| self.line_of(doc.here_end.location()).map(|l| l + 1))
@@ -279,7 +290,9 @@ impl Walker<'_> {
                         writes.push(file);
                     }
                 }
-                ast::CommandPrefixOrSuffixItem::IoRedirect(redirect) => self.redirect_words(redirect),
+                ast::CommandPrefixOrSuffixItem::IoRedirect(redirect) => {
+                    self.redirect_words(redirect)
+                }
                 ast::CommandPrefixOrSuffixItem::ProcessSubstitution(_, sub) => {
                     self.list(&sub.list, true);
                 }
@@ -360,10 +373,14 @@ impl Walker<'_> {
     }
 }
 
-fn collect_substitutions(pieces: &[brush_parser::word::WordPieceWithSource], out: &mut Vec<String>) {
+fn collect_substitutions(
+    pieces: &[brush_parser::word::WordPieceWithSource],
+    out: &mut Vec<String>,
+) {
     for piece in pieces {
         match &piece.piece {
-            WordPiece::CommandSubstitution(code) | WordPiece::BackquotedCommandSubstitution(code) => {
+            WordPiece::CommandSubstitution(code)
+            | WordPiece::BackquotedCommandSubstitution(code) => {
                 out.push(code.clone());
             }
             WordPiece::DoubleQuotedSequence(inner)
@@ -391,8 +408,7 @@ fn is_always_true(condition: &ast::CompoundList) -> bool {
         return false;
     };
     let name = simple.word_or_name.as_ref().map(|w| w.value.as_str());
-    matches!(name, Some("true" | ":"))
-        && simple.suffix.as_ref().is_none_or(|s| s.0.is_empty())
+    matches!(name, Some("true" | ":")) && simple.suffix.as_ref().is_none_or(|s| s.0.is_empty())
 }
 
 fn mentions_break(list: &ast::CompoundList) -> bool {

@@ -4,4 +4,5 @@
 //! consumes the one lab model from the `labbook` crate.
 
 pub mod cli;
+pub mod cluster;
 pub mod plan;

@@ -1,0 +1,205 @@
+//! End-to-end tests of `labbook plan` through the binary: the JSON contract, path kinds, and
+//! bad input (exit code 2, a message naming file and line, never a panic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn labbook(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_labbook"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("labbook runs")
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let out = labbook(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("valid JSON")
+}
+
+#[test]
+fn json_plan_follows_the_contract() {
+    let plan = json(&["plan", "fixtures/labs/sessions.md", "--format", "json"]);
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&plan), ["labs"]);
+    let lab = &plan["labs"][0];
+    assert_eq!(keys(lab), ["path", "steps", "title"]);
+    assert_eq!(lab["path"], "fixtures/labs/sessions.md");
+    let steps = lab["steps"].as_array().expect("steps");
+    for step in steps {
+        assert_eq!(
+            keys(step),
+            ["code", "heading", "id", "kind", "line", "session"]
+        );
+    }
+    let open = &steps[0];
+    assert_eq!(open["kind"], "open-session");
+    assert_eq!(open["line"], 5);
+    assert_eq!(open["session"], serde_json::Value::Null);
+    let input = &steps[1];
+    assert_eq!(input["kind"], "session-input");
+    assert_eq!(input["session"], open["id"]);
+    assert_eq!(
+        input["heading"],
+        serde_json::json!(["Sessions", "A bash session in a new pod"])
+    );
+}
+
+#[test]
+fn books_follow_summary_order_and_folders_path_order() {
+    let book = json(&["plan", "fixtures/books/ordered", "--format", "json"]);
+    let titles: Vec<&str> = book["labs"]
+        .as_array()
+        .expect("labs")
+        .iter()
+        .map(|l| l["title"].as_str().expect("title"))
+        .collect();
+    assert_eq!(titles, ["Zeta", "Alpha"]);
+    assert_eq!(
+        book["labs"][1]["path"],
+        "fixtures/books/ordered/src/part/alpha.md"
+    );
+
+    let folder = json(&["plan", "fixtures/books/ordered/src", "--format", "json"]);
+    let titles: Vec<&str> = folder["labs"]
+        .as_array()
+        .expect("labs")
+        .iter()
+        .map(|l| l["title"].as_str().expect("title"))
+        .collect();
+    assert_eq!(titles, ["Alpha", "Not in the summary", "Zeta"]);
+}
+
+#[test]
+fn text_plan_explains_each_kind() {
+    let out = labbook(&["plan", "fixtures/labs/sections.md"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "setup",
+        "heading: Lab Setup",
+        "verify",
+        "cleanup",
+        "heading: Cleanup",
+        "troubleshoot",
+        "skip",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+}
+
+#[test]
+fn bad_input_exits_2_naming_file_and_line() {
+    let cases = [
+        (
+            "fixtures/bad/unterminated-fence.md",
+            "fixtures/bad/unterminated-fence.md:5:",
+            "never closed",
+        ),
+        (
+            "fixtures/bad/unterminated-in-list.md",
+            "fixtures/bad/unterminated-in-list.md:5:",
+            "never closed",
+        ),
+        (
+            "fixtures/bad/unclosed-annotation.md",
+            "fixtures/bad/unclosed-annotation.md:3:",
+            "never closed with `-->`",
+        ),
+        (
+            "fixtures/bad/bad-annotation.md",
+            "fixtures/bad/bad-annotation.md:5:",
+            "unknown expectation",
+        ),
+        (
+            "fixtures/bad/dangling-annotation.md",
+            "fixtures/bad/dangling-annotation.md:3:",
+            "not followed by a fenced code block",
+        ),
+        (
+            "fixtures/bad/orphan-session-input.md",
+            "fixtures/bad/orphan-session-input.md:7:",
+            "no step before it opens one",
+        ),
+        (
+            "fixtures/bad/binary.md",
+            "fixtures/bad/binary.md:",
+            "binary",
+        ),
+        (
+            "fixtures/no-such-file.md",
+            "fixtures/no-such-file.md",
+            "failed to read",
+        ),
+    ];
+    for (path, location, message) in cases {
+        for format in ["text", "json"] {
+            let out = labbook(&["plan", path, "--format", format]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{path}: {stderr}");
+            assert!(stderr.contains(location), "{path}: {stderr}");
+            assert!(stderr.contains(message), "{path}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{path}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    assert_eq!(labbook(&["plan"]).status.code(), Some(2));
+    assert_eq!(
+        labbook(&["plan", "x.md", "--format", "yaml"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(labbook(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(labbook(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn huge_inputs_plan_without_trouble() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = dir.path().join("long-line.md");
+    std::fs::write(
+        &long,
+        format!(
+            "# Long\n\n{}\n\n```bash\necho {}\n```\n",
+            "word ".repeat(40_000),
+            "x".repeat(200_000)
+        ),
+    )
+    .expect("write");
+    let many = dir.path().join("many.md");
+    let blocks: String = (0..3000)
+        .map(|i| format!("## Step {i}\n\n```bash\necho {i}\n```\n\n"))
+        .collect();
+    std::fs::write(&many, format!("# Many\n\n{blocks}")).expect("write");
+    let long_plan = json(&["plan", long.to_str().expect("utf-8"), "--format", "json"]);
+    assert_eq!(
+        long_plan["labs"][0]["steps"]
+            .as_array()
+            .expect("steps")
+            .len(),
+        1
+    );
+    let many_plan = json(&["plan", many.to_str().expect("utf-8"), "--format", "json"]);
+    assert_eq!(
+        many_plan["labs"][0]["steps"]
+            .as_array()
+            .expect("steps")
+            .len(),
+        3000
+    );
+}
