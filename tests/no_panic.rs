@@ -20,10 +20,33 @@ impl Rng {
 }
 
 const PIECES: &[&str] = &[
-    "```bash\n", "```\n", "~~~sh\n", "````\n", "<!-- labbook: kind=verify -->\n", "<!-- labbook:",
-    "-->", "# Title\n", "## Verify: x\n", "Inside the debug pod:\n\n", "kubectl run d -it --rm -- sh\n",
-    "cat > f <<EOF\n", "EOF\n", "$ echo\n", "> ", "- item\n  ", "\r\n", "\0", "$(", "'", "\"", "`",
-    "while true; do", "done &\n", "<!-- labbook: expect=split:a=50,b=50 -->\n", "\u{feff}", "é",
+    "```bash\n",
+    "```\n",
+    "~~~sh\n",
+    "````\n",
+    "<!-- labbook: kind=verify -->\n",
+    "<!-- labbook:",
+    "-->",
+    "# Title\n",
+    "## Verify: x\n",
+    "Inside the debug pod:\n\n",
+    "kubectl run d -it --rm -- sh\n",
+    "cat > f <<EOF\n",
+    "EOF\n",
+    "$ echo\n",
+    "> ",
+    "- item\n  ",
+    "\r\n",
+    "\0",
+    "$(",
+    "'",
+    "\"",
+    "`",
+    "while true; do",
+    "done &\n",
+    "<!-- labbook: expect=split:a=50,b=50 -->\n",
+    "\u{feff}",
+    "é",
 ];
 
 #[test]

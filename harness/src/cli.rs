@@ -132,6 +132,16 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Writes to stdout; a closed pipe (`labbook plan … | head`) is not an error, the reader just left.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Runs a parsed command line; `Err` means bad usage or unreadable input (exit code 2).
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {

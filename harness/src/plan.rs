@@ -11,15 +11,17 @@ pub fn run(paths: &[PathBuf], format: Format) -> anyhow::Result<u8> {
         .map(|p| labbook::course::load(p))
         .collect::<Result<Vec<_>, _>>()?;
     let labs = courses.iter().flat_map(|c| c.labs.iter());
-    match format {
+    let text = match format {
         Format::Json => {
-            let plan = labbook::plan::to_json(labs);
-            println!("{}", serde_json::to_string_pretty(&plan)?);
+            let mut json = serde_json::to_string_pretty(&labbook::plan::to_json(labs))?;
+            json.push('\n');
+            json
         }
-        Format::Text => {
-            let texts: Vec<String> = labs.map(labbook::plan::to_text).collect();
-            print!("{}", texts.join("\n"));
-        }
-    }
+        Format::Text => labs
+            .map(labbook::plan::to_text)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    crate::cli::print_stdout(&text)?;
     Ok(EXIT_OK)
 }

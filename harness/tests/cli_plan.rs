@@ -203,3 +203,27 @@ fn huge_inputs_plan_without_trouble() {
         3000
     );
 }
+
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    use std::io::Read as _;
+    // Far more output than a pipe buffer holds, so the writer sees the pipe close.
+    let mut args = vec!["plan"];
+    args.extend(std::iter::repeat_n("fixtures/labs", 60));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_labbook"))
+        .args(&args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Read one byte, then close the pipe like `| head -c1` would.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).expect("some output");
+    drop(stdout);
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
