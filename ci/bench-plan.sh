@@ -10,6 +10,8 @@ trap 'rm -rf "$work"' EXIT
 
 {
   echo "# Three thousand blocks"
+  # The backticks are Markdown fences, not command substitutions.
+  # shellcheck disable=SC2016
   for i in $(seq 1 3000); do
     printf '\n## Step %d\n\nRun the command:\n\n```bash\nkubectl get pods -l app=web-%d -o wide | grep Running\n```\n' "$i" "$i"
   done
