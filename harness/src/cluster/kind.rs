@@ -14,6 +14,16 @@
 //!   [`Teardown`] handle can run it from an interrupt path on another thread. Dropping the
 //!   backend without a teardown (a panic) deletes the cluster too.
 //!
+//! The engine makes one backend per lab; `run_id` is the same for every lab of a run and
+//! `lab_slug` differs between labs (for example the chapter's path, slugged):
+//!
+//! ```text
+//! Box::new(KindCluster::new(KindOptions { keep_cluster: args.keep_cluster, ..KindOptions::new(&run_id, &lab_slug, &run_dir) })?)
+//! ```
+//!
+//! and calls `teardown` whatever happens (its [`Teardown`] handle, from
+//! [`KindCluster::teardown_handle`], is for an interrupt handler on another thread).
+//!
 //! Settling, diagnostics and the leftover check are async functions over a [`kube::Client`]
 //! ([`super::settle`], [`super::diagnostics`], [`super::leftovers`]); this module only builds the
 //! client from the isolated kubeconfig and blocks on them, because the engine's hooks are
