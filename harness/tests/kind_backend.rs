@@ -522,7 +522,9 @@ fn settle_diagnostics_and_leftovers_use_only_the_isolated_kubeconfig() {
             .diagnose(&lab, &sandbox.join("diag"))
             .expect("diagnostics");
         assert_eq!(files.len(), 2);
-        let warnings = kind.leftovers(&lab).expect("checked");
+        // An engine that is itself async calls the hooks from inside its runtime.
+        let engine = tokio::runtime::Runtime::new().expect("runtime");
+        let warnings = engine.block_on(async { kind.leftovers(&lab).expect("checked") });
         assert_eq!(
             warnings,
             ["left behind in namespace default after cleanup: deployment/web, service/web"]

@@ -699,16 +699,14 @@ impl KindCluster {
         F: Future + Send,
         F::Output: Send,
     {
-        if self.runtime.is_none() {
-            let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = match self.runtime.take() {
+            Some(runtime) => runtime,
+            None => tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map_err(KindError::Runtime)?;
-            self.runtime = Some(runtime);
-        }
-        let Some(runtime) = self.runtime.as_ref() else {
-            unreachable!("the runtime was just built");
+                .map_err(KindError::Runtime)?,
         };
+        let runtime = &*self.runtime.insert(runtime);
         if tokio::runtime::Handle::try_current().is_ok() {
             Ok(std::thread::scope(|scope| {
                 scope
