@@ -146,7 +146,8 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Plan { paths, format } => crate::plan::run(&paths, format),
-        Command::Run(_) | Command::Lint { .. } | Command::Build { .. } | Command::Doctor => {
+        Command::Doctor => crate::doctor::run(),
+        Command::Run(_) | Command::Lint { .. } | Command::Build { .. } => {
             anyhow::bail!("this command is not implemented yet")
         }
     }

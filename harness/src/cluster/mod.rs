@@ -7,6 +7,15 @@ use std::path::{Path, PathBuf};
 
 use labbook::{Lab, Step};
 
+pub mod diagnostics;
+pub mod kind;
+pub mod leftovers;
+pub mod scope;
+pub mod settle;
+
+#[cfg(test)]
+mod mock;
+
 /// What a backend contributes to one lab's run.
 pub trait ClusterBackend: Send {
     /// The backend's name, as in `--cluster` and in the report (`none`, `kind`).

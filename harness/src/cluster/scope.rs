@@ -1,0 +1,448 @@
+//! Which namespaces a lab touches, read from the lab model (its commands and manifests), never
+//! from the cluster.
+//!
+//! Settling, diagnostics and the leftover check look only where the lab works. Asking the cluster
+//! "what changed" would need a baseline taken at the right moment, and a lab that creates its own
+//! cluster and installs a mesh has no such moment; the commands, on the other hand, say exactly
+//! which namespaces the reader's terminal aims at.
+
+use std::collections::BTreeSet;
+
+use labbook::shell::Command;
+use labbook::{Lab, Step, StepKind};
+use serde_json::Value;
+
+/// The namespace a `kubectl` command without `-n` works in (the kubeconfigs labbook uses never
+/// set another default).
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Where Istio's control plane and add-ons live.
+pub const MESH_NAMESPACE: &str = "istio-system";
+
+/// The namespaces a lab works in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Namespaces the lab's commands read or write: settle and diagnostics look here.
+    pub touched: BTreeSet<String>,
+    /// Namespaces whose contents the lab changes (`apply`, `create`, `run`, `expose`, ...): the
+    /// leftover check looks here after cleanup.
+    pub written: BTreeSet<String>,
+    /// Namespaces the lab creates itself; any still present after cleanup is a leftover.
+    pub created: BTreeSet<String>,
+}
+
+/// kubectl verbs that create or change objects in a namespace.
+const WRITING_VERBS: &[&str] = &[
+    "apply",
+    "create",
+    "run",
+    "expose",
+    "label",
+    "annotate",
+    "patch",
+    "scale",
+    "set",
+    "edit",
+    "replace",
+    "autoscale",
+    "rollout",
+];
+
+/// kubectl flags that take their value as the next word (when not written `--flag=value`); the
+/// value must not be mistaken for the verb or a resource name.
+const VALUE_FLAGS: &[&str] = &[
+    "-n",
+    "--namespace",
+    "-l",
+    "--selector",
+    "-o",
+    "--output",
+    "-f",
+    "--filename",
+    "-c",
+    "--container",
+    "-p",
+    "--patch",
+    "-k",
+    "--kustomize",
+    "--context",
+    "--kubeconfig",
+    "--cluster",
+    "--user",
+    "-s",
+    "--server",
+    "--image",
+    "--type",
+    "--port",
+    "--target-port",
+    "--replicas",
+    "--field-selector",
+    "--timeout",
+    "--for",
+    "--template",
+    "--tail",
+    "--since",
+    "--restart",
+    "--overrides",
+    "--env",
+    "--labels",
+    "--name",
+    "--from-literal",
+    "--from-file",
+    "--dry-run",
+    "--sort-by",
+    "--max-log-requests",
+];
+
+/// The namespaces of a lab's steps, up to and including the step at index `upto` (all steps
+/// when `None`). Steps that never run on the reader's machine (`skip`, and input typed inside a
+/// pod) are ignored.
+pub fn lab_scope(lab: &Lab, upto: Option<usize>) -> Scope {
+    let last = upto.unwrap_or(usize::MAX);
+    let mut scope = Scope::default();
+    let mut mesh = false;
+    for (index, step) in lab.steps.iter().enumerate() {
+        if index > last || matches!(step.kind, StepKind::Skip | StepKind::SessionInput) {
+            continue;
+        }
+        for command in &step.analysis.commands {
+            mesh |= mentions_mesh(command);
+            if let Some(kubectl) = kubectl_words(command) {
+                scope_of_kubectl(lab, step, command, kubectl, &mut scope);
+            } else if command.program() == "istioctl"
+                && let Some(ns) = flag_value(command.args(), &["-n", "--namespace", "-i"])
+            {
+                add(&mut scope.touched, &ns);
+            }
+        }
+    }
+    if mesh {
+        scope.touched.insert(MESH_NAMESPACE.to_string());
+    }
+    if scope.touched.is_empty() {
+        scope.touched.insert(DEFAULT_NAMESPACE.to_string());
+    }
+    scope
+}
+
+/// The words after `kubectl`, also when kubectl is wrapped (`watch kubectl …`, `timeout 30 kubectl …`).
+fn kubectl_words(command: &Command) -> Option<&[String]> {
+    if command.program() == "kubectl" {
+        return Some(command.args());
+    }
+    let at = command
+        .args()
+        .iter()
+        .position(|w| w.rsplit('/').next() == Some("kubectl"))?;
+    command.args().get(at + 1..)
+}
+
+fn mentions_mesh(command: &Command) -> bool {
+    command.program() == "istioctl"
+        || (command.program() == "make" && command.args().iter().any(|a| a.contains("istio")))
+        || command
+            .args()
+            .iter()
+            .any(|a| a.starts_with("istio-injection"))
+        || command
+            .heredoc
+            .as_ref()
+            .is_some_and(|doc| doc.body.contains("networking.istio.io"))
+}
+
+fn scope_of_kubectl(
+    lab: &Lab,
+    step: &Step,
+    command: &Command,
+    words: &[String],
+    scope: &mut Scope,
+) {
+    let flag_ns = flag_value(words, &["-n", "--namespace"]);
+    let all_namespaces = words.iter().any(|w| w == "-A" || w == "--all-namespaces");
+    let positional = positionals(words);
+    let verb = positional.first().map(String::as_str).unwrap_or("");
+    let writes = WRITING_VERBS.contains(&verb);
+    let ns = flag_ns
+        .clone()
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+
+    // `kubectl create namespace X` (or `ns`) creates a namespace rather than something in one.
+    if verb == "create"
+        && matches!(
+            positional.get(1).map(String::as_str),
+            Some("namespace" | "ns")
+        )
+    {
+        if let Some(name) = positional.get(2) {
+            add(&mut scope.created, name);
+            add(&mut scope.touched, name);
+        }
+        return;
+    }
+    if matches!(verb, "delete" | "label" | "annotate")
+        && matches!(
+            positional.get(1).map(String::as_str),
+            Some("namespace" | "namespaces" | "ns")
+        )
+    {
+        // Labelling a namespace (`istio-injection=enabled`) changes the namespace object, not
+        // what is inside it.
+        if verb != "delete" {
+            for name in positional.iter().skip(2).filter(|w| !w.contains('=')) {
+                add(&mut scope.touched, name);
+            }
+        }
+        return;
+    }
+
+    let manifests = if matches!(verb, "apply" | "create" | "replace") {
+        manifests_of(lab, step, command, words)
+    } else {
+        Vec::new()
+    };
+    if manifests.is_empty() {
+        if !all_namespaces {
+            add(&mut scope.touched, &ns);
+            if writes {
+                add(&mut scope.written, &ns);
+            }
+        }
+        return;
+    }
+    for doc in &manifests {
+        manifest_scope(doc, &ns, scope);
+    }
+}
+
+/// Adds one manifest (or a `List` of them) to the scope; objects without a namespace land in the
+/// command's namespace.
+fn manifest_scope(doc: &Value, command_ns: &str, scope: &mut Scope) {
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+    if kind == "List" {
+        for item in doc
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            manifest_scope(item, command_ns, scope);
+        }
+        return;
+    }
+    let metadata = doc.get("metadata");
+    if kind == "Namespace" {
+        if let Some(name) = metadata.and_then(|m| m.get("name")).and_then(Value::as_str) {
+            add(&mut scope.created, name);
+            add(&mut scope.touched, name);
+        }
+        return;
+    }
+    if kind.is_empty() {
+        return;
+    }
+    let ns = metadata
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .unwrap_or(command_ns);
+    add(&mut scope.touched, ns);
+    add(&mut scope.written, ns);
+}
+
+/// The YAML documents a `kubectl apply|create|replace` reads: its heredoc for `-f -`, or the body
+/// of the heredoc an earlier command of the lab wrote to the named file.
+fn manifests_of(lab: &Lab, step: &Step, command: &Command, words: &[String]) -> Vec<Value> {
+    let mut docs = Vec::new();
+    for file in flag_values(words, &["-f", "--filename"]) {
+        let body = if file == "-" {
+            command.heredoc.as_ref().map(|doc| doc.body.clone())
+        } else {
+            written_file(lab, step, &file)
+        };
+        if let Some(body) = body {
+            docs.extend(parse_yaml(&body));
+        }
+    }
+    docs
+}
+
+/// The last heredoc body written to `file` at or before `upto` (`cat > file <<EOF`).
+fn written_file(lab: &Lab, upto: &Step, file: &str) -> Option<String> {
+    let wanted = file.trim_start_matches("./");
+    let mut found = None;
+    for step in &lab.steps {
+        for command in &step.analysis.commands {
+            if let Some(doc) = &command.heredoc
+                && command
+                    .writes
+                    .iter()
+                    .any(|w| w.trim_start_matches("./") == wanted)
+            {
+                found = Some(doc.body.clone());
+            }
+        }
+        if std::ptr::eq(step, upto) {
+            break;
+        }
+    }
+    found
+}
+
+/// The documents of a multi-document YAML text; a text that is not valid YAML gives none (kubectl
+/// would reject it anyway, and the command's namespace still counts).
+pub fn parse_yaml(text: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(text)
+        .map(|docs| docs.into_iter().filter(|d| !d.is_null()).collect())
+        .unwrap_or_default()
+}
+
+/// The value of the first of `names` given (`-n x`, `-nx`, `--namespace=x`), if it is a literal.
+fn flag_value(words: &[String], names: &[&str]) -> Option<String> {
+    flag_values(words, names).into_iter().next()
+}
+
+fn flag_values(words: &[String], names: &[&str]) -> Vec<String> {
+    let mut values = Vec::new();
+    let mut iter = words.iter();
+    while let Some(word) = iter.next() {
+        if word == "--" {
+            break;
+        }
+        for name in names {
+            let value = if word == name {
+                iter.next().cloned()
+            } else if let Some(rest) = word.strip_prefix(&format!("{name}=")) {
+                Some(rest.to_string())
+            } else if name.len() == 2 && !name.starts_with("--") && word.starts_with(name) {
+                // Short flags glue their value: `-nistio-system`.
+                Some(word[2..].to_string())
+            } else {
+                None
+            };
+            if let Some(value) = value {
+                values.push(value);
+                break;
+            }
+        }
+    }
+    values
+}
+
+/// The words that are neither flags nor flag values, up to `--` (what follows runs in a pod).
+fn positionals(words: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut iter = words.iter();
+    while let Some(word) = iter.next() {
+        if word == "--" {
+            break;
+        }
+        if word.starts_with('-') {
+            if !word.contains('=') && VALUE_FLAGS.contains(&word.as_str()) {
+                iter.next();
+            }
+            continue;
+        }
+        out.push(word.clone());
+    }
+    out
+}
+
+/// Adds a namespace name, unless it is an expansion only the shell knows (`$NS`).
+fn add(set: &mut BTreeSet<String>, name: &str) {
+    if !name.is_empty() && !name.contains(['$', '`', '{', '(']) {
+        set.insert(name.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn namespaces_come_from_flags_manifests_and_files() {
+        struct Case {
+            name: &'static str,
+            code: &'static str,
+            touched: &'static [&'static str],
+            written: &'static [&'static str],
+            created: &'static [&'static str],
+        }
+        let cases = [
+            Case {
+                name: "no namespace flag means default",
+                code: "kubectl get pods",
+                touched: &["default"],
+                written: &[],
+                created: &[],
+            },
+            Case {
+                name: "every spelling of the flag",
+                code: "kubectl -n a get pods\nkubectl get pods --namespace b\nkubectl get pods --namespace=c\nkubectl get pods -nd",
+                touched: &["a", "b", "c", "d"],
+                written: &[],
+                created: &[],
+            },
+            Case {
+                name: "writing verbs mark the namespace as written",
+                code: "kubectl create deployment web --image=nginx -n shop\nkubectl expose deployment web --port 80 -n shop",
+                touched: &["shop"],
+                written: &["shop"],
+                created: &[],
+            },
+            Case {
+                name: "create namespace creates",
+                code: "kubectl create namespace staging\nkubectl label namespace staging istio-injection=enabled",
+                touched: &["istio-system", "staging"],
+                written: &[],
+                created: &["staging"],
+            },
+            Case {
+                name: "manifest namespaces beat the flag; Namespace objects are created",
+                code: "kubectl apply -n x -f - <<EOF\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: lab\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: lab\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\nEOF",
+                touched: &["lab", "x"],
+                written: &["lab", "x"],
+                created: &["lab"],
+            },
+            Case {
+                name: "a file written by an earlier heredoc is read",
+                code: "cat > vs.yaml <<'EOF'\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: r\n  namespace: mesh\nEOF\nkubectl apply -f ./vs.yaml",
+                touched: &["istio-system", "mesh"],
+                written: &["mesh"],
+                created: &[],
+            },
+            Case {
+                name: "wrapped kubectl, all namespaces, expansions, exec args",
+                code: "watch -n 1 kubectl get pods -n w\nkubectl get pods -A\nkubectl get pods -n \"$NS\"\nkubectl exec -it deploy/a -- ls -n /tmp",
+                touched: &["default", "w"],
+                written: &[],
+                created: &[],
+            },
+            Case {
+                name: "istioctl flags",
+                code: "istioctl analyze -n bookinfo",
+                touched: &["bookinfo", "istio-system"],
+                written: &[],
+                created: &[],
+            },
+        ];
+        for case in cases {
+            let md = format!("# Lab\n\n```bash\n{}\n```\n", case.code);
+            let lab = Lab::parse("lab.md", &md).expect("parses");
+            let scope = lab_scope(&lab, None);
+            assert_eq!(scope.touched, set(case.touched), "{}: touched", case.name);
+            assert_eq!(scope.written, set(case.written), "{}: written", case.name);
+            assert_eq!(scope.created, set(case.created), "{}: created", case.name);
+        }
+    }
+
+    #[test]
+    fn later_steps_are_ignored_until_reached() {
+        let md = "# Lab\n\n```bash\nkubectl get pods -n first\n```\n\n```bash\nkubectl get pods -n second\n```\n";
+        let lab = Lab::parse("lab.md", md).expect("parses");
+        assert_eq!(lab_scope(&lab, Some(0)).touched, set(&["first"]));
+        assert_eq!(lab_scope(&lab, Some(1)).touched, set(&["first", "second"]));
+    }
+}
