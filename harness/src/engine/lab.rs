@@ -409,6 +409,7 @@ impl<'a> Runner<'a> {
         });
         let block = Block {
             code: &code,
+            lines: &step.code_lines,
             stdin: stdin.as_deref(),
             limit,
             until: until.as_ref(),
@@ -796,9 +797,14 @@ impl<'a> Runner<'a> {
 
     /// "`cmd` failed with exit code N at chapter.md:LINE".
     fn describe(&self, step: &Step, failure: &Failure, count: usize) -> String {
-        let line_index = failure.line.saturating_sub(1);
-        let markdown_line = step.markdown_line(line_index);
-        let code_line = step.code.lines().nth(line_index).unwrap_or("").trim();
+        let markdown_line = failure.line;
+        let code_line = step
+            .code_lines
+            .iter()
+            .position(|l| *l == markdown_line)
+            .and_then(|i| step.code.lines().nth(i))
+            .unwrap_or("")
+            .trim();
         let first_word = failure.command.split_whitespace().next().unwrap_or("");
         let command = if !code_line.is_empty() && !code_line.contains(first_word) {
             // A function from an earlier block failed inside; name the line the reader typed.

@@ -89,6 +89,9 @@ pub struct Settings {
 pub struct Block<'a> {
     /// The code, as the reader would paste it.
     pub code: &'a str,
+    /// The Markdown line of each line of `code`. The block file places each line there (blank
+    /// lines in between), so that bash's `$LINENO` and its error messages name Markdown lines.
+    pub lines: &'a [usize],
     /// What the reader types on stdin (a session's input); none means `/dev/null`.
     pub stdin: Option<&'a str>,
     /// The time limit.
@@ -120,7 +123,7 @@ pub enum Ending {
 pub struct Failure {
     /// Its exit status.
     pub status: i32,
-    /// The 1-based line in the block.
+    /// The line bash reported: the Markdown line (see [`Block::lines`]).
     pub line: usize,
     /// The command as bash saw it (`$BASH_COMMAND`).
     pub command: String,
@@ -352,11 +355,10 @@ impl Terminal {
         let interrupts = interrupt.count();
         let number = self.next;
         self.next += 1;
-        let mut code = block.code.to_string();
-        if !code.ends_with('\n') {
-            code.push('\n');
-        }
-        self.write(&self.file(number, "sh"), &code)?;
+        self.write(
+            &self.file(number, "sh"),
+            &place_lines(block.code, block.lines),
+        )?;
         let command = match block.stdin {
             Some(text) => {
                 self.write(&self.file(number, "in"), text)?;
@@ -485,7 +487,9 @@ impl Terminal {
         self.shell = None;
     }
 
-    /// The output of block `number` so far (a background step's keeps growing).
+    /// The output of block `number` so far (a background step's keeps growing). bash names the
+    /// block file in its messages (`/…/7.sh: line 66: conftest: command not found`); the reader
+    /// would see `bash: line 66: …`, with the Markdown line.
     pub fn output(&self, number: u64) -> (String, bool) {
         let path = self.file(number, "out");
         let mut bytes = Vec::new();
@@ -497,7 +501,9 @@ impl Terminal {
             Err(_) => false,
         };
         bytes.truncate(OUTPUT_LIMIT as usize);
-        (String::from_utf8_lossy(&bytes).into_owned(), truncated)
+        let text = String::from_utf8_lossy(&bytes);
+        let block = format!("{}: ", self.file(number, "sh").display());
+        (text.replace(&block, "bash: "), truncated)
     }
 
     fn failures(&self, number: u64) -> Vec<Failure> {
@@ -523,6 +529,31 @@ impl Terminal {
         }
         self.forget_shell(GRACE);
     }
+}
+
+/// The block file's text: each code line at its Markdown line, so that line numbers agree.
+fn place_lines(code: &str, lines: &[usize]) -> String {
+    let mut text = String::with_capacity(code.len() + 64);
+    let mut written = 0;
+    for (i, line) in code
+        .strip_suffix('\n')
+        .unwrap_or(code)
+        .split('\n')
+        .enumerate()
+    {
+        let target = lines.get(i).copied().unwrap_or(0).max(written + 1);
+        // Never pad absurdly (a broken line map); the mapping is only a convenience.
+        if target - written < 100_000 {
+            while written + 1 < target {
+                text.push('\n');
+                written += 1;
+            }
+        }
+        text.push_str(line);
+        text.push('\n');
+        written += 1;
+    }
+    text
 }
 
 fn parse_done(line: &str) -> Option<Event> {
@@ -577,6 +608,19 @@ impl Tail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_lines_sit_at_their_markdown_lines() {
+        let cases: [(&str, &[usize], &str); 4] = [
+            ("a\nb", &[3, 4], "\n\na\nb\n"),
+            ("a\nb\n", &[1, 5], "a\n\n\n\nb\n"),
+            ("a\nb", &[], "a\nb\n"),
+            ("a\nb", &[2, 2], "\na\nb\n"),
+        ];
+        for (code, lines, expected) in cases {
+            assert_eq!(place_lines(code, lines), expected, "{code:?} {lines:?}");
+        }
+    }
 
     #[test]
     fn done_lines_are_parsed() {
