@@ -177,6 +177,8 @@ struct Judgement {
     status: StepStatus,
     exit_code: Option<i32>,
     failure: Option<String>,
+    /// The Markdown line of the failing command, when one is known.
+    line: Option<usize>,
     /// Shown under the step on the console (a diff, a hint).
     details: Option<String>,
 }
@@ -187,6 +189,7 @@ impl Judgement {
             status: StepStatus::Passed,
             exit_code,
             failure: None,
+            line: None,
             details: None,
         }
     }
@@ -196,6 +199,7 @@ impl Judgement {
             status,
             exit_code,
             failure: Some(failure),
+            line: None,
             details: None,
         }
     }
@@ -489,6 +493,7 @@ impl<'a> Runner<'a> {
     ) -> StepReport {
         let lab = self.lab();
         let step = &lab.steps[i];
+        let line = judgement.line.unwrap_or(step.span.line);
         report.status = judgement.status;
         report.exit_code = judgement.exit_code;
         report.failure = judgement.failure;
@@ -511,15 +516,16 @@ impl<'a> Runner<'a> {
             if let Some(d) = &judgement.details {
                 details.push(d.clone());
             } else if !report.output.trim().is_empty() {
-                details.push(output_excerpt(&report.output, hint.is_some()));
+                details.push(output_excerpt("output", &report.output, hint.is_some()));
             }
             if !details.is_empty() {
                 self.progress.detail(&details.join("\n"));
             }
         } else if step.kind == StepKind::Troubleshoot && !report.output.trim().is_empty() {
-            self.progress.detail(&format!(
-                "troubleshooting output:\n{}",
-                output_excerpt(&report.output, false)
+            self.progress.detail(&output_excerpt(
+                "troubleshooting output",
+                &report.output,
+                false,
             ));
         }
         if failed {
@@ -534,7 +540,7 @@ impl<'a> Runner<'a> {
             if !troubleshoot {
                 self.problems.push(Problem {
                     path: lab.path.display().to_string(),
-                    line: step.span.line,
+                    line,
                     lab: lab.title.clone(),
                     step: step.id.clone(),
                     message: if optional {
@@ -632,11 +638,14 @@ impl<'a> Runner<'a> {
                 format!("timed out after {secs}s; its processes were killed"),
             ),
             Ending::Limit | Ending::Matched => match failures.first() {
-                Some(f) => Judgement::failed(
-                    StepStatus::Failed,
-                    Some(f.status),
-                    self.describe(step, f, failures.len()),
-                ),
+                Some(f) => Judgement {
+                    line: Some(f.line),
+                    ..Judgement::failed(
+                        StepStatus::Failed,
+                        Some(f.status),
+                        self.describe(step, f, failures.len()),
+                    )
+                },
                 None => {
                     let mut judgement = self.check_expectation(step, outcome, None);
                     if judgement.ok() {
@@ -675,11 +684,14 @@ impl<'a> Runner<'a> {
             };
         }
         if let Some(f) = outcome.failures.first() {
-            return Judgement::failed(
-                StepStatus::Failed,
-                Some(exit_code),
-                self.describe(step, f, outcome.failures.len()),
-            );
+            return Judgement {
+                line: Some(f.line),
+                ..Judgement::failed(
+                    StepStatus::Failed,
+                    Some(exit_code),
+                    self.describe(step, f, outcome.failures.len()),
+                )
+            };
         }
         if let Ending::ShellExited(code) = outcome.ending
             && code != 0
@@ -991,21 +1003,21 @@ fn truncate(text: &str, max: usize) -> String {
 
 /// The part of a failing step's output worth showing on the console: the end (where errors
 /// are), or only the start when a hint already explains a wall of connection errors.
-fn output_excerpt(output: &str, short: bool) -> String {
+fn output_excerpt(label: &str, output: &str, short: bool) -> String {
     let lines: Vec<&str> = output.trim_end().lines().collect();
     let keep = if short { 5 } else { 20 };
     if lines.len() <= keep {
-        return format!("output:\n{}", lines.join("\n"));
+        return format!("{label}:\n{}", lines.join("\n"));
     }
     if short {
         format!(
-            "output (first {keep} of {} lines, all in the report):\n{}",
+            "{label} (first {keep} of {} lines, all in the report):\n{}",
             lines.len(),
             lines[..keep].join("\n")
         )
     } else {
         format!(
-            "output (last {keep} of {} lines, all in the report):\n{}",
+            "{label} (last {keep} of {} lines, all in the report):\n{}",
             lines.len(),
             lines[lines.len() - keep..].join("\n")
         )
@@ -1019,11 +1031,11 @@ mod tests {
     #[test]
     fn excerpts_keep_the_end_or_the_start() {
         let output: String = (1..=30).map(|i| format!("line {i}\n")).collect();
-        let long = output_excerpt(&output, false);
+        let long = output_excerpt("output", &output, false);
         assert!(long.starts_with("output (last 20 of 30 lines"));
         assert!(long.ends_with("line 30"));
-        let short = output_excerpt(&output, true);
+        let short = output_excerpt("output", &output, true);
         assert!(short.ends_with("line 5"));
-        assert_eq!(output_excerpt("a\nb\n", false), "output:\na\nb");
+        assert_eq!(output_excerpt("output", "a\nb\n", false), "output:\na\nb");
     }
 }

@@ -56,10 +56,16 @@ pub enum Verdict {
 /// How the chapter is named in snapshot headers: relative to the book (or just its file name), so
 /// that running from another folder does not rewrite every header.
 pub fn source_name(course: &Course, lab: &Lab) -> String {
+    let absolute = super::sandbox::absolute;
     let relative = course
         .book
         .as_ref()
-        .and_then(|book| lab.path.strip_prefix(book).ok().map(Path::to_path_buf))
+        .and_then(|book| {
+            absolute(&lab.path)
+                .strip_prefix(absolute(book))
+                .ok()
+                .map(Path::to_path_buf)
+        })
         .unwrap_or_else(|| PathBuf::from(lab.path.file_name().unwrap_or_default()));
     relative.to_string_lossy().replace('\\', "/")
 }
