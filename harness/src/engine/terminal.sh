@@ -6,12 +6,13 @@
 #                                         commands in $dir/N.fail, stdin from $dir/N.in or /dev/null
 # On exit (end of input, `exit` in a block, SIGTERM) the shell state is written to $dir/state,
 # which a new terminal restores if this one has to be replaced. Names starting with __lb_ are
-# this script's own and are never saved.
+# this script's own and are never saved; `builtin` keeps a lab's functions named like builtins
+# (a `cd` that also lists, say) out of the way.
 __lb_dir=$1
 set --
 shopt -s expand_aliases
 if [[ -f $__lb_dir/state ]]; then
-  . "$__lb_dir/state" >/dev/null 2>&1
+  builtin source "$__lb_dir/state" >/dev/null 2>&1
 fi
 __lb_n=0
 __lb_block=
@@ -28,15 +29,15 @@ __lb_err() {
     fi
   done
   if ((__lb_line > 0)); then
-    printf '%s\t%s\t%s\n' "$1" "$__lb_line" "${3//$'\n'/ }" >>"$__lb_dir/$__lb_n.fail"
+    builtin printf '%s\t%s\t%s\n' "$1" "$__lb_line" "${3//$'\n'/ }" >>"$__lb_dir/$__lb_n.fail"
   fi
 }
 
 # Writes everything a new terminal needs to continue where this one stopped.
 __lb_dump() {
   local __lb_names __lb_v __lb_vars=() __lb_fns=() __lb_xfns=()
-  compgen -v >|"$__lb_dir/names"
-  mapfile -t __lb_names <"$__lb_dir/names"
+  builtin compgen -v >|"$__lb_dir/names"
+  builtin mapfile -t __lb_names <"$__lb_dir/names"
   for __lb_v in "${__lb_names[@]}"; do
     case $__lb_v in
       BASH | BASHOPTS | BASHPID | BASH_* | COMP_WORDBREAKS | DIRSTACK | EPOCHREALTIME | \
@@ -46,8 +47,8 @@ __lb_dump() {
       *) __lb_vars+=("$__lb_v") ;;
     esac
   done
-  compgen -A function >|"$__lb_dir/names"
-  mapfile -t __lb_names <"$__lb_dir/names"
+  builtin compgen -A function >|"$__lb_dir/names"
+  builtin mapfile -t __lb_names <"$__lb_dir/names"
   for __lb_v in "${__lb_names[@]}"; do
     case $__lb_v in
       __lb_*) ;;
@@ -55,19 +56,19 @@ __lb_dump() {
     esac
   done
   {
-    printf 'cd -- %q\n' "$PWD"
-    if ((${#__lb_vars[@]})); then declare -p "${__lb_vars[@]}"; fi
+    builtin printf 'builtin cd -- %q\n' "$PWD"
+    if ((${#__lb_vars[@]})); then builtin declare -p "${__lb_vars[@]}"; fi
     if ((${#__lb_fns[@]})); then
-      declare -f "${__lb_fns[@]}"
+      builtin declare -f "${__lb_fns[@]}"
     fi
-    declare -Fx
-    alias -p
-    shopt -p
-    set +o
-    umask -p
+    builtin declare -Fx
+    builtin alias -p
+    builtin shopt -p
+    builtin set +o
+    builtin umask -p
   } >|"$__lb_dir/state.new" 2>/dev/null
   # Only a complete dump replaces the previous one.
-  printf '# labbook: end of state\n' >>"$__lb_dir/state.new"
+  builtin printf '# labbook: end of state\n' >>"$__lb_dir/state.new"
 }
 
 trap '__lb_err "$?" "$LINENO" "$BASH_COMMAND"' ERR
@@ -78,7 +79,7 @@ trap 'exit 143' TERM
 trap '__lb_dump' EXIT
 
 while :; do
-  IFS= read -r __lb_cmd
+  IFS= builtin read -r __lb_cmd
   __lb_rc=$?
   if ((__lb_rc > 128)); then continue; fi
   if ((__lb_rc != 0)); then break; fi
@@ -91,11 +92,11 @@ while :; do
       esac
       __lb_block=$__lb_dir/$__lb_n.sh
       __lb_interrupted=0
-      export LABBOOK_STEP="$LABBOOK_LAB.$__lb_n"
-      . "$__lb_block" <"$__lb_in" >|"$__lb_dir/$__lb_n.out" 2>&1
+      builtin export LABBOOK_STEP="$LABBOOK_LAB.$__lb_n"
+      builtin source "$__lb_block" <"$__lb_in" >|"$__lb_dir/$__lb_n.out" 2>&1
       __lb_rc=$?
       __lb_block=
-      printf 'done %s %s %s\n' "$__lb_n" "$__lb_rc" "$PWD"
+      builtin printf 'done %s %s %s\n' "$__lb_n" "$__lb_rc" "$PWD"
       ;;
   esac
 done
