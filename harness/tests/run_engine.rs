@@ -348,6 +348,26 @@ fn labs_never_see_the_users_kubeconfig() {
 }
 
 #[test]
+fn a_relative_report_folder_still_gives_labs_a_usable_kubeconfig() {
+    let fixture = Fixture::new("run");
+    let output = Command::new(env!("CARGO_BIN_EXE_labbook"))
+        .args(["run", "run/env.md", "--report", "relative-report"])
+        .current_dir(fixture.tmp.path())
+        .env("TMPDIR", fixture.tmp.path())
+        .output()
+        .expect("labbook runs");
+    let run = Run::new(output, &fixture.tmp.path().join("relative-report"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let output = run.output("env.md", "intro-1");
+    let kubeconfig = output
+        .lines()
+        .find_map(|l| l.strip_prefix("KUBECONFIG="))
+        .expect("the lab prints KUBECONFIG");
+    assert!(Path::new(kubeconfig).is_absolute(), "{kubeconfig}");
+    assert!(output.contains("\n0\n"), "the lab could read it: {output}");
+}
+
+#[test]
 fn a_failing_command_is_named_with_its_markdown_line_then_troubleshoot_and_cleanup_run() {
     let course = Fixture::new("failing-course");
     let chapter = course.path("src/command.md");

@@ -419,7 +419,7 @@ impl<'a> Runner<'a> {
             until: until.as_ref(),
             watch,
         };
-        let retry_deadline = step.annotation.retry.map(|d| started + d);
+        let retry_deadline = step.annotation.retry.map(|d| terminal::later(started, d));
         let mut attempts = 0;
         let (outcome, mut judgement) = loop {
             attempts += 1;

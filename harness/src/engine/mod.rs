@@ -138,6 +138,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
             path
         }
     };
+    // Absolute: lab commands run elsewhere, and their KUBECONFIG lives in here.
+    let run_root = sandbox::absolute(&run_root);
     let mut exclude = vec![run_root.clone()];
     exclude.extend(args.report.iter().cloned());
 
@@ -152,7 +154,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         watch_limit: Duration::from_secs(args.watch_limit),
         bash: bash.clone(),
         run_root,
-        report_dir: args.report.clone(),
+        report_dir: args.report.as_deref().map(sandbox::absolute),
         exclude,
         env: std::env::vars_os()
             .filter(|(k, _)| k.to_str().is_some_and(inherited))

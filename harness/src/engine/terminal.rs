@@ -368,7 +368,7 @@ impl Terminal {
         };
         self.send(&command)?;
 
-        let deadline = started + block.limit;
+        let deadline = later(started, block.limit);
         let mut tail = block.until.map(|_| Tail::new(self.file(number, "out")));
         let (ending, status) = loop {
             let tick = if tail.is_some() { 50 } else { 200 };
@@ -531,6 +531,15 @@ impl Terminal {
     }
 }
 
+/// `start + limit`, or a century later when that is past what the clock can hold (a
+/// `timeout=` of a billion hours must not panic).
+pub fn later(start: Instant, limit: Duration) -> Instant {
+    start
+        .checked_add(limit)
+        .or_else(|| start.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(start)
+}
+
 /// The block file's text: each code line at its Markdown line, so that line numbers agree.
 fn place_lines(code: &str, lines: &[usize]) -> String {
     let mut text = String::with_capacity(code.len() + 64);
@@ -620,6 +629,16 @@ mod tests {
         for (code, lines, expected) in cases {
             assert_eq!(place_lines(code, lines), expected, "{code:?} {lines:?}");
         }
+    }
+
+    #[test]
+    fn huge_limits_do_not_overflow() {
+        let now = Instant::now();
+        assert!(later(now, Duration::MAX) > now);
+        assert_eq!(
+            later(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
     }
 
     #[test]
