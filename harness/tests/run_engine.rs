@@ -368,6 +368,22 @@ fn a_relative_report_folder_still_gives_labs_a_usable_kubeconfig() {
 }
 
 #[test]
+fn a_syntax_error_fails_its_step() {
+    let fixture = Fixture::new("run");
+    let run = fixture.run(&["syntax.md"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let step = run.step("syntax.md", "intro-1");
+    assert_eq!(step["status"], "failed");
+    assert!(
+        step["failure"]
+            .as_str()
+            .unwrap_or("")
+            .contains("syntax error"),
+        "{step}"
+    );
+}
+
+#[test]
 fn a_failing_command_is_named_with_its_markdown_line_then_troubleshoot_and_cleanup_run() {
     let course = Fixture::new("failing-course");
     let chapter = course.path("src/command.md");

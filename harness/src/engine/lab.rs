@@ -810,6 +810,15 @@ impl<'a> Runner<'a> {
     /// "`cmd` failed with exit code N at chapter.md:LINE".
     fn describe(&self, step: &Step, failure: &Failure, count: usize) -> String {
         let markdown_line = failure.line;
+        if failure.command.starts_with("syntax error")
+            || failure.command.starts_with("unexpected EOF")
+        {
+            return format!(
+                "bash stopped reading the block at {}:{markdown_line}: {}",
+                self.lab().path.display(),
+                failure.command
+            );
+        }
         let code_line = step
             .code_lines
             .iter()

@@ -403,12 +403,15 @@ impl Terminal {
             }
         };
         let (output, truncated) = self.output(number);
+        let mut failures = self.failures(number);
+        // bash stops reading a block at a syntax error; its ERR trap does not see that.
+        failures.extend(syntax_error(&output));
         Ok(Outcome {
             number,
             output,
             truncated,
             status,
-            failures: self.failures(number),
+            failures,
             ending,
             duration: started.elapsed(),
             cwd: self.cwd.clone(),
@@ -565,6 +568,20 @@ fn place_lines(code: &str, lines: &[usize]) -> String {
     text
 }
 
+/// A syntax error bash reported in a block's output (`bash: line 12: syntax error near …`).
+fn syntax_error(output: &str) -> Option<Failure> {
+    output.lines().find_map(|line| {
+        let rest = line.strip_prefix("bash: line ")?;
+        let (number, message) = rest.split_once(": ")?;
+        let syntax = message.starts_with("syntax error") || message.starts_with("unexpected EOF");
+        syntax.then(|| Failure {
+            status: 2,
+            line: number.parse().unwrap_or(0),
+            command: message.to_string(),
+        })
+    })
+}
+
 fn parse_done(line: &str) -> Option<Event> {
     let rest = line.strip_prefix("done ")?;
     let mut fields = rest.splitn(3, ' ');
@@ -628,6 +645,26 @@ mod tests {
         ];
         for (code, lines, expected) in cases {
             assert_eq!(place_lines(code, lines), expected, "{code:?} {lines:?}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_failures() {
+        let cases = [
+            (
+                "one\nbash: line 14: syntax error near unexpected token `)'\n",
+                Some((14, "syntax error near unexpected token `)'")),
+            ),
+            (
+                "bash: line 3: unexpected EOF while looking for matching `\"'",
+                Some((3, "unexpected EOF while looking for matching `\"'")),
+            ),
+            ("bash: line 3: nope: command not found", None),
+            ("syntax error", None),
+        ];
+        for (output, expected) in cases {
+            let found = syntax_error(output).map(|f| (f.line, f.command));
+            assert_eq!(found, expected.map(|(l, c)| (l, c.to_string())), "{output}");
         }
     }
 
