@@ -911,8 +911,11 @@ impl<'a> Runner<'a> {
         }
         self.progress.step(step);
         self.record(i, report, judgement, None, Instant::now());
-        // The session's time is on its open-session step.
+        // The session's time is on its open-session step, and its failure is already listed.
         self.reports[i].duration_ms = 0;
+        if session_failed {
+            self.problems.retain(|p| p.step != step.id);
+        }
     }
 
     fn diagnose(&mut self) {
