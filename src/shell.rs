@@ -56,6 +56,12 @@ impl Command {
     pub fn args(&self) -> &[String] {
         self.argv.get(1..).unwrap_or(&[])
     }
+
+    /// The file this command writes from a heredoc (`cat > f <<EOF`, `tee f <<EOF`), as written:
+    /// what makes a block a `write-file` step, and what the harness snapshots.
+    pub fn written_file(&self) -> Option<String> {
+        crate::infer::written_file(self)
+    }
 }
 
 /// A block's code that the parser rejected.

@@ -61,6 +61,14 @@ pub enum Command {
         format: Format,
     },
     /// Execute the labs like a careful reader, and assert every Verify section.
+    ///
+    /// Each lab runs in a fresh copy of its course (a sandbox), in one bash whose working
+    /// directory, variables, functions, aliases and options carry from block to block. Verify
+    /// and write-file outputs are compared with the accepted snapshots in `snapshots/`; a
+    /// difference writes a pending `.snap.new` and never touches the accepted file. Exit codes:
+    /// 0 every lab passed, 1 a lab failed or the run was interrupted (Ctrl+C stops the running
+    /// step, runs cleanup and tears down; a second Ctrl+C skips cleanup), 2 bad usage or
+    /// unreadable input.
     Run(RunArgs),
     /// Find broken labs without a cluster: shell, heredocs, manifests, and a model of the cluster.
     Lint {
@@ -101,6 +109,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub step_timeout: u64,
     /// How long a watch runs before it is stopped, when no `until=` matched first.
+    ///
+    /// A watch without `until=` is then stopped (a success); one whose `until=` never matched
+    /// times out. A watch's `timeout=` overrides this.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub watch_limit: u64,
     /// How many labs run at once (each on its own cluster).
@@ -110,6 +121,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep_cluster: bool,
     /// Write report.json and junit.xml into this folder.
+    ///
+    /// The sandboxes are then kept in DIR/run/ for debugging; without --report they live in a
+    /// temporary folder that is removed at the end.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
 }
@@ -147,7 +161,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Plan { paths, format } => crate::plan::run(&paths, format),
         Command::Doctor => crate::doctor::run(),
-        Command::Run(_) | Command::Lint { .. } | Command::Build { .. } => {
+        Command::Run(args) => crate::engine::run(&args),
+        Command::Lint { .. } | Command::Build { .. } => {
             anyhow::bail!("this command is not implemented yet")
         }
     }

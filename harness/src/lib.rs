@@ -6,4 +6,5 @@
 pub mod cli;
 pub mod cluster;
 pub mod doctor;
+pub mod engine;
 pub mod plan;

@@ -1,0 +1,281 @@
+//! `labbook run`: the execution engine.
+//!
+//! Each lab runs like a careful reader would run it: in a fresh copy of its course tree (the
+//! sandbox), in one terminal whose state carries from block to block, against the cluster its
+//! backend provides, with every step given a time limit and every process it starts stopped by
+//! the end of the lab. Verify and write-file outputs are redacted and compared with insta
+//! snapshots. The run ends with a summary, and `--report DIR` writes `report.json` and
+//! `junit.xml`.
+//!
+//! Modules: [`terminal`] (the shell) and [`procs`] (stopping processes), [`lab`] (one lab's
+//! sequence), [`session`], [`expect`], [`redact`], [`snapshots`], [`sandbox`], [`reports`],
+//! [`console`] and [`interrupt`].
+
+pub mod console;
+pub mod expect;
+pub mod interrupt;
+pub mod lab;
+pub mod procs;
+pub mod redact;
+pub mod reports;
+pub mod sandbox;
+pub mod session;
+pub mod snapshots;
+pub mod terminal;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use labbook::report::{LabStatus, Report};
+use labbook::{Course, Lab};
+
+use crate::cli::{self, EXIT_FAILED, EXIT_OK, RunArgs};
+use crate::cluster::{ClusterBackend, NoCluster};
+use console::{Console, Problem};
+use interrupt::Interrupt;
+use redact::Redactor;
+
+/// The cluster backend of one lab, given its run folder (where its kubeconfig lives).
+pub fn backend_for(
+    args: &RunArgs,
+    run_dir: &Path,
+    lab: &Lab,
+) -> anyhow::Result<Box<dyn ClusterBackend>> {
+    match args.cluster {
+        cli::ClusterBackend::None => Ok(Box::new(NoCluster::new(run_dir)?)),
+        cli::ClusterBackend::Kind => {
+            let lab_slug = lab
+                .path
+                .with_extension("")
+                .to_string_lossy()
+                .replace(['/', '\\'], "-");
+            let options = crate::cluster::kind::KindOptions {
+                keep_cluster: args.keep_cluster,
+                ..crate::cluster::kind::KindOptions::new(run_id(), lab_slug, run_dir)
+            };
+            Ok(Box::new(crate::cluster::kind::KindCluster::new(options)?))
+        }
+    }
+}
+
+/// One id per `labbook run`, shared by every lab's cluster name, so that two runs never collide
+/// and the clusters of one run are easy to find (`kind get clusters | grep labbook-<run>`).
+fn run_id() -> &'static str {
+    static RUN_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RUN_ID.get_or_init(|| {
+        let seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        format!("{seconds:x}{:x}", std::process::id() % 0x1000)
+    })
+}
+
+/// Environment variables a lab must not inherit from the person running labbook: shell start-up
+/// hooks, exported functions, the cluster they use, and labbook's own markers.
+fn inherited(name: &str) -> bool {
+    !(matches!(
+        name,
+        "BASH_ENV"
+            | "ENV"
+            | "CDPATH"
+            | "PROMPT_COMMAND"
+            | "OLDPWD"
+            | "PWD"
+            | "SHLVL"
+            | "KUBECONFIG"
+            | "KIND_CLUSTER_NAME"
+    ) || name.starts_with("BASH_FUNC_")
+        || name.starts_with("LABBOOK_"))
+}
+
+/// Finds a program on `PATH`.
+fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+fn on_signal(count: usize) {
+    if count == 1 {
+        eprintln!(
+            "\nlabbook: interrupted: stopping the running steps, then running cleanup \
+             (press Ctrl+C again to skip cleanup)"
+        );
+    } else if count == 2 {
+        eprintln!("\nlabbook: interrupted again: skipping cleanup, tearing down");
+    }
+}
+
+/// Runs `labbook run`; `Err` is bad usage or unreadable input (exit code 2).
+pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
+    let started = Instant::now();
+    anyhow::ensure!(args.jobs >= 1, "--jobs must be at least 1");
+    anyhow::ensure!(
+        args.step_timeout >= 1,
+        "--step-timeout must be at least 1 second"
+    );
+    let courses: Vec<Course> = args
+        .paths
+        .iter()
+        .map(|p| labbook::course::load(p))
+        .collect::<Result<_, _>>()?;
+    let redactors: Vec<Redactor> = courses
+        .iter()
+        .map(|c| Redactor::new(&c.config.redactions))
+        .collect::<Result<_, _>>()?;
+    let jobs: Vec<(usize, usize)> = courses
+        .iter()
+        .enumerate()
+        .flat_map(|(c, course)| (0..course.labs.len()).map(move |l| (c, l)))
+        .collect();
+    let bash = which("bash").context("failed to find bash on PATH; labbook runs labs in bash")?;
+
+    // Sandboxes live in a temporary folder, or under --report DIR/run/ to be kept for debugging.
+    let _temporary;
+    let run_root = match &args.report {
+        Some(dir) => {
+            let run = dir.join("run");
+            if run.exists() {
+                std::fs::remove_dir_all(&run)
+                    .with_context(|| format!("failed to clear {}", run.display()))?;
+            }
+            std::fs::create_dir_all(&run)
+                .with_context(|| format!("failed to create {}", run.display()))?;
+            run
+        }
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("labbook-run-")
+                .tempdir()
+                .context("failed to create a temporary folder for the sandboxes")?;
+            let path = dir.path().to_path_buf();
+            _temporary = dir;
+            path
+        }
+    };
+    // Absolute: lab commands run elsewhere, and their KUBECONFIG lives in here.
+    let run_root = sandbox::absolute(&run_root);
+    let mut exclude = vec![run_root.clone()];
+    exclude.extend(args.report.iter().cloned());
+
+    let interrupt = Interrupt::default();
+    interrupt.install(on_signal)?;
+    let console = Console::new(args.jobs.min(jobs.len().max(1)));
+    let started_at = reports::now_rfc3339();
+    let settings = lab::Settings {
+        accept: args.accept,
+        keep_going: args.keep_going,
+        step_timeout: Duration::from_secs(args.step_timeout),
+        watch_limit: Duration::from_secs(args.watch_limit),
+        bash: bash.clone(),
+        run_root,
+        report_dir: args.report.as_deref().map(sandbox::absolute),
+        exclude,
+        env: std::env::vars_os()
+            .filter(|(k, _)| k.to_str().is_some_and(inherited))
+            .collect::<Vec<(OsString, OsString)>>(),
+    };
+    let factory = |dir: &Path, lab: &Lab| backend_for(args, dir, lab);
+
+    let results: Mutex<Vec<Option<lab::LabResult>>> =
+        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..args.jobs.min(jobs.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&(c, l)) = jobs.get(i) else { break };
+                    let job = lab::Job {
+                        course: &courses[c],
+                        lab: &courses[c].labs[l],
+                        index: i,
+                        redactor: &redactors[c],
+                    };
+                    let result = lab::run(&job, &settings, &factory, &console, &interrupt);
+                    if let Ok(mut results) = results.lock() {
+                        results[i] = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    let results: Vec<lab::LabResult> = results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect();
+
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut labs = Vec::new();
+    for result in results {
+        problems.extend(result.problems);
+        labs.push(result.report);
+    }
+    let report = Report {
+        started_at,
+        backend: match args.cluster {
+            cli::ClusterBackend::None => "none".into(),
+            cli::ClusterBackend::Kind => "kind".into(),
+        },
+        tools: tool_versions(&bash),
+        labs,
+    };
+    if let Some(dir) = &args.report {
+        reports::write(dir, &report)?;
+    }
+    if jobs.is_empty() {
+        console.print("labbook: no labs found (no chapters with runnable blocks)");
+    }
+    console.summary(&report.labs, &problems, started.elapsed());
+    let all_passed = report.labs.iter().all(|l| l.status == LabStatus::Passed);
+    Ok(if all_passed && interrupt.count() == 0 {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+/// Versions known without slowing the run down: labbook's own and bash's.
+fn tool_versions(bash: &Path) -> BTreeMap<String, String> {
+    let mut tools = BTreeMap::new();
+    tools.insert("labbook".into(), env!("CARGO_PKG_VERSION").into());
+    if let Ok(out) = std::process::Command::new(bash)
+        .args(["--noprofile", "--norc", "-c", "printf %s \"$BASH_VERSION\""])
+        .output()
+    {
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !version.is_empty() {
+            tools.insert("bash".into(), version);
+        }
+    }
+    tools
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lab_environment_leaves_out_hooks_and_clusters() {
+        let cases = [
+            ("PATH", true),
+            ("HOME", true),
+            ("KUBECONFIG", false),
+            ("BASH_ENV", false),
+            ("BASH_FUNC_foo%%", false),
+            ("LABBOOK_LAB", false),
+            ("GITHUB_ACTIONS", true),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(inherited(name), expected, "{name}");
+        }
+    }
+}
