@@ -116,7 +116,11 @@ fn a_lab_gets_its_own_cluster_which_is_deleted_at_the_end() {
         log.contains(&format!("name={cluster}")) || log.contains(&cluster),
         "{log}"
     );
-    assert_eq!(cluster_names(&log, "delete"), std::slice::from_ref(&cluster), "{log}");
+    assert_eq!(
+        cluster_names(&log, "delete"),
+        std::slice::from_ref(&cluster),
+        "{log}"
+    );
     assert!(
         !setup.path("home/.kube/config").exists(),
         "~/.kube/config was written"

@@ -1013,41 +1013,88 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
+/// Lines that only say "there is no cluster": under `--cluster none` a hint explains them once,
+/// and repeating them would bury the lines that matter.
+const NO_CLUSTER_NOISE: [&str; 6] = [
+    "connection refused",
+    "The connection to the server",
+    "couldn't get current server API group list",
+    "Unable to connect to the server",
+    "Cannot connect to the Docker daemon",
+    "Kubernetes cluster unreachable",
+];
+
 /// The part of a failing step's output worth showing on the console: the end (where errors
-/// are), or only the start when a hint already explains a wall of connection errors.
-fn output_excerpt(label: &str, output: &str, short: bool) -> String {
-    let lines: Vec<&str> = output.trim_end().lines().collect();
-    let keep = if short { 5 } else { 20 };
-    if lines.len() <= keep {
-        return format!("{label}:\n{}", lines.join("\n"));
+/// are), or, when a hint already explains that there is no cluster, the lines that are not
+/// connection errors.
+fn output_excerpt(label: &str, output: &str, no_cluster: bool) -> String {
+    let all: Vec<&str> = output.trim_end().lines().collect();
+    if no_cluster {
+        let kept: Vec<&str> = all
+            .iter()
+            .copied()
+            .filter(|l| !NO_CLUSTER_NOISE.iter().any(|n| l.contains(n)))
+            .take(5)
+            .collect();
+        let hidden = all.len() - kept.len();
+        let mut text = format!("{label}:");
+        for line in &kept {
+            text.push('\n');
+            text.push_str(line);
+        }
+        if hidden > 0 {
+            text.push_str(&format!(
+                "\n({hidden} more line(s), mostly \"no cluster\" connection errors, are in the report)"
+            ));
+        }
+        return text;
     }
-    if short {
-        format!(
-            "{label} (first {keep} of {} lines, all in the report):\n{}",
-            lines.len(),
-            lines[..keep].join("\n")
-        )
-    } else {
-        format!(
-            "{label} (last {keep} of {} lines, all in the report):\n{}",
-            lines.len(),
-            lines[lines.len() - keep..].join("\n")
-        )
+    let keep = 20;
+    if all.len() <= keep {
+        return format!("{label}:\n{}", all.join("\n"));
     }
+    format!(
+        "{label} (last {keep} of {} lines, all in the report):\n{}",
+        all.len(),
+        all[all.len() - keep..].join("\n")
+    )
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn excerpts_hide_no_cluster_noise_only_when_asked() {
+        let noise = "E1122 memcache.go:265] couldn't get current server API group list: dial tcp 127.0.0.1:8080: connect: connection refused";
+        let output = format!("{noise}\nbash: istioctl: command not found\n{noise}\n");
+        let cases = [
+            (
+                true,
+                vec!["bash: istioctl: command not found", "(2 more line(s)"],
+                vec!["memcache"],
+            ),
+            (false, vec!["memcache", "istioctl"], vec!["more line(s)"]),
+        ];
+        for (no_cluster, present, absent) in cases {
+            let text = super::output_excerpt("output", &output, no_cluster);
+            for needle in present {
+                assert!(text.contains(needle), "{no_cluster}: {text}");
+            }
+            for needle in absent {
+                assert!(!text.contains(needle), "{no_cluster}: {text}");
+            }
+        }
+    }
+
     use super::*;
 
     #[test]
-    fn excerpts_keep_the_end_or_the_start() {
+    fn excerpts_keep_the_end_or_the_first_meaningful_lines() {
         let output: String = (1..=30).map(|i| format!("line {i}\n")).collect();
         let long = output_excerpt("output", &output, false);
         assert!(long.starts_with("output (last 20 of 30 lines"));
         assert!(long.ends_with("line 30"));
         let short = output_excerpt("output", &output, true);
-        assert!(short.ends_with("line 5"));
+        assert!(short.contains("line 5\n(25 more line(s)"), "{short}");
         assert_eq!(output_excerpt("output", "a\nb\n", false), "output:\na\nb");
     }
 }
