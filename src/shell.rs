@@ -255,10 +255,19 @@ impl Walker<'_> {
         let mut heredoc = None;
         let mut writes = Vec::new();
         let mut words: Vec<&ast::Word> = simple.word_or_name.iter().collect();
-        for item in &items {
+        let prefix_len = simple.prefix.as_ref().map_or(0, |p| p.0.len());
+        for (index, item) in items.iter().enumerate() {
             match item {
                 ast::CommandPrefixOrSuffixItem::Word(word) => {
                     // Only suffix words are arguments; prefix items are assignments and redirects.
+                    argv.push(unquote(&word.value));
+                    words.push(word);
+                }
+                // After the command name, `app=web` is an argument (`kubectl label … app=web`),
+                // not an assignment.
+                ast::CommandPrefixOrSuffixItem::AssignmentWord(_, word)
+                    if index >= prefix_len && !argv.is_empty() =>
+                {
                     argv.push(unquote(&word.value));
                     words.push(word);
                 }
@@ -454,6 +463,16 @@ fn mentions_break(list: &ast::CompoundList) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn assignments_after_the_command_are_arguments() {
+        let analysis = analyze("A=1 kubectl label pod -l app=web version=v1\nB=2", &[1, 2]);
+        assert_eq!(analysis.commands.len(), 1);
+        assert_eq!(
+            analysis.commands[0].argv,
+            ["kubectl", "label", "pod", "-l", "app=web", "version=v1"]
+        );
+    }
 
     #[test]
     fn quote_removal_respects_nesting() {

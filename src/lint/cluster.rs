@@ -328,7 +328,7 @@ pub(crate) fn check(lab: &Lab, manifests: &Manifests, sink: &mut Sink<'_>) {
         .steps
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.kind.in_main_sequence() && s.kind != StepKind::SessionInput)
+        .filter(|(_, s)| s.kind.in_main_sequence())
         .map(|(i, _)| i)
         .collect();
     let cleanup: Vec<usize> = lab
@@ -393,7 +393,26 @@ pub(crate) fn check(lab: &Lab, manifests: &Manifests, sink: &mut Sink<'_>) {
 
 fn replay_step(lab: &Lab, s: usize, manifests: &Manifests, model: &mut Model, sink: &mut Sink<'_>) {
     let step = &lab.steps[s];
+    if step.kind == StepKind::SessionInput {
+        // Typed inside a pod: nothing here changes the cluster, but requests can fail.
+        let mut reported = BTreeSet::new();
+        for command in &step.analysis.commands {
+            if is_client(command.program()) {
+                let ns = model.default_ns.clone();
+                traffic(command.line, &command.argv, &ns, model, &mut reported, sink);
+            }
+        }
+        return;
+    }
+    let mut reported = BTreeSet::new();
     for (c, command) in step.analysis.commands.iter().enumerate() {
+        if let Some(inv) = Invocation::parse(command)
+            && matches!(inv.sub, "run" | "exec")
+            && !inv.after.is_empty()
+        {
+            let ns = model.namespace_of(&inv);
+            traffic(command.line, inv.after, &ns, model, &mut reported, sink);
+        }
         if let Some((file, docs)) = manifests.files.get(&(s, c)) {
             model.files.insert(file.clone(), docs.clone());
             model
@@ -1555,6 +1574,92 @@ fn service_entry_hosts(model: &Model) -> BTreeSet<String> {
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// HTTP clients whose URLs name Services.
+fn is_client(program: &str) -> bool {
+    matches!(
+        program,
+        "curl" | "wget" | "http" | "https" | "fortio" | "hey" | "ab" | "nc" | "grpcurl"
+    )
+}
+
+static URL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"https?://([A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*)")
+        .expect("static regex")
+});
+
+/// How many pods a workload runs (`spec.replicas`, 1 when unset).
+fn replicas(object: &Object) -> i64 {
+    if object.kind == "Pod"
+        || !matches!(
+            object.kind.as_str(),
+            "Deployment" | "ReplicaSet" | "StatefulSet"
+        )
+    {
+        return 1;
+    }
+    object
+        .json
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+}
+
+/// Requests from a pod to `http://service/`: the Service must have running pods right now.
+fn traffic(
+    line: usize,
+    words: &[String],
+    ns: &str,
+    model: &Model,
+    reported: &mut BTreeSet<String>,
+    sink: &mut Sink<'_>,
+) {
+    for word in words {
+        for captures in URL.captures_iter(word) {
+            let host = &captures[1];
+            let labels: Vec<&str> = host.split('.').collect();
+            // Cluster DNS: `name`, `name.ns`, `name.ns.svc…`.
+            let (name, service_ns) = match labels.as_slice() {
+                [name] => (*name, ns),
+                [name, namespace] | [name, namespace, "svc", ..] => (*name, *namespace),
+                _ => continue,
+            };
+            let Some(service) = model.get("Service", Some(service_ns), name) else {
+                continue;
+            };
+            if !model.certain(service_ns)
+                || model.unknown_pod_labels.contains(service_ns)
+                || !reported.insert(format!("{service_ns}/{name}"))
+            {
+                continue;
+            }
+            let Some(selector) = service_selector(&service.json) else {
+                continue;
+            };
+            let selector = Selector::from_labels(&selector);
+            let selected: Vec<&Object> = model
+                .pod_label_sets(service_ns)
+                .into_iter()
+                .filter(|(labels, _)| selector.matches(labels))
+                .map(|(_, object)| object)
+                .collect();
+            if selected.iter().any(|o| replicas(o) > 0) {
+                continue;
+            }
+            let why = match selected.first() {
+                Some(o) => format!("{} is scaled to 0", o.describe()),
+                None => "no pod has its labels".to_string(),
+            };
+            sink.emit(
+                "service-selects-nothing",
+                Severity::Warning,
+                line,
+                format!("Service `{name}` selects `{selector}`, and no running pod has those labels at this point ({why}): this request fails"),
+                Some("scale the workload up first, or point the Service at the pods that should answer".into()),
+            );
+        }
+    }
 }
 
 /// The checks on the state at the end of the main sequence.
