@@ -1,7 +1,8 @@
 //! Fixture-driven tests of the lint: every rule has `fixtures/lint/<rule>/bad.md`, which must
 //! trigger it at the lines listed in [`TABLE`], and `good.md`, a correct twin that must not
 //! trigger anything. The JSON diagnostics of every fixture are insta snapshots. A whole correct
-//! Istio canary lab (`fixtures/lint/canary-lab/`) must give no diagnostic at all.
+//! Istio canary lab (`fixtures/lint/canary-lab/`) and the chapters of
+//! `fixtures/lint/correct-patterns/` must give no diagnostic at all.
 //!
 //! ShellCheck-dependent tests need the `shellcheck` binary: without it they fail when `CI=true`
 //! (CI installs it), and are reported as skipped otherwise.
@@ -144,6 +145,7 @@ fn good_fixtures_and_the_canary_lab_pass_shellcheck() {
     let mut paths: Vec<std::path::PathBuf> =
         TABLE.iter().map(|(r, _)| fixture(r, "good.md")).collect();
     paths.push(Path::new("fixtures/lint/canary-lab").to_path_buf());
+    paths.push(Path::new("fixtures/lint/correct-patterns").to_path_buf());
     let courses: Vec<_> = paths
         .iter()
         .map(|p| labbook::course::load(p).expect("fixture loads"))
@@ -161,6 +163,17 @@ fn good_fixtures_and_the_canary_lab_pass_shellcheck() {
 #[test]
 fn a_correct_canary_lab_has_no_diagnostics() {
     let found = lint_path(Path::new("fixtures/lint/canary-lab"), ShellcheckMode::Off);
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+/// Common patterns of correct labs (applications from files the lint cannot see, StatefulSets,
+/// Jobs, gateways, `delete all`) must not be reported.
+#[test]
+fn correct_patterns_have_no_diagnostics() {
+    let found = lint_path(
+        Path::new("fixtures/lint/correct-patterns"),
+        ShellcheckMode::Off,
+    );
     assert!(found.is_empty(), "{found:#?}");
 }
 

@@ -166,8 +166,26 @@ impl Model {
     fn pod_label_sets<'a>(&'a self, ns: &'a str) -> Vec<(Labels, &'a Object)> {
         let mut sets = Vec::new();
         for object in self.in_namespace(ns) {
-            if is_workload(&object.kind) {
-                let template = labels_at(&object.json, &["spec", "template", "metadata", "labels"]);
+            if is_workload(&object.kind) || object.kind == "CronJob" {
+                let path: &[&str] = if object.kind == "CronJob" {
+                    &[
+                        "spec",
+                        "jobTemplate",
+                        "spec",
+                        "template",
+                        "metadata",
+                        "labels",
+                    ]
+                } else {
+                    &["spec", "template", "metadata", "labels"]
+                };
+                let mut template = labels_at(&object.json, path);
+                if object.kind == "Job" {
+                    // The Job controller labels its pods with the Job's name.
+                    for key in ["job-name", "batch.kubernetes.io/job-name"] {
+                        template.insert(key.to_string(), object.name.clone());
+                    }
+                }
                 for extra in &object.hand_labels {
                     let mut variant = template.clone();
                     variant.extend(extra.clone());
@@ -636,7 +654,14 @@ fn exists(
                 "default" | "kube-system" | "kube-public" | "istio-system"
             )
     };
-    if known && !guarded && !(kind == "Pod" && generated_pod_name(name)) {
+    // `web-0` of a StatefulSet, `web-x2k4p` of a Deployment: pods the model does not list.
+    let controller_pod = kind == "Pod"
+        && (generated_pod_name(name)
+            || model.in_namespace(&ns).any(|o| {
+                (is_workload(&o.kind) || o.kind == "CronJob")
+                    && name.starts_with(&format!("{}-", o.name))
+            }));
+    if known && !guarded && !controller_pod {
         missing(inv, kind, name, &ns, model, sink);
     }
     false
@@ -720,6 +745,13 @@ fn create(inv: &Invocation<'_>, model: &mut Model) {
         }),
         _ => json!({"metadata": {"name": name}}),
     };
+    if matches!(
+        kind,
+        "Job" | "CronJob" | "StatefulSet" | "DaemonSet" | "ReplicaSet"
+    ) {
+        // Created from flags the model does not read: their pods' labels are unknown.
+        model.unknown_pod_labels.insert(ns.clone());
+    }
     let object = new_object(kind, Some(&ns), name, json, inv.line, model);
     upsert(model, object);
 }
@@ -1099,6 +1131,10 @@ fn delete(
             } else {
                 model.files.get(file.trim_start_matches("./")).cloned()
             };
+            if docs.is_none() {
+                // A file the lint cannot see: anything may be gone now.
+                model.all_opaque = true;
+            }
             for doc in docs.into_iter().flatten() {
                 let (Some(kind), Some(name)) = (
                     doc.json.get("kind").and_then(Value::as_str),
@@ -1121,11 +1157,33 @@ fn delete(
         }
         return;
     }
+    if !inv.flag_values(&["-k", "--kustomize"]).is_empty() {
+        model.all_opaque = true;
+        return;
+    }
     if inv.has(None, "--all") || inv.selector().is_some() {
         let kinds: Vec<&'static str> = inv
             .positionals
             .first()
-            .map(|k| k.split(',').filter_map(kind_of).collect())
+            .map(|k| {
+                k.split(',')
+                    .flat_map(|word| match word {
+                        // `all` is kubectl's category of workload kinds and Services.
+                        "all" => vec![
+                            "Pod",
+                            "Service",
+                            "Deployment",
+                            "ReplicaSet",
+                            "StatefulSet",
+                            "DaemonSet",
+                            "Job",
+                            "CronJob",
+                            "HorizontalPodAutoscaler",
+                        ],
+                        other => kind_of(other).into_iter().collect(),
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         let selector = match inv.selector() {
             Some(text) => match Selector::parse(text) {
@@ -1249,6 +1307,10 @@ fn read(inv: &Invocation<'_>, guarded: bool, model: &Model, sink: &mut Sink<'_>)
         return;
     }
     for (kind, name) in named_targets(inv) {
+        // `kubectl describe pod web` describes every pod whose name starts with `web`.
+        if kind == "Pod" && inv.sub == "describe" {
+            continue;
+        }
         if kind == "Pod"
             && model
                 .get("Pod", Some(&model.namespace_of(inv)), &name)
@@ -1265,6 +1327,31 @@ fn read(inv: &Invocation<'_>, guarded: bool, model: &Model, sink: &mut Sink<'_>)
     }
 }
 
+/// Labels that controllers and Istio's injector add to pods, which the model does not track.
+const CONTROLLER_KEYS: &[&str] = &[
+    "pod-template-hash",
+    "controller-revision-hash",
+    "statefulset.kubernetes.io/pod-name",
+    "apps.kubernetes.io/pod-index",
+    "controller-uid",
+    "batch.kubernetes.io/controller-uid",
+    "security.istio.io/tlsMode",
+    "service.istio.io/canonical-name",
+    "service.istio.io/canonical-revision",
+];
+
+fn requirement_key(requirement: &super::kubectl::Requirement) -> &str {
+    use super::kubectl::Requirement as R;
+    match requirement {
+        R::Equals(k, _)
+        | R::NotEquals(k, _)
+        | R::In(k, _)
+        | R::NotIn(k, _)
+        | R::Exists(k)
+        | R::NotExists(k) => k,
+    }
+}
+
 fn selector_query(inv: &Invocation<'_>, text: &str, model: &Model, sink: &mut Sink<'_>) {
     if inv.all_namespaces() {
         return;
@@ -1276,6 +1363,13 @@ fn selector_query(inv: &Invocation<'_>, text: &str, model: &Model, sink: &mut Si
     let Some(selector) = Selector::parse(text) else {
         return;
     };
+    if selector
+        .0
+        .iter()
+        .any(|r| CONTROLLER_KEYS.contains(&requirement_key(r)))
+    {
+        return;
+    }
     let sets = model.pod_label_sets(&ns);
     if sets.iter().any(|(labels, _)| selector.matches(labels)) {
         return;

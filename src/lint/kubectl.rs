@@ -151,9 +151,12 @@ impl<'a> Invocation<'a> {
                     flags.push((name, Some(value)));
                 } else if takes_value(arg) {
                     flags.push((arg, iter.next()));
-                } else if arg.len() > 2 && matches!(&arg[..2], "-n" | "-l" | "-o" | "-c") {
+                } else if let (Some(short @ ("-n" | "-l" | "-o" | "-c")), Some(value)) =
+                    (arg.get(..2), arg.get(2..))
+                    && !value.is_empty()
+                {
                     // `-ndemo` style: the value is glued to the short flag.
-                    flags.push((&arg[..2], Some(&arg[2..])));
+                    flags.push((short, Some(value)));
                 } else {
                     flags.push((arg, None));
                 }

@@ -455,6 +455,61 @@ mod tests {
         }
     }
 
+    /// Odd and broken blocks of every kind must never make the lint panic.
+    #[test]
+    fn odd_input_never_panics() {
+        let blocks = [
+            "kubectl",
+            "kubectl -n",
+            "kubectl -ü get pods -é",
+            "kubectl patch",
+            "kubectl patch deployment",
+            "kubectl create deployment web\nkubectl patch deployment web -p 'not json: ['",
+            "kubectl create deployment web\nkubectl patch deployment web --type=json -p '[{\"op\":\"remove\",\"path\":\"/nope\"}]'",
+            "kubectl create deployment web\nkubectl patch deployment web --type=merge -p '[1,2]'",
+            "kubectl create deployment web\nkubectl patch deployment web -p '{\"spec\":{\"selector\":null}}'",
+            "kubectl label\nkubectl label pods\nkubectl label pods -l 'a in (' x=y\nkubectl label pod x-",
+            "kubectl delete\nkubectl delete -l\nkubectl delete pods -l '!!'\nkubectl delete -f -",
+            "kubectl expose\nkubectl expose deploy/\nkubectl scale --replicas=x deploy/web",
+            "kubectl set\nkubectl set image\nkubectl set image deploy/web =\nkubectl rollout",
+            "kubectl exec\nkubectl logs -l\nkubectl get pods -l =\nkubectl config set-context --namespace",
+            "kubectl apply -f - <<EOF\n: [\nEOF",
+            "kubectl apply -f - <<EOF\n- 1\n- 2\nEOF",
+            "kubectl apply -f - <<EOF\nkind: VirtualService\napiVersion: networking.istio.io/v1\nspec: 3\nEOF",
+            "kubectl apply -f - <<EOF\nkind: VirtualService\napiVersion: networking.istio.io/v1\nmetadata: {name: x}\nspec:\n  http:\n  - route: 7\n  - fault: {}\n    route: [{destination: {host: 5}, weight: x}]\nEOF",
+            "kubectl apply -f - <<EOF\nkind: DestinationRule\napiVersion: networking.istio.io/v1\nmetadata: {name: x}\nspec: {host: [a], subsets: [{labels: 3}]}\nEOF",
+            "kubectl apply -f - <<EOF\na: &x [*x]\nEOF",
+            "kubectl apply -f - <<EOF\nkind: Deployment\napiVersion: apps/v1\nmetadata: {name: d}\nspec: {replicas: 99999999999999999999}\nEOF",
+            "cat > x.yaml <<EOF\n\u{0}\nEOF\nkubectl apply -f x.yaml\nkubectl delete -f x.yaml",
+            "cat <<EOF\n$ $1 ${ $( ` \\\nEOF",
+            "make\nmake -C\nmake -f\nmake -C /nonexistent target\ncd\ncd -\nmake x",
+            "for i in {1..; do echo; done",
+            "x=( a b\n",
+            "istioctl operator init\nhelm install\nhelm install x y --namespace\n./run.sh",
+            "kubectl run\nkubectl run x --labels=\nkubectl run y --rm -i -- curl http://\nkubectl exec z -- curl http://a.b.c.d.e/",
+        ];
+        for block in blocks {
+            let markdown = format!(
+                "# T\n\n```bash\n{block}\n```\n\n#### Verify: x\n\n```bash\n{block}\n```\n\nInside the pod:\n\n```sh\n{block}\n```\n\n## Cleanup\n\n```bash\n{block}\n```\n"
+            );
+            let Ok(lab) = Lab::parse("t.md", &markdown) else {
+                continue;
+            };
+            let course = Course {
+                book: None,
+                src: None,
+                config: Default::default(),
+                labs: vec![lab],
+            };
+            let _ = lint(
+                &[course],
+                &Options {
+                    shellcheck: ShellcheckMode::Off,
+                },
+            );
+        }
+    }
+
     #[test]
     fn json_has_exactly_the_contract_keys() {
         let json = to_json(&[Diagnostic {
