@@ -91,6 +91,12 @@ fn cluster_cli_in_session(lab: &Lab, step: &Step, sink: &mut Sink<'_>) {
     let target = opens
         .and_then(|o| o.target.clone())
         .unwrap_or_else(|| "the pod".into());
+    // A shell in an existing pod (`kubectl exec`): its image is unknown, so the lint is less sure.
+    let severity = if image.is_empty() {
+        Severity::Warning
+    } else {
+        Severity::Error
+    };
     for command in &step.analysis.commands {
         let program = command.program();
         if matches!(
@@ -99,7 +105,7 @@ fn cluster_cli_in_session(lab: &Lab, step: &Step, sink: &mut Sink<'_>) {
         ) {
             sink.emit(
                 "session-cluster-cli",
-                Severity::Error,
+                severity,
                 command.line,
                 format!(
                     "`{program}` is typed inside the shell of `{target}`{}: the image does not have it, and the pod has no credentials for the cluster",

@@ -99,12 +99,13 @@ pub(crate) fn check(lab: &Lab, sink: &mut Sink<'_>) -> Manifests {
                             && p.writes.is_empty()
                     })
                 };
-                if let Some(docs) = heredoc_command.and_then(|h| parse_heredoc(step, h, sink)) {
+                if let Some(docs) = heredoc_command.and_then(|h| parse_heredoc(step, h, true, sink))
+                {
                     manifests.stdin.insert((s, c), docs);
                 }
             } else if let Some(file) = crate::infer::written_file(command)
                 && (file.ends_with(".yaml") || file.ends_with(".yml"))
-                && let Some(docs) = parse_heredoc(step, command, sink)
+                && let Some(docs) = parse_heredoc(step, command, false, sink)
             {
                 manifests.files.insert((s, c), (file, docs));
             }
@@ -136,8 +137,15 @@ fn body_lines(step: &Step, body_line: usize, count: usize) -> Vec<usize> {
     }
 }
 
-/// Parses and checks the documents of a command's heredoc.
-fn parse_heredoc(step: &Step, command: &Command, sink: &mut Sink<'_>) -> Option<Vec<Doc>> {
+/// Parses and checks the documents of a command's heredoc. `strict` for heredocs fed to kubectl;
+/// a `.yaml` file may be something else (Helm values, a template, a kind config), so its YAML
+/// errors and documents without `apiVersion`/`kind` are left alone.
+fn parse_heredoc(
+    step: &Step,
+    command: &Command,
+    strict: bool,
+    sink: &mut Sink<'_>,
+) -> Option<Vec<Doc>> {
     let heredoc = command.heredoc.as_ref()?;
     let lines = body_lines(step, heredoc.body_line, heredoc.body.lines().count().max(1));
     let map = |line: usize| {
@@ -149,6 +157,7 @@ fn parse_heredoc(step: &Step, command: &Command, sink: &mut Sink<'_>) -> Option<
     };
     let trees = match yaml::parse_documents(&heredoc.body) {
         Ok(trees) => trees,
+        Err(_) if !strict => return None,
         Err(error) => {
             sink.emit(
                 "manifest-yaml",
@@ -170,7 +179,11 @@ fn parse_heredoc(step: &Step, command: &Command, sink: &mut Sink<'_>) -> Option<
             lines: lines.clone(),
             accepted: true,
         };
-        if !doc.json.is_object() {
+        let looks_like_manifest =
+            doc.json.get("apiVersion").is_some() && doc.json.get("kind").is_some();
+        if !strict && !looks_like_manifest {
+            doc.accepted = false;
+        } else if !doc.json.is_object() {
             sink.emit(
                 "manifest-yaml",
                 Severity::Error,
@@ -765,6 +778,25 @@ mod tests {
         assert_eq!(
             rules(&format!("kubectl apply -f - <<EOF\n{bad_enum}EOF")),
             [("manifest-wrong-type".to_string(), 13)]
+        );
+    }
+
+    #[test]
+    fn yaml_files_that_are_not_manifests_are_left_alone() {
+        let cases = [
+            "cat > values.yaml <<'EOF'\nreplicaCount: 2\nimage: {tag: \"1.0\"}\nEOF",
+            "cat > deployment.yaml <<'EOF'\nmetadata:\n  name: {{ .Release.Name }}\nEOF",
+            "cat > kind.yaml <<'EOF'\nkind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\nEOF",
+        ];
+        for code in cases {
+            assert!(lint(code).is_empty(), "{code}: {:?}", lint(code));
+        }
+        // A manifest in a file is checked like one on stdin.
+        assert_eq!(
+            rules(
+                "cat > svc.yaml <<'EOF'\napiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {prots: []}\nEOF"
+            ),
+            [("manifest-unknown-field".to_string(), 8)]
         );
     }
 
