@@ -18,4 +18,8 @@ pub mod snapshot;
 pub use annotation::{Annotation, Expect};
 pub use course::{Course, CourseConfig};
 pub use error::{LoadError, ParseError};
+pub use model::Heading;
 pub use model::{Dialect, Lab, Reason, SessionInfo, Span, Step, StepKind};
+
+#[cfg(feature = "lint")]
+pub mod lint;

@@ -269,6 +269,17 @@ impl Step {
     }
 }
 
+/// A heading of a chapter, kept so that sections without any block (a manual check) can be seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Heading {
+    /// 1 for `#`, 2 for `##`, and so on.
+    pub level: u8,
+    /// The heading's text.
+    pub text: String,
+    /// 1-based line of the heading.
+    pub line: usize,
+}
+
 /// A chapter understood as a lab.
 #[derive(Debug, Clone, Serialize)]
 pub struct Lab {
@@ -278,6 +289,9 @@ pub struct Lab {
     pub title: String,
     /// The runnable blocks, in order.
     pub steps: Vec<Step>,
+    /// Every heading of the chapter, in order (the title included).
+    #[serde(skip)]
+    pub headings: Vec<Heading>,
     /// The chapter's Markdown, unchanged.
     #[serde(skip)]
     pub source: String,

@@ -13,7 +13,7 @@ use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, T
 use crate::annotation::{self, Annotation};
 use crate::error::ParseError;
 use crate::infer;
-use crate::model::{Dialect, Lab, Reason, Span, Step, StepKind};
+use crate::model::{Dialect, Heading, Lab, Reason, Span, Step, StepKind};
 use crate::shell;
 
 /// Fence languages whose blocks a reader runs.
@@ -70,7 +70,7 @@ pub(crate) fn parse_lab(path: PathBuf, source: &str) -> Result<Lab, ParseError> 
         ));
     }
     let lines = LineIndex::new(source);
-    let (title, blocks) = collect_blocks(&path, source, &lines)?;
+    let (title, blocks, all_headings) = collect_blocks(&path, source, &lines)?;
     let steps = build_steps(&path, blocks)?;
     let title = title.unwrap_or_else(|| {
         path.file_stem()
@@ -81,18 +81,21 @@ pub(crate) fn parse_lab(path: PathBuf, source: &str) -> Result<Lab, ParseError> 
         path,
         title,
         steps,
+        headings: all_headings,
         source: source.to_string(),
     })
 }
 
-fn collect_blocks(
-    path: &Path,
-    source: &str,
-    lines: &LineIndex,
-) -> Result<(Option<String>, Vec<Block>), ParseError> {
+/// What the Markdown pass collects: the title, the fenced blocks and every heading.
+type Collected = (Option<String>, Vec<Block>, Vec<Heading>);
+
+fn collect_blocks(path: &Path, source: &str, lines: &LineIndex) -> Result<Collected, ParseError> {
     let mut title: Option<String> = None;
     let mut headings: Vec<(HeadingLevel, String)> = Vec::new();
     let mut heading_text: Option<(HeadingLevel, String)> = None;
+    // Every heading with its line, for checks on sections without blocks (a manual Verify).
+    let mut all_headings: Vec<Heading> = Vec::new();
+    let mut heading_line = 0usize;
     let mut paragraph: Option<String> = None;
     let mut paragraph_depth = 0usize;
     let mut last_prose: Option<String> = None;
@@ -109,12 +112,18 @@ fn collect_blocks(
             Event::Start(Tag::Heading { level, .. }) => {
                 check_pending(path, &pending)?;
                 heading_text = Some((level, String::new()));
+                heading_line = lines.line(range.start);
                 last_prose = None;
                 wants_after = None;
             }
             Event::End(TagEnd::Heading(_)) => {
                 if let Some((level, text)) = heading_text.take() {
                     let text = collapse(&text);
+                    all_headings.push(Heading {
+                        level: level as u8,
+                        text: text.clone(),
+                        line: heading_line,
+                    });
                     headings.retain(|(l, _)| *l < level);
                     if level == HeadingLevel::H1 && title.is_none() && headings.is_empty() {
                         title = Some(text.clone());
@@ -259,7 +268,7 @@ fn collect_blocks(
         }
     }
     check_pending(path, &pending)?;
-    Ok((title, blocks))
+    Ok((title, blocks, all_headings))
 }
 
 fn check_pending(path: &Path, pending: &Option<(usize, Annotation)>) -> Result<(), ParseError> {

@@ -261,10 +261,19 @@ impl Walker<'_> {
         let mut heredoc = None;
         let mut writes = Vec::new();
         let mut words: Vec<&ast::Word> = simple.word_or_name.iter().collect();
-        for item in &items {
+        let prefix_len = simple.prefix.as_ref().map_or(0, |p| p.0.len());
+        for (index, item) in items.iter().enumerate() {
             match item {
                 ast::CommandPrefixOrSuffixItem::Word(word) => {
                     // Only suffix words are arguments; prefix items are assignments and redirects.
+                    argv.push(unquote(&word.value));
+                    words.push(word);
+                }
+                // After the command name, `app=web` is an argument (`kubectl label … app=web`),
+                // not an assignment.
+                ast::CommandPrefixOrSuffixItem::AssignmentWord(_, word)
+                    if index >= prefix_len && !argv.is_empty() =>
+                {
                     argv.push(unquote(&word.value));
                     words.push(word);
                 }
@@ -397,9 +406,43 @@ fn collect_substitutions(
 }
 
 fn unquote(word: &str) -> String {
-    let unquoted = brush_parser::unquote_str(word);
-    // unquote_str keeps a `\` that ends the word (a line continuation); drop it.
+    // Quote removal must respect nesting: `'{"a":1}'` keeps its double quotes. brush's
+    // `unquote_str` drops every quote character, so the word is parsed into pieces instead.
+    let unquoted = match brush_parser::word::parse(word, &ParserOptions::default()) {
+        Ok(pieces) => {
+            let mut out = String::new();
+            unquote_pieces(word, &pieces, &mut out);
+            out
+        }
+        Err(_) => brush_parser::unquote_str(word),
+    };
+    // A `\` that ends the word is a line continuation; drop it.
     unquoted.trim_end_matches('\\').to_string()
+}
+
+fn unquote_pieces(
+    source: &str,
+    pieces: &[brush_parser::word::WordPieceWithSource],
+    out: &mut String,
+) {
+    for piece in pieces {
+        match &piece.piece {
+            WordPiece::Text(text)
+            | WordPiece::SingleQuotedText(text)
+            | WordPiece::AnsiCQuotedText(text) => out.push_str(text),
+            WordPiece::DoubleQuotedSequence(inner)
+            | WordPiece::GettextDoubleQuotedSequence(inner) => unquote_pieces(source, inner, out),
+            WordPiece::EscapeSequence(escape) => {
+                out.push_str(escape.strip_prefix('\\').unwrap_or(escape));
+            }
+            // Expansions stay as written (`$POD`, `$(…)`): their value is unknown here.
+            _ => out.push_str(
+                source
+                    .get(piece.start_index..piece.end_index)
+                    .unwrap_or_default(),
+            ),
+        }
+    }
 }
 
 /// `while true`, `while :` and `while [ 1 ]`-style conditions.
@@ -426,6 +469,31 @@ fn mentions_break(list: &ast::CompoundList) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn assignments_after_the_command_are_arguments() {
+        let analysis = analyze("A=1 kubectl label pod -l app=web version=v1\nB=2", &[1, 2]);
+        assert_eq!(analysis.commands.len(), 1);
+        assert_eq!(
+            analysis.commands[0].argv,
+            ["kubectl", "label", "pod", "-l", "app=web", "version=v1"]
+        );
+    }
+
+    #[test]
+    fn quote_removal_respects_nesting() {
+        let cases = [
+            (r#"'{"a":1}'"#, r#"{"a":1}"#),
+            (r#""x $B \"y\" $(date)""#, r#"x $B "y" $(date)"#),
+            (r"z\ w", "z w"),
+            ("~/x", "~/x"),
+            ("plain", "plain"),
+            (r"end\", "end"),
+        ];
+        for (word, expected) in cases {
+            assert_eq!(unquote(word), expected, "{word}");
+        }
+    }
 
     fn lines(code: &str) -> Vec<usize> {
         (1..=code.lines().count().max(1)).map(|l| l + 100).collect()

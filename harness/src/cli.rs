@@ -162,7 +162,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Plan { paths, format } => crate::plan::run(&paths, format),
         Command::Doctor => crate::doctor::run(),
         Command::Run(args) => crate::engine::run(&args),
-        Command::Lint { .. } | Command::Build { .. } => {
+        Command::Lint { paths, format } => crate::lint::run(&paths, format),
+        Command::Build { .. } => {
             anyhow::bail!("this command is not implemented yet")
         }
     }

@@ -7,4 +7,5 @@ pub mod cli;
 pub mod cluster;
 pub mod doctor;
 pub mod engine;
+pub mod lint;
 pub mod plan;
