@@ -278,6 +278,10 @@ pub struct Lab {
     pub title: String,
     /// The runnable blocks, in order.
     pub steps: Vec<Step>,
+    /// Byte range of the heading that gave the title, when a level-1 heading did; the
+    /// preprocessor puts the lab's banner right after it.
+    #[serde(skip)]
+    pub title_bytes: Option<Range<usize>>,
     /// The chapter's Markdown, unchanged.
     #[serde(skip)]
     pub source: String,
