@@ -90,12 +90,15 @@ pub(crate) fn parse_lab(path: PathBuf, source: &str) -> Result<Lab, ParseError> 
     })
 }
 
+/// The chapter title's text and the byte range of its heading.
+type Title = (String, Range<usize>);
+
 fn collect_blocks(
     path: &Path,
     source: &str,
     lines: &LineIndex,
-) -> Result<(Option<(String, Range<usize>)>, Vec<Block>), ParseError> {
-    let mut title: Option<(String, Range<usize>)> = None;
+) -> Result<(Option<Title>, Vec<Block>), ParseError> {
+    let mut title: Option<Title> = None;
     let mut headings: Vec<(HeadingLevel, String)> = Vec::new();
     let mut heading_text: Option<(HeadingLevel, String)> = None;
     let mut paragraph: Option<String> = None;
