@@ -136,7 +136,8 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Plan { paths, format } => crate::plan::run(&paths, format),
-        Command::Run(_) | Command::Lint { .. } | Command::Build { .. } | Command::Doctor => {
+        Command::Build { book } => crate::build::run(&book),
+        Command::Run(_) | Command::Lint { .. } | Command::Doctor => {
             anyhow::bail!("this command is not implemented yet")
         }
     }

@@ -1,0 +1,251 @@
+//! mdBook 0.5's preprocessor protocol: the [`Labbook`] preprocessor, used in process by
+//! `labbook build` and behind the `mdbook-labbook` command.
+//!
+//! mdBook asks `mdbook-labbook supports <renderer>` (exit 0 means yes: every renderer is
+//! supported, because every renderer needs the annotation comments removed), then pipes
+//! `[context, book]` as JSON on stdin and reads the book back on stdout.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use mdbook_preprocessor::book::{Book as MdBook, BookItem, Chapter};
+use mdbook_preprocessor::{Preprocessor, PreprocessorContext};
+
+use crate::course::CourseConfig;
+use crate::error::ParseError;
+use crate::report::Report;
+
+use super::{Book, Output};
+
+/// The name of the preprocessor, as in `[preprocessor.labbook]`.
+pub const NAME: &str = "labbook";
+
+/// Why a book could not be preprocessed.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A chapter is not a valid lab (an annotation that does not parse, an unclosed fence, ...).
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// `[preprocessor.labbook]` holds something labbook cannot use.
+    #[error("{}: failed to read [preprocessor.labbook]: {message}", path.display())]
+    Config {
+        /// The `book.toml` file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The run report exists but cannot be read.
+    #[error("failed to read the run report {}", path.display())]
+    ReportRead {
+        /// The report file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The run report is not a labbook `report.json`.
+    #[error("{}:{line}: failed to parse the run report: {message}", path.display())]
+    ReportParse {
+        /// The report file.
+        path: PathBuf,
+        /// The line of the problem.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// mdBook's input on stdin is not a `[context, book]` pair.
+    #[error("failed to read mdBook's input on stdin: {0}")]
+    Input(String),
+    /// The command line is not `mdbook-labbook [supports <renderer>]`.
+    #[error(
+        "failed to understand the arguments `{0}`: usage is `mdbook-labbook [supports <renderer>]`"
+    )]
+    Usage(String),
+    /// The book could not be written to stdout.
+    #[error("failed to write the book to stdout")]
+    Output(#[source] serde_json::Error),
+}
+
+/// The labbook preprocessor: wraps each step for the html renderer and removes annotation
+/// comments for every renderer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Labbook;
+
+impl Labbook {
+    /// A new preprocessor.
+    pub fn new() -> Labbook {
+        Labbook
+    }
+}
+
+impl Preprocessor for Labbook {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn run(
+        &self,
+        ctx: &PreprocessorContext,
+        mut book: MdBook,
+    ) -> mdbook_preprocessor::errors::Result<MdBook> {
+        let (settings, warnings) = book_for(ctx)?;
+        for warning in warnings {
+            eprintln!("mdbook-labbook: warning: {warning}");
+        }
+        render_book(&settings, &mut book, Output::for_renderer(&ctx.renderer))?;
+        Ok(book)
+    }
+
+    fn supports_renderer(&self, _renderer: &str) -> mdbook_preprocessor::errors::Result<bool> {
+        Ok(true)
+    }
+}
+
+/// Renders every chapter of an mdBook in place; chapters without steps are not touched.
+pub fn render_book(settings: &Book, book: &mut MdBook, output: Output) -> Result<(), RenderError> {
+    let mut jobs = Vec::new();
+    collect(&mut book.items, &mut jobs);
+    // Chapters are independent: render them on the available cores, in order-preserving chunks
+    // so that the first error reported is the first in reading order.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(jobs.len().max(1));
+    let chunk = jobs.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .chunks_mut(chunk)
+            .map(|group| scope.spawn(move || render_jobs(settings, group, output)))
+            .collect();
+        // A panic in a worker is a bug; re-raise it rather than hide a chapter.
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    })
+}
+
+/// One chapter to render: its file relative to `src`, and its content to replace.
+struct Job<'a> {
+    relative: Option<PathBuf>,
+    content: &'a mut String,
+}
+
+fn collect<'a>(items: &'a mut [BookItem], out: &mut Vec<Job<'a>>) {
+    for item in items {
+        if let BookItem::Chapter(Chapter {
+            content,
+            path,
+            source_path,
+            sub_items,
+            ..
+        }) = item
+        {
+            // Draft chapters have no file. `source_path` is the file as written (`README.md`,
+            // which the index preprocessor may already have renamed to `index.md` in `path`).
+            out.push(Job {
+                relative: source_path.clone().or_else(|| path.clone()),
+                content,
+            });
+            collect(sub_items, out);
+        }
+    }
+}
+
+fn render_jobs(settings: &Book, jobs: &mut [Job<'_>], output: Output) -> Result<(), RenderError> {
+    for job in jobs {
+        let Some(relative) = &job.relative else {
+            continue;
+        };
+        if let Some(content) = settings.render_chapter(relative, job.content, output)? {
+            *job.content = content;
+        }
+    }
+    Ok(())
+}
+
+/// The rendering settings of the book mdBook is building, and any warnings about them.
+pub fn book_for(ctx: &PreprocessorContext) -> Result<(Book, Vec<String>), RenderError> {
+    let book_toml = ctx.root.join("book.toml");
+    let config: CourseConfig = ctx
+        .config
+        .get(&format!("preprocessor.{NAME}"))
+        .map_err(|e| RenderError::Config {
+            path: book_toml.clone(),
+            message: format!("{e:#}"),
+        })?
+        .unwrap_or_default();
+    // Name files relative to where the user stands, as the rest of labbook does.
+    let root = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| ctx.root.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| ctx.root.clone());
+    let src = root.join(&ctx.config.book.src);
+    let (report, warnings) = load_report(&root, config.report.as_deref())?;
+    Ok((Book::new(root, src, config, report), warnings))
+}
+
+/// Reads the run report: the configured one, or `report.json` in the book folder when it exists.
+fn load_report(
+    root: &Path,
+    configured: Option<&Path>,
+) -> Result<(Option<Report>, Vec<String>), RenderError> {
+    let path = root.join(configured.unwrap_or(Path::new("report.json")));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let warnings = configured
+                .map(|_| {
+                    format!(
+                        "the run report {} does not exist yet; labs are shown as not verified",
+                        path.display()
+                    )
+                })
+                .into_iter()
+                .collect();
+            return Ok((None, warnings));
+        }
+        Err(source) => return Err(RenderError::ReportRead { path, source }),
+    };
+    let report = serde_json::from_str(&text).map_err(|e| RenderError::ReportParse {
+        path,
+        line: e.line(),
+        message: e.to_string(),
+    })?;
+    Ok((Some(report), Vec::new()))
+}
+
+/// The `mdbook-labbook` command: `supports <renderer>` answers yes; no arguments reads mdBook's
+/// JSON on `input` and writes the preprocessed book to `output`.
+pub fn run_command(
+    args: &[String],
+    input: impl Read,
+    output: impl Write,
+) -> Result<(), RenderError> {
+    match args {
+        [supports, _renderer] if supports == "supports" => Ok(()),
+        [] => {
+            let (ctx, mut book) = mdbook_preprocessor::parse_input(input)
+                .map_err(|e| RenderError::Input(format!("{:#}", e)))?;
+            if !same_minor(&ctx.mdbook_version, mdbook_preprocessor::MDBOOK_VERSION) {
+                eprintln!(
+                    "mdbook-labbook: warning: built for mdBook {}, called by mdBook {}",
+                    mdbook_preprocessor::MDBOOK_VERSION,
+                    ctx.mdbook_version
+                );
+            }
+            let (settings, warnings) = book_for(&ctx)?;
+            for warning in warnings {
+                eprintln!("mdbook-labbook: warning: {warning}");
+            }
+            render_book(&settings, &mut book, Output::for_renderer(&ctx.renderer))?;
+            serde_json::to_writer(output, &book).map_err(RenderError::Output)
+        }
+        other => Err(RenderError::Usage(other.join(" "))),
+    }
+}
+
+/// Whether two versions share major and minor (`0.5.1` and `0.5.4` do).
+fn same_minor(a: &str, b: &str) -> bool {
+    let key = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+    key(a) == key(b)
+}
