@@ -14,10 +14,7 @@ use super::html::{date, duration, escape, tool_version};
 /// find the lab in it.
 pub fn banner(report: Option<&Report>, chapter: &Path) -> String {
     let Some(report) = report else {
-        return unverified(
-            "No run of this lab has been recorded: <code>labbook run --report DIR</code> records \
-             one.",
-        );
+        return unverified("No run of this lab has been recorded yet.");
     };
     let Some(lab) = lab_report(report, chapter) else {
         return unverified(&format!(

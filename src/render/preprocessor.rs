@@ -249,3 +249,88 @@ fn same_minor(a: &str, b: &str) -> bool {
     let key = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
     key(a) == key(b)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_and_draft_chapters_are_handled() {
+        let lab = "# Lab\n\n<!-- labbook: id=x -->\n```bash\nls\n```\n";
+        let mut parent = Chapter::new("Parent", lab.into(), "parent.md", Vec::new());
+        let mut child = Chapter::new("Child", lab.into(), "part/child.md", vec!["Parent".into()]);
+        child
+            .sub_items
+            .push(BookItem::Chapter(Chapter::new_draft("Draft", Vec::new())));
+        parent.sub_items.push(BookItem::Chapter(child));
+        let mut book = MdBook::new_with_items(vec![
+            BookItem::PartTitle("Part".into()),
+            BookItem::Chapter(parent),
+            BookItem::Separator,
+        ]);
+        let settings = Book::new(
+            PathBuf::from("/nowhere"),
+            PathBuf::from("/nowhere/src"),
+            CourseConfig::default(),
+            None,
+        );
+        render_book(&settings, &mut book, Output::Html).expect("renders");
+        let contents: Vec<&str> = book
+            .iter()
+            .filter_map(|item| match item {
+                BookItem::Chapter(c) => Some(c.content.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(contents.len(), 3);
+        assert!(
+            contents[0].contains("id=\"step-parent--x\""),
+            "{}",
+            contents[0]
+        );
+        assert!(
+            contents[1].contains("id=\"step-part__child--x\""),
+            "{}",
+            contents[1]
+        );
+        assert_eq!(contents[2], "");
+    }
+
+    #[test]
+    fn the_first_failing_chapter_in_reading_order_is_reported() {
+        let good = "# Lab\n\n```bash\nls\n```\n";
+        let bad = "# Lab\n\n<!-- labbook: kind=nope -->\n```bash\nls\n```\n";
+        let items = (0..8)
+            .map(|i| {
+                let content = if i == 5 || i == 7 { bad } else { good };
+                BookItem::Chapter(Chapter::new(
+                    "C",
+                    content.into(),
+                    format!("c{i}.md"),
+                    Vec::new(),
+                ))
+            })
+            .collect();
+        let mut book = MdBook::new_with_items(items);
+        let settings = Book::new(
+            PathBuf::from("b"),
+            PathBuf::from("b/src"),
+            CourseConfig::default(),
+            None,
+        );
+        let err = render_book(&settings, &mut book, Output::Clean).expect_err("fails");
+        assert!(err.to_string().starts_with("b/src/c5.md:3: "), "{err}");
+    }
+
+    #[test]
+    fn versions_compare_by_major_and_minor() {
+        let cases = [
+            ("0.5.4", "0.5.0", true),
+            ("0.5.4", "0.4.52", false),
+            ("1.0", "1.0.3", true),
+        ];
+        for (a, b, same) in cases {
+            assert_eq!(same_minor(a, b), same, "{a} {b}");
+        }
+    }
+}
