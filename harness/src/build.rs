@@ -54,6 +54,11 @@ pub fn build(book: &Path, preprocess: Preprocess) -> anyhow::Result<Vec<Built>> 
             toml.display()
         );
     }
+    if preprocess == Preprocess::Labbook {
+        // The lab model compiles its patterns on first use; do that on the other core while
+        // mdBook reads the configuration and the chapters.
+        std::thread::spawn(labbook::render::warm_up);
+    }
     // mdBook resolves the book's paths against its root; an absolute root keeps them right
     // whatever the current folder, and shown paths stay as the user wrote them.
     let root = std::path::absolute(book)

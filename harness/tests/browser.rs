@@ -180,7 +180,7 @@ fn the_built_book_reads_right_in_a_browser() {
         "Only if something failed",
         "Always run at the end",
         "Not part of the lab",
-        "<div class=\"labbook-expected-title\">Expected output</div>",
+        "<span class=\"labbook-expected-title\">Expected output</span>",
         "Not recorded yet: the first <code>labbook run</code> will record it.",
         "class=\"labbook-banner\" data-status=\"passed\"",
     ] {

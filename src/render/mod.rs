@@ -26,7 +26,26 @@ use crate::report::Report;
 use crate::snapshot;
 
 pub use html::escape;
+/// The mdBook preprocessor crate this module implements, for callers that drive mdBook themselves.
+pub use mdbook_preprocessor;
 pub use preprocessor::{Labbook, RenderError};
+
+/// Builds the lab model's lazily compiled parts (regular expressions, the shell parser) by
+/// parsing a small chapter that reaches them.
+///
+/// `labbook build` calls it on a spare thread while mdBook loads the book, so that the
+/// preprocessor does not pay for them when it starts.
+pub fn warm_up() {
+    const CHAPTER: &str = "# Lab\n\n## Lab Setup\n\nOptionally, first:\n\n\
+        <!-- labbook: id=w timeout=1m until=\"x\" expect=contains:\"x\" -->\n\
+        ```bash\nkubectl get pods -w &\ncat > f <<'EOF'\nx\nEOF\n```\n\n\
+        Stop with Ctrl+C when done.\n\n## Verify\n\n\
+        ```bash\nkubectl run d --image=busybox --restart=Never -it --rm -- sh\n```\n\n\
+        Inside the `d` pod:\n\n```sh\nwget -qO- web\n```\n\n## Troubleshooting\n\n\
+        ```bash\nwhile true; do ls; done\n```\n\n## Cleanup\n\n```bash\nls\n```\n\n\
+        ## Next Steps\n\n```bash\nls\n```\n";
+    let _ = Lab::parse("warm-up.md", CHAPTER);
+}
 
 /// What a renderer gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +74,8 @@ pub struct Book {
     course: Course,
     report: Option<Report>,
     placeholders: Regex,
+    /// File names in the book's snapshot folder, listed on first use.
+    snapshots: std::sync::OnceLock<std::collections::HashSet<std::ffi::OsString>>,
 }
 
 impl Book {
@@ -70,6 +91,7 @@ impl Book {
             },
             report,
             placeholders,
+            snapshots: std::sync::OnceLock::new(),
         }
     }
 
@@ -149,9 +171,11 @@ impl Book {
         let prefix = container_prefix(source, span.start);
         let blank = prefix.trim_end();
         let anchor = self.anchor(lab, step);
+        // Two HTML blocks per step, the opening line and the closing one: mdBook tokenizes each
+        // HTML block on its own, so fewer and smaller blocks keep the build fast.
         let mut head = format!(
-            "<div class=\"labbook-step\" data-kind=\"{kind}\" id=\"{anchor}\"><div class=\"labbook-step-head\">\
-             <a class=\"labbook-step-link\" href=\"#{anchor}\" title=\"Link to this step\">Step {number}</a> \
+            "<div class=\"labbook-step\" data-kind=\"{kind}\" id=\"{anchor}\">\
+             <a href=\"#{anchor}\">Step {number}</a> \
              <span class=\"labbook-badge\">{badge}</span>",
             kind = step.kind.name(),
             anchor = escape(&anchor),
@@ -171,7 +195,6 @@ impl Book {
                 escape(&self.anchor(lab, opener))
             ));
         }
-        head.push_str("</div>");
         edits.push(Edit::insert(
             span.start,
             format!("{head}\n{blank}\n{prefix}"),
@@ -184,19 +207,37 @@ impl Book {
         }
         tail.push_str(blank);
         tail.push('\n');
+        tail.push_str(&prefix);
         let expected = match step::expectation(step) {
             None => step::Expected::Nothing,
             Some(crate::annotation::Expect::Snapshot) => {
-                step::Expected::Snapshot(snapshot::read_accepted(&self.course, lab, step))
+                step::Expected::Snapshot(self.accepted_snapshot(lab, step))
             }
             Some(rule) => step::Expected::Rule(rule),
         };
         let redact = |escaped: &str| self.mark_placeholders(escaped);
         if let Some(panel) = step::expected_panel(step, &expected, &redact) {
-            tail.push_str(&format!("{prefix}{panel}\n{blank}\n"));
+            tail.push_str(&panel);
         }
-        tail.push_str(&format!("{prefix}</div>\n{blank}\n"));
+        tail.push_str("</div>\n");
+        tail.push_str(blank);
+        tail.push('\n');
         edits.push(Edit::insert(at, tail));
+    }
+
+    /// The accepted snapshot of a step. The snapshot folder is listed once, so that the many
+    /// steps without a snapshot cost no file system call.
+    fn accepted_snapshot(&self, lab: &Lab, step: &Step) -> Option<String> {
+        let path = snapshot::path(&self.course, lab, step);
+        let listed = self.snapshots.get_or_init(|| {
+            std::fs::read_dir(self.course.snapshot_dir(lab))
+                .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
+                .unwrap_or_default()
+        });
+        if !listed.contains(path.file_name()?) {
+            return None;
+        }
+        snapshot::read_accepted(&self.course, lab, step)
     }
 
     /// The stable anchor of a step: chapter and step id, so that anchors stay unique on the
@@ -435,7 +476,7 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains("</div>\n\n   ```bash\n   echo one\n   ```\n\n   </div>\n\n2. Then:"),
+            out.contains("</span>\n\n   ```bash\n   echo one\n   ```\n\n   </div>\n\n2. Then:"),
             "{out}"
         );
         assert!(

@@ -108,19 +108,20 @@ pub fn expected_panel(
         (_, StepKind::WriteFile) => "Expected file content",
         _ => "Expected output",
     };
-    let head = format!("<div class=\"labbook-expected-title\">{title}</div>");
+    let head = format!("<span class=\"labbook-expected-title\">{title}</span>");
     Some(match expected {
         Expected::Nothing => return None,
         Expected::Snapshot(Some(text)) => format!(
             "<div class=\"labbook-expected\">{head}<pre class=\"labbook-expected-body\">{}</pre></div>",
             redact(&escape_pre(text))
         ),
-        Expected::Snapshot(None) => format!(
-            "<div class=\"labbook-expected labbook-expected-missing\">{head}<p>Not recorded yet: \
-             the first <code>labbook run</code> will record it.</p></div>"
-        ),
+        // The most common panel in a book nobody has run yet, so it is kept small: its
+        // "Expected output" title comes from the stylesheet.
+        Expected::Snapshot(None) => "<p class=\"labbook-expected-missing\">Not recorded yet: the \
+             first <code>labbook run</code> will record it.</p>"
+            .to_string(),
         Expected::Rule(rule) => format!(
-            "<div class=\"labbook-expected labbook-expected-rule\">{head}<p>{}</p></div>",
+            "<div class=\"labbook-expected labbook-expected-rule\">{head}{}</div>",
             rule_words(rule)
         ),
     })
@@ -264,7 +265,7 @@ mod tests {
         .expect("panel");
         assert_eq!(
             shown,
-            "<div class=\"labbook-expected\"><div class=\"labbook-expected-title\">Expected output</div>\
+            "<div class=\"labbook-expected\"><span class=\"labbook-expected-title\">Expected output</span>\
              <pre class=\"labbook-expected-body\">&lt;script&gt;alert(1)&lt;/script&gt;&#10;&#10;web   <span>[age]</span></pre></div>"
         );
         let missing = expected_panel(verify, &Expected::Snapshot(None), &mark).expect("panel");
