@@ -105,23 +105,49 @@ impl Preprocessor for Labbook {
 pub fn render_book(settings: &Book, book: &mut MdBook, output: Output) -> Result<(), RenderError> {
     let mut jobs = Vec::new();
     collect(&mut book.items, &mut jobs);
-    // Chapters are independent: render them on the available cores, in order-preserving chunks
-    // so that the first error reported is the first in reading order.
+    // Chapters are independent: the available cores take them one at a time from a shared
+    // counter (chapters differ a lot in size), and the results are put back in reading order,
+    // so that the error reported is the first one a reader would meet.
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
-        .min(jobs.len().max(1));
-    let chunk = jobs.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs
-            .chunks_mut(chunk)
-            .map(|group| scope.spawn(move || render_jobs(settings, group, output)))
-            .collect();
-        // A panic in a worker is a bug; re-raise it rather than hide a chapter.
-        handles.into_iter().try_for_each(|h| {
-            h.join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        .min(jobs.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(job) = jobs.get(index) else {
+                return done;
+            };
+            let rendered = match &job.relative {
+                Some(relative) => settings.render_chapter(relative, job.content, output),
+                None => Ok(None),
+            };
+            done.push((index, rendered));
+        }
+    };
+    let mut results: Vec<(usize, Result<Option<String>, ParseError>)> = if threads > 1 {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+            handles
+                .into_iter()
+                // A panic in a worker is a bug; re-raise it rather than hide a chapter.
+                .flat_map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
         })
-    })
+    } else {
+        work()
+    };
+    results.sort_by_key(|(index, _)| *index);
+    for (index, rendered) in results {
+        if let Some(content) = rendered? {
+            *jobs[index].content = content;
+        }
+    }
+    Ok(())
 }
 
 /// One chapter to render: its file relative to `src`, and its content to replace.
@@ -149,18 +175,6 @@ fn collect<'a>(items: &'a mut [BookItem], out: &mut Vec<Job<'a>>) {
             collect(sub_items, out);
         }
     }
-}
-
-fn render_jobs(settings: &Book, jobs: &mut [Job<'_>], output: Output) -> Result<(), RenderError> {
-    for job in jobs {
-        let Some(relative) = &job.relative else {
-            continue;
-        };
-        if let Some(content) = settings.render_chapter(relative, job.content, output)? {
-            *job.content = content;
-        }
-    }
-    Ok(())
 }
 
 /// The rendering settings of the book mdBook is building, and any warnings about them.
@@ -224,6 +238,8 @@ pub fn run_command(
     match args {
         [supports, _renderer] if supports == "supports" => Ok(()),
         [] => {
+            // Build the model's patterns while the book's JSON is read.
+            std::thread::spawn(super::warm_up);
             let (ctx, mut book) = mdbook_preprocessor::parse_input(input)
                 .map_err(|e| RenderError::Input(format!("{:#}", e)))?;
             if !same_minor(&ctx.mdbook_version, mdbook_preprocessor::MDBOOK_VERSION) {
