@@ -98,3 +98,75 @@ fn untrusted_snapshot_text_is_escaped() {
         "<span class=\"labbook-redacted\" title=\"differs from run to run\">&lt;session-id&gt;</span>"
     ));
 }
+
+/// Wrapping must never break a block: every lab fixture, rendered for html, still holds the same
+/// runnable blocks with the same code, and no annotation comment.
+#[test]
+fn rendered_chapters_keep_their_blocks() {
+    let book = labbook::render::Book::new(
+        "fixtures".into(),
+        "fixtures".into(),
+        labbook::CourseConfig::default(),
+        None,
+    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/labs");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).expect("fixtures/labs") {
+        let path = entry.expect("entry").path();
+        let source = std::fs::read_to_string(&path).expect("fixture");
+        let lab = labbook::Lab::parse(&path, &source).expect("fixture parses");
+        for output in [
+            labbook::render::Output::Html,
+            labbook::render::Output::Clean,
+        ] {
+            let rendered = book.render(&lab, output);
+            assert_eq!(find_opening(&rendered), None, "{}", path.display());
+            let again = labbook::Lab::parse(&path, &rendered).expect("rendered chapter parses");
+            let codes = |lab: &labbook::Lab| -> Vec<String> {
+                lab.steps.iter().map(|s| s.code.clone()).collect()
+            };
+            assert_eq!(
+                codes(&again),
+                codes(&lab),
+                "{} ({output:?})",
+                path.display()
+            );
+            checked += lab.steps.len();
+        }
+    }
+    assert!(checked > 50, "only {checked} steps checked");
+}
+
+/// Chapters cut anywhere (an unfinished edit, a file without a final newline) render without a
+/// panic, and what parses keeps its blocks.
+#[test]
+fn truncated_chapters_render_without_panic() {
+    let book = labbook::render::Book::new(
+        "fixtures".into(),
+        "fixtures".into(),
+        labbook::CourseConfig::default(),
+        None,
+    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/labs");
+    for entry in std::fs::read_dir(dir).expect("fixtures/labs") {
+        let path = entry.expect("entry").path();
+        let source = std::fs::read_to_string(&path).expect("fixture");
+        for cut in (0..=source.len()).step_by(5) {
+            let Some(part) = source.get(..cut) else {
+                continue;
+            };
+            let Ok(lab) = labbook::Lab::parse(&path, part) else {
+                continue;
+            };
+            let rendered = book.render(&lab, labbook::render::Output::Html);
+            let again = labbook::Lab::parse(&path, &rendered)
+                .unwrap_or_else(|e| panic!("{} cut at {cut}: {e}", path.display()));
+            assert_eq!(
+                again.steps.len(),
+                lab.steps.len(),
+                "{} cut at {cut}",
+                path.display()
+            );
+        }
+    }
+}
