@@ -93,6 +93,10 @@ pub struct Annotation {
     pub expect: Option<Expect>,
     /// 1-based line of the comment, when there is one.
     pub line: Option<usize>,
+    /// Byte range of the comment in the chapter, from `<!--` to `-->` inclusive, so that the
+    /// preprocessor can remove it without reading the Markdown again.
+    #[serde(skip)]
+    pub bytes: Option<std::ops::Range<usize>>,
 }
 
 impl Annotation {

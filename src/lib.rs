@@ -11,6 +11,8 @@ mod infer;
 pub mod model;
 mod parse;
 pub mod plan;
+#[cfg(feature = "preprocessor")]
+pub mod render;
 pub mod report;
 pub mod shell;
 pub mod snapshot;

@@ -292,6 +292,10 @@ pub struct Lab {
     /// Every heading of the chapter, in order (the title included).
     #[serde(skip)]
     pub headings: Vec<Heading>,
+    /// Byte range of the heading that gave the title, when a level-1 heading did; the
+    /// preprocessor puts the lab's banner right after it.
+    #[serde(skip)]
+    pub title_bytes: Option<Range<usize>>,
     /// The chapter's Markdown, unchanged.
     #[serde(skip)]
     pub source: String,

@@ -71,6 +71,10 @@ pub(crate) fn parse_lab(path: PathBuf, source: &str) -> Result<Lab, ParseError> 
     }
     let lines = LineIndex::new(source);
     let (title, blocks, all_headings) = collect_blocks(&path, source, &lines)?;
+    let (title, title_bytes) = match title {
+        Some((text, bytes)) => (Some(text), Some(bytes)),
+        None => (None, None),
+    };
     let steps = build_steps(&path, blocks)?;
     let title = title.unwrap_or_else(|| {
         path.file_stem()
@@ -82,15 +86,19 @@ pub(crate) fn parse_lab(path: PathBuf, source: &str) -> Result<Lab, ParseError> 
         title,
         steps,
         headings: all_headings,
+        title_bytes,
         source: source.to_string(),
     })
 }
 
+/// The chapter title's text and the byte range of its heading.
+type Title = (String, Range<usize>);
+
 /// What the Markdown pass collects: the title, the fenced blocks and every heading.
-type Collected = (Option<String>, Vec<Block>, Vec<Heading>);
+type Collected = (Option<Title>, Vec<Block>, Vec<Heading>);
 
 fn collect_blocks(path: &Path, source: &str, lines: &LineIndex) -> Result<Collected, ParseError> {
-    let mut title: Option<String> = None;
+    let mut title: Option<Title> = None;
     let mut headings: Vec<(HeadingLevel, String)> = Vec::new();
     let mut heading_text: Option<(HeadingLevel, String)> = None;
     // Every heading with its line, for checks on sections without blocks (a manual Verify).
@@ -100,7 +108,7 @@ fn collect_blocks(path: &Path, source: &str, lines: &LineIndex) -> Result<Collec
     let mut paragraph_depth = 0usize;
     let mut last_prose: Option<String> = None;
     let mut html: Option<(usize, String)> = None;
-    let mut pending: Option<(usize, Annotation)> = None;
+    let mut pending: Option<(usize, Range<usize>, Annotation)> = None;
     let mut code: Option<(Range<usize>, String, String)> = None;
     // The block waiting for the paragraph right after it.
     let mut wants_after: Option<usize> = None;
@@ -126,7 +134,7 @@ fn collect_blocks(path: &Path, source: &str, lines: &LineIndex) -> Result<Collec
                     });
                     headings.retain(|(l, _)| *l < level);
                     if level == HeadingLevel::H1 && title.is_none() && headings.is_empty() {
-                        title = Some(text.clone());
+                        title = Some((text.clone(), range));
                         title_heading = true;
                     } else if level == HeadingLevel::H1 {
                         title_heading = false;
@@ -175,11 +183,12 @@ fn collect_blocks(path: &Path, source: &str, lines: &LineIndex) -> Result<Collec
                 let line = lines.line(range.start);
                 let runnable = RUNNABLE_LANGS.contains(&lang.as_str());
                 let annotation = match pending.take() {
-                    Some((at, annotation)) if runnable => Annotation {
+                    Some((at, bytes, annotation)) if runnable => Annotation {
                         line: Some(at),
+                        bytes: Some(bytes),
                         ..annotation
                     },
-                    Some((at, _)) => {
+                    Some((at, _, _)) => {
                         return Err(ParseError::new(
                             path,
                             at,
@@ -236,6 +245,7 @@ fn collect_blocks(path: &Path, source: &str, lines: &LineIndex) -> Result<Collec
                 let Some((line, text)) = html.take() else {
                     continue;
                 };
+                let block_start = range.start;
                 let Some(at) = annotation::find_opening(&text).map(|r| r.start) else {
                     continue;
                 };
@@ -255,7 +265,20 @@ fn collect_blocks(path: &Path, source: &str, lines: &LineIndex) -> Result<Collec
                         "two annotations in a row: merge them into one comment",
                     ));
                 }
-                pending = Some((line, parsed));
+                // The comment's bytes in the chapter itself: the collected text has container
+                // prefixes (`> `, list indentation) removed, so its offsets cannot be used.
+                // The same comment is the same n-th `<!--` in both.
+                let nth = text[..at].matches("<!--").count();
+                let raw = &source[range];
+                let bytes = raw
+                    .match_indices("<!--")
+                    .nth(nth)
+                    .and_then(|(open, _)| {
+                        let end = raw[open..].find("-->")?;
+                        Some(block_start + open..block_start + open + end + 3)
+                    })
+                    .unwrap_or(block_start..block_start);
+                pending = Some((line, bytes, parsed));
             }
             Event::InlineHtml(text) if annotation::find_opening(&text).is_some() => {
                 return Err(ParseError::new(
@@ -271,9 +294,12 @@ fn collect_blocks(path: &Path, source: &str, lines: &LineIndex) -> Result<Collec
     Ok((title, blocks, all_headings))
 }
 
-fn check_pending(path: &Path, pending: &Option<(usize, Annotation)>) -> Result<(), ParseError> {
+fn check_pending(
+    path: &Path,
+    pending: &Option<(usize, Range<usize>, Annotation)>,
+) -> Result<(), ParseError> {
     match pending {
-        Some((line, _)) => Err(ParseError::new(
+        Some((line, _, _)) => Err(ParseError::new(
             path,
             *line,
             "annotation is not followed by a fenced code block",
@@ -628,5 +654,47 @@ mod tests {
         let lab = parse(&many).expect("parses");
         assert_eq!(lab.steps.len(), 3000);
         assert_eq!(lab.steps[2999].id, "intro-3000");
+    }
+
+    #[test]
+    fn annotation_and_title_bytes_point_into_the_source() {
+        // (source, title text by bytes, annotation comment texts by bytes)
+        let cases: &[(&str, Option<&str>, &[&str])] = &[
+            (
+                "# T\n\n<!-- labbook: kind=run -->\n```bash\nx\n```\n",
+                Some("# T\n"),
+                &["<!-- labbook: kind=run -->"],
+            ),
+            (
+                "Title\n=====\n\n<!-- note --> <!-- labbook: id=a -->\n```bash\nx\n```\n",
+                Some("Title\n=====\n"),
+                &["<!-- labbook: id=a -->"],
+            ),
+            (
+                "> <!--\n>   labbook: kind=skip\n> -->\n> ```sh\n> echo two\n> ```\n",
+                None,
+                &["<!--\n>   labbook: kind=skip\n> -->"],
+            ),
+            (
+                "## Not a title\n\n- item\n\n  <!-- labbook: id=b -->\n  ```bash\n  y\n  ```\n",
+                None,
+                &["<!-- labbook: id=b -->"],
+            ),
+        ];
+        for (source, title, comments) in cases {
+            let lab = parse(source).expect(source);
+            assert_eq!(
+                lab.title_bytes.clone().map(|r| &source[r]),
+                *title,
+                "{source:?}"
+            );
+            let found: Vec<&str> = lab
+                .steps
+                .iter()
+                .filter_map(|s| s.annotation.bytes.clone())
+                .map(|r| &source[r])
+                .collect();
+            assert_eq!(found, *comments, "{source:?}");
+        }
     }
 }

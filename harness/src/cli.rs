@@ -163,8 +163,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Doctor => crate::doctor::run(),
         Command::Run(args) => crate::engine::run(&args),
         Command::Lint { paths, format } => crate::lint::run(&paths, format),
-        Command::Build { .. } => {
-            anyhow::bail!("this command is not implemented yet")
-        }
+        Command::Build { book } => crate::build::run(&book),
     }
 }

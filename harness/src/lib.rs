@@ -3,6 +3,7 @@
 //! The binary's `main` only calls [`cli::run`]; each subcommand lives in its own module and
 //! consumes the one lab model from the `labbook` crate.
 
+pub mod build;
 pub mod cli;
 pub mod cluster;
 pub mod doctor;

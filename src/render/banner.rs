@@ -1,0 +1,205 @@
+//! The lab banner: when the lab was last verified, on which cluster and tool versions, how long
+//! it took and whether it passed; or, honestly, that it has not been verified yet.
+
+use std::fmt::Write as _;
+use std::path::{Component, Path};
+
+use crate::report::{LabReport, LabStatus, Report};
+
+use super::html::{date, duration, escape, tool_version};
+
+/// The banner of one lab, as one line of HTML.
+///
+/// `report` is the book's run report, if there is one; `chapter` is the chapter's path, used to
+/// find the lab in it.
+pub fn banner(report: Option<&Report>, chapter: &Path) -> String {
+    let Some(report) = report else {
+        return unverified("No run of this lab has been recorded yet.");
+    };
+    let Some(lab) = lab_report(report, chapter) else {
+        return unverified(&format!(
+            "The last recorded run ({}) did not include this lab.",
+            time(&report.started_at)
+        ));
+    };
+    let (status, word) = match lab.status {
+        LabStatus::Passed => ("passed", "Verified"),
+        LabStatus::Failed => ("failed", "Failed"),
+        LabStatus::Interrupted => ("interrupted", "Interrupted"),
+    };
+    let verb = match lab.status {
+        LabStatus::Passed => "Last verified",
+        LabStatus::Failed | LabStatus::Interrupted => "Last run",
+    };
+    let mut text = format!(
+        "{verb} {} in {}",
+        time(&report.started_at),
+        escape(&duration(lab.duration_ms))
+    );
+    let _ = match report.backend.as_str() {
+        "none" => write!(text, ", without a cluster"),
+        "kind" => write!(text, ", on a kind cluster"),
+        other => write!(text, ", on cluster backend <code>{}</code>", escape(other)),
+    };
+    if lab.status == LabStatus::Failed {
+        let failed = lab
+            .steps
+            .iter()
+            .filter(|s| s.status == crate::report::StepStatus::Failed)
+            .count();
+        if failed > 0 {
+            let _ = write!(
+                text,
+                ": {failed} step{} failed",
+                if failed == 1 { "" } else { "s" }
+            );
+        }
+    }
+    text.push('.');
+    let mut out = format!(
+        "<div class=\"labbook-banner\" data-status=\"{status}\"><strong class=\"labbook-banner-status\">{word}</strong> <span class=\"labbook-banner-text\">{text}</span>"
+    );
+    if !report.tools.is_empty() {
+        out.push_str(" <span class=\"labbook-banner-tools\">");
+        let tools: Vec<String> = report
+            .tools
+            .iter()
+            .map(|(name, version)| {
+                format!(
+                    "<span class=\"labbook-tool\">{}</span>",
+                    escape(&tool_version(name, version))
+                )
+            })
+            .collect();
+        out.push_str(&tools.join(" "));
+        out.push_str("</span>");
+    }
+    out.push_str("</div>");
+    out
+}
+
+fn unverified(why: &str) -> String {
+    format!(
+        "<div class=\"labbook-banner\" data-status=\"unverified\"><strong class=\"labbook-banner-status\">Not verified yet</strong> <span class=\"labbook-banner-text\">{why}</span></div>"
+    )
+}
+
+fn time(rfc3339: &str) -> String {
+    format!(
+        "<time datetime=\"{}\">{}</time>",
+        escape(rfc3339),
+        escape(&date(rfc3339))
+    )
+}
+
+/// The report of a chapter. Reports name chapters as the command line gave them
+/// (`book/src/m1/lab.md`, `./src/m1/lab.md`, an absolute path), so the chapter's absolute path
+/// is matched against each path's trailing components; the longest match wins, so that
+/// `m1/README.md` is not taken for `m2/README.md`.
+pub fn lab_report<'r>(report: &'r Report, chapter: &Path) -> Option<&'r LabReport> {
+    let chapter = std::path::absolute(chapter).unwrap_or_else(|_| chapter.to_path_buf());
+    report
+        .labs
+        .iter()
+        .filter_map(|lab| {
+            let given = Path::new(&lab.path);
+            let tail: std::path::PathBuf = if given.is_absolute() {
+                given.to_path_buf()
+            } else {
+                given
+                    .components()
+                    .skip_while(|c| matches!(c, Component::CurDir | Component::ParentDir))
+                    .collect()
+            };
+            let depth = tail.components().count();
+            (depth > 0 && chapter.ends_with(&tail)).then_some((depth, lab))
+        })
+        .max_by_key(|(depth, _)| *depth)
+        .map(|(_, lab)| lab)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{StepReport, StepStatus};
+
+    fn report(paths: &[&str]) -> Report {
+        Report {
+            started_at: "2025-01-31T14:02:03Z".into(),
+            backend: "kind".into(),
+            tools: [
+                (
+                    "kind".to_string(),
+                    "kind v0.24.0 go1.22.6 linux/amd64".to_string(),
+                ),
+                ("kubectl".to_string(), "Client Version: v1.31.0".to_string()),
+            ]
+            .into(),
+            labs: paths
+                .iter()
+                .map(|p| LabReport {
+                    path: p.to_string(),
+                    title: "T".into(),
+                    status: LabStatus::Failed,
+                    duration_ms: 192_000,
+                    steps: vec![StepReport {
+                        id: "verify-1".into(),
+                        kind: crate::StepKind::Verify,
+                        line: 3,
+                        status: StepStatus::Failed,
+                        exit_code: Some(1),
+                        duration_ms: 10,
+                        output: String::new(),
+                        failure: None,
+                        settle_ms: None,
+                    }],
+                    warnings: vec![],
+                    diagnostics: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn finds_the_lab_by_trailing_components() {
+        let r = report(&[
+            "book/src/m1/README.md",
+            "./src/m2/README.md",
+            "/abs/book/src/m3/lab.md",
+            "README.md",
+        ]);
+        let cases = [
+            ("/work/book/src/m1/README.md", Some("book/src/m1/README.md")),
+            ("/elsewhere/src/m2/README.md", Some("./src/m2/README.md")),
+            ("/abs/book/src/m3/lab.md", Some("/abs/book/src/m3/lab.md")),
+            ("/other/book/src/m3/lab.md", None),
+            ("/work/book/src/README.md", Some("README.md")),
+            ("/work/book/src/m1/other.md", None),
+        ];
+        for (chapter, expected) in cases {
+            assert_eq!(
+                lab_report(&r, Path::new(chapter)).map(|l| l.path.as_str()),
+                expected,
+                "{chapter}"
+            );
+        }
+    }
+
+    #[test]
+    fn banners_tell_the_state_of_the_lab() {
+        let r = report(&["src/lab.md"]);
+        let shown = banner(Some(&r), Path::new("/b/src/lab.md"));
+        assert!(shown.contains("data-status=\"failed\""), "{shown}");
+        assert!(shown.contains("Last run <time datetime=\"2025-01-31T14:02:03Z\">2025-01-31 14:02 UTC</time> in 3 min 12 s, on a kind cluster: 1 step failed."), "{shown}");
+        assert!(shown.contains("kind v0.24.0"), "{shown}");
+        assert!(shown.contains("kubectl Client Version: v1.31.0"), "{shown}");
+        let missing = banner(Some(&r), Path::new("/b/src/other.md"));
+        assert!(missing.contains("Not verified yet"), "{missing}");
+        assert!(missing.contains("did not include this lab"), "{missing}");
+        let none = banner(None, Path::new("/b/src/lab.md"));
+        assert!(none.contains("Not verified yet"), "{none}");
+        for html in [shown, missing, none] {
+            assert!(!html.contains('\n'));
+        }
+    }
+}

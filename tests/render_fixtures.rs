@@ -1,0 +1,172 @@
+//! Fixture-driven tests of the preprocessor: every chapter of every `fixtures/books/render-*`
+//! book is preprocessed for the html and the markdown renderers, and the result is compared
+//! with the accepted insta snapshot (`cargo insta review` accepts changes).
+
+#![cfg(feature = "preprocessor")]
+
+mod common;
+
+use mdbook_preprocessor::Preprocessor;
+
+use labbook::annotation::find_opening;
+use labbook::render::Labbook;
+
+fn preprocess(name: &str, renderer: &str) -> Vec<(String, String)> {
+    let (ctx, book) = common::load(name, renderer);
+    let book = Labbook::new()
+        .run(&ctx, book)
+        .expect("fixture book preprocesses");
+    common::chapters(&book)
+}
+
+fn originals(name: &str) -> Vec<(String, String)> {
+    let (_, book) = common::load(name, "html");
+    common::chapters(&book)
+}
+
+#[test]
+fn chapters_match_their_snapshots() {
+    for name in common::render_books() {
+        for renderer in ["html", "markdown"] {
+            for (chapter, content) in preprocess(&name, renderer) {
+                let key = chapter.trim_end_matches(".md").replace('/', "__");
+                insta::assert_snapshot!(format!("{name}__{key}__{renderer}"), content);
+            }
+        }
+    }
+}
+
+#[test]
+fn no_annotation_comment_reaches_any_renderer() {
+    for name in common::render_books() {
+        for renderer in ["html", "markdown", "epub"] {
+            for (chapter, content) in preprocess(&name, renderer) {
+                assert_eq!(
+                    find_opening(&content),
+                    None,
+                    "{name}/{chapter} for {renderer} keeps an annotation"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn chapters_without_steps_come_back_byte_identical() {
+    for name in common::render_books() {
+        let before = originals(&name);
+        for renderer in ["html", "markdown"] {
+            for ((chapter, original), (_, after)) in before.iter().zip(preprocess(&name, renderer))
+            {
+                let lab = labbook::Lab::parse(chapter, original).expect("parses");
+                if lab.steps.is_empty() {
+                    assert_eq!(&after, original, "{name}/{chapter} for {renderer} changed");
+                }
+            }
+        }
+    }
+}
+
+/// Other renderers get the chapter minus its annotation lines, and nothing else.
+#[test]
+fn markdown_renderer_gets_clean_markdown() {
+    for name in common::render_books() {
+        for ((chapter, original), (_, clean)) in
+            originals(&name).iter().zip(preprocess(&name, "markdown"))
+        {
+            let expected: String = original
+                .split_inclusive('\n')
+                .filter(|line| find_opening(line).is_none())
+                .collect();
+            assert_eq!(clean, expected, "{name}/{chapter}");
+        }
+    }
+}
+
+#[test]
+fn untrusted_snapshot_text_is_escaped() {
+    let chapters = preprocess("render-kinds", "html");
+    let (_, escaping) = chapters
+        .iter()
+        .find(|(c, _)| c == "escaping.md")
+        .expect("escaping chapter");
+    assert!(escaping.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!escaping.contains("<script"), "{escaping}");
+    assert!(!escaping.contains("<img"), "{escaping}");
+    // The book's own redaction placeholder holds `<`: escaped, then marked.
+    assert!(escaping.contains(
+        "<span class=\"labbook-redacted\" title=\"differs from run to run\">&lt;session-id&gt;</span>"
+    ));
+}
+
+/// Wrapping must never break a block: every lab fixture, rendered for html, still holds the same
+/// runnable blocks with the same code, and no annotation comment.
+#[test]
+fn rendered_chapters_keep_their_blocks() {
+    let book = labbook::render::Book::new(
+        "fixtures".into(),
+        "fixtures".into(),
+        labbook::CourseConfig::default(),
+        None,
+    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/labs");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).expect("fixtures/labs") {
+        let path = entry.expect("entry").path();
+        let source = std::fs::read_to_string(&path).expect("fixture");
+        let lab = labbook::Lab::parse(&path, &source).expect("fixture parses");
+        for output in [
+            labbook::render::Output::Html,
+            labbook::render::Output::Clean,
+        ] {
+            let rendered = book.render(&lab, output);
+            assert_eq!(find_opening(&rendered), None, "{}", path.display());
+            let again = labbook::Lab::parse(&path, &rendered).expect("rendered chapter parses");
+            let codes = |lab: &labbook::Lab| -> Vec<String> {
+                lab.steps.iter().map(|s| s.code.clone()).collect()
+            };
+            assert_eq!(
+                codes(&again),
+                codes(&lab),
+                "{} ({output:?})",
+                path.display()
+            );
+            checked += lab.steps.len();
+        }
+    }
+    assert!(checked > 50, "only {checked} steps checked");
+}
+
+/// Chapters cut anywhere (an unfinished edit, a file without a final newline) render without a
+/// panic, and what parses keeps its blocks.
+#[test]
+fn truncated_chapters_render_without_panic() {
+    let book = labbook::render::Book::new(
+        "fixtures".into(),
+        "fixtures".into(),
+        labbook::CourseConfig::default(),
+        None,
+    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/labs");
+    for entry in std::fs::read_dir(dir).expect("fixtures/labs") {
+        let path = entry.expect("entry").path();
+        let source = std::fs::read_to_string(&path).expect("fixture");
+        for cut in (0..=source.len()).step_by(5) {
+            let Some(part) = source.get(..cut) else {
+                continue;
+            };
+            let Ok(lab) = labbook::Lab::parse(&path, part) else {
+                continue;
+            };
+            let rendered = book.render(&lab, labbook::render::Output::Html);
+            let again = labbook::Lab::parse(&path, &rendered)
+                .unwrap_or_else(|e| panic!("{} cut at {cut}: {e}", path.display()));
+            assert_eq!(
+                again.steps.len(),
+                lab.steps.len(),
+                "{} cut at {cut}",
+                path.display()
+            );
+        }
+    }
+}
