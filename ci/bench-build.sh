@@ -64,6 +64,7 @@ for ((c = 1; c <= chapters; c++)); do
       printf 'Apply it and watch the pods roll:\n\n%sbash\nkubectl apply -n lab-%d -f web-%d.yaml\n%s\n\n' "$fence" "$c" "$e" "$fence"
       printf '%sbash\nkubectl get pods -n lab-%d -w\n%s\n\nStop watching with Ctrl+C when every pod is Running.\n\n' "$fence" "$c" "$fence"
       if ((e % 3 == 0)); then
+        # shellcheck disable=SC2016 # backticks here are Markdown, not commands
         printf 'Open a shell in a throw-away pod:\n\n%sbash\nkubectl run debug -n lab-%d --image=busybox:1.36 --restart=Never -it --rm -- sh\n%s\n\nInside the `debug` pod:\n\n%ssh\nwget -qO- http://web\nexit\n%s\n\n' "$fence" "$c" "$fence" "$fence" "$fence"
       fi
       printf '### Verify\n\n%s\n\n%sbash\nkubectl get virtualservice web-%d -n lab-%d\n%s\n\n%sbash\nkubectl get pods -n lab-%d\n%s\n\n' "$prose" "$fence" "$e" "$c" "$fence" "$fence" "$c" "$fence"
