@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::kubectl::Invocation;
 use crate::model::{Dialect, Reason, SessionInfo, StepKind};
 use crate::shell::{Analysis, Command};
 
@@ -191,117 +192,6 @@ pub(crate) fn written_file(command: &Command) -> Option<String> {
     None
 }
 
-/// kubectl flags that take a separate value (`-n default`), so the value is not a positional.
-const KUBECTL_VALUE_FLAGS: &[&str] = &[
-    "-n",
-    "--namespace",
-    "-c",
-    "--container",
-    "--context",
-    "--kubeconfig",
-    "--cluster",
-    "--user",
-    "-s",
-    "--server",
-    "--as",
-    "--image",
-    "--restart",
-    "-l",
-    "--selector",
-    "--labels",
-    "--env",
-    "--port",
-    "--overrides",
-    "-f",
-    "--filename",
-    "-o",
-    "--output",
-    "--timeout",
-    "--pod-running-timeout",
-    "--image-pull-policy",
-    "--target",
-    "--profile",
-];
-
-/// The parts of a kubectl command line.
-pub(crate) struct Kubectl<'a> {
-    /// The subcommand (`get`, `run`, `exec`, ...).
-    pub sub: &'a str,
-    /// Flags and positionals before `--`, after the subcommand.
-    pub before: &'a [String],
-    /// What follows `--`: the command run in the container.
-    pub after: &'a [String],
-}
-
-impl Kubectl<'_> {
-    pub fn has_flag(&self, short: Option<char>, long: &str) -> bool {
-        self.before.iter().any(|a| {
-            a == long
-                || a.strip_prefix(long).is_some_and(|r| r.starts_with('='))
-                || short.is_some_and(|s| {
-                    a.len() >= 2
-                        && a.starts_with('-')
-                        && !a.starts_with("--")
-                        && a[1..].chars().all(|c| c.is_ascii_alphabetic())
-                        && a[1..].contains(s)
-                })
-        })
-    }
-
-    pub fn flag_value(&self, names: &[&str]) -> Option<&str> {
-        let mut iter = self.before.iter();
-        while let Some(arg) = iter.next() {
-            for name in names {
-                if arg == name {
-                    return iter.next().map(String::as_str);
-                }
-                if let Some(v) = arg.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
-                    return Some(v);
-                }
-            }
-        }
-        None
-    }
-
-    pub fn positionals(&self) -> Vec<&str> {
-        let mut out = Vec::new();
-        let mut iter = self.before.iter();
-        while let Some(arg) = iter.next() {
-            if arg.starts_with('-') {
-                if KUBECTL_VALUE_FLAGS.contains(&arg.as_str()) {
-                    iter.next();
-                }
-            } else {
-                out.push(arg.as_str());
-            }
-        }
-        out
-    }
-}
-
-/// Splits a kubectl command into subcommand, flags and the command after `--`.
-pub(crate) fn kubectl(command: &Command) -> Option<Kubectl<'_>> {
-    if command.program() != "kubectl" {
-        return None;
-    }
-    let args = command.args();
-    let mut i = 0;
-    while i < args.len() && args[i].starts_with('-') {
-        if KUBECTL_VALUE_FLAGS.contains(&args[i].as_str()) {
-            i += 1;
-        }
-        i += 1;
-    }
-    let sub = args.get(i)?.as_str();
-    let rest = &args[i + 1..];
-    let dash = rest.iter().position(|a| a == "--");
-    let (before, after) = match dash {
-        Some(d) => (&rest[..d], &rest[d + 1..]),
-        None => (rest, &rest[rest.len()..]),
-    };
-    Some(Kubectl { sub, before, after })
-}
-
 /// Whether a command line after `--` (or a container's default) is an interactive shell.
 fn interactive_shell(command: &[String]) -> Option<Option<&String>> {
     match command {
@@ -333,13 +223,11 @@ fn dialect_for(shell: Option<&String>, image: Option<&str>) -> Dialect {
 
 /// The session a command opens: `kubectl run|exec|debug|attach -it … -- sh`, `docker run -it …`.
 pub(crate) fn open_session(command: &Command) -> Option<SessionInfo> {
-    if let Some(k) = kubectl(command) {
-        if !matches!(k.sub, "run" | "exec" | "debug" | "attach")
-            || !k.has_flag(Some('i'), "--stdin")
-        {
+    if let Some(k) = Invocation::parse(command) {
+        if !matches!(k.sub, "run" | "exec" | "debug" | "attach") || !k.has(Some('i'), "--stdin") {
             return None;
         }
-        let image = k.flag_value(&["--image"]).map(str::to_string);
+        let image = k.flag(&["--image"]).map(str::to_string);
         let shell = if k.sub == "attach" {
             None
         } else {
@@ -348,14 +236,14 @@ pub(crate) fn open_session(command: &Command) -> Option<SessionInfo> {
         if k.sub == "exec" && k.after.is_empty() {
             return None;
         }
-        let restart = k.flag_value(&["--restart"]);
+        let restart = k.flag(&["--restart"]);
         return Some(SessionInfo {
             tool: "kubectl".into(),
-            target: k.positionals().first().map(|s| s.to_string()),
+            target: k.positionals.first().map(|s| s.to_string()),
             dialect: dialect_for(shell, image.as_deref()),
             shell: shell.cloned(),
             image,
-            remove: k.has_flag(None, "--rm"),
+            remove: k.has(None, "--rm"),
             restart_never: restart.is_some_and(|r| r.eq_ignore_ascii_case("never")),
             line: command.line,
         });
@@ -413,11 +301,11 @@ pub(crate) fn never_ends(command: &Command) -> Option<String> {
     }
     let args = command.args();
     let has = |flag: &str| args.iter().any(|a| a == flag);
-    if let Some(k) = kubectl(command) {
-        let watch = k.has_flag(Some('w'), "--watch") || k.has_flag(None, "--watch-only");
+    if let Some(k) = Invocation::parse(command) {
+        let watch = k.has(Some('w'), "--watch") || k.has(None, "--watch-only");
         return match k.sub {
             "port-forward" | "proxy" => Some(format!("`kubectl {}` keeps serving", k.sub)),
-            "logs" if k.has_flag(Some('f'), "--follow") => {
+            "logs" if k.has(Some('f'), "--follow") => {
                 Some("`kubectl logs -f` follows the log".into())
             }
             "get" | "events" | "describe" | "top" if watch => {

@@ -8,6 +8,7 @@ pub mod annotation;
 pub mod course;
 pub mod error;
 mod infer;
+pub mod kubectl;
 pub mod model;
 mod parse;
 pub mod plan;

@@ -30,7 +30,7 @@ use crate::model::Lab;
 pub mod cluster;
 pub mod course;
 pub mod istio;
-pub mod kubectl;
+pub use crate::kubectl;
 pub mod manifest;
 pub mod shell;
 pub mod shellcheck;

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 
+use labbook::kubectl::Invocation;
 use labbook::shell::Command;
 use labbook::{Lab, Step, StepKind};
 use serde_json::Value;
@@ -48,52 +49,6 @@ const WRITING_VERBS: &[&str] = &[
     "rollout",
 ];
 
-/// kubectl flags that take their value as the next word (when not written `--flag=value`); the
-/// value must not be mistaken for the verb or a resource name.
-const VALUE_FLAGS: &[&str] = &[
-    "-n",
-    "--namespace",
-    "-l",
-    "--selector",
-    "-o",
-    "--output",
-    "-f",
-    "--filename",
-    "-c",
-    "--container",
-    "-p",
-    "--patch",
-    "-k",
-    "--kustomize",
-    "--context",
-    "--kubeconfig",
-    "--cluster",
-    "--user",
-    "-s",
-    "--server",
-    "--image",
-    "--type",
-    "--port",
-    "--target-port",
-    "--replicas",
-    "--field-selector",
-    "--timeout",
-    "--for",
-    "--template",
-    "--tail",
-    "--since",
-    "--restart",
-    "--overrides",
-    "--env",
-    "--labels",
-    "--name",
-    "--from-literal",
-    "--from-file",
-    "--dry-run",
-    "--sort-by",
-    "--max-log-requests",
-];
-
 /// The namespaces of a lab's steps, up to and including the step at index `upto` (all steps
 /// when `None`). Steps that never run on the reader's machine (`skip`, and input typed inside a
 /// pod) are ignored.
@@ -110,7 +65,7 @@ pub fn lab_scope(lab: &Lab, upto: Option<usize>) -> Scope {
             if let Some(kubectl) = kubectl_words(command) {
                 scope_of_kubectl(lab, step, command, kubectl, &mut scope);
             } else if command.program() == "istioctl"
-                && let Some(ns) = flag_value(command.args(), &["-n", "--namespace", "-i"])
+                && let Some(ns) = istioctl_namespace(command.args())
             {
                 add(&mut scope.touched, &ns);
             }
@@ -157,23 +112,19 @@ fn scope_of_kubectl(
     words: &[String],
     scope: &mut Scope,
 ) {
-    let flag_ns = flag_value(words, &["-n", "--namespace"]);
-    let all_namespaces = words.iter().any(|w| w == "-A" || w == "--all-namespaces");
-    let positional = positionals(words);
-    let verb = positional.first().map(String::as_str).unwrap_or("");
+    let Some(kubectl) = Invocation::from_args(words, command.line) else {
+        return;
+    };
+    let all_namespaces = kubectl.all_namespaces();
+    let verb = kubectl.sub;
+    // Positionals after the verb: `create namespace X` → ["namespace", "X"].
+    let positional = &kubectl.positionals;
     let writes = WRITING_VERBS.contains(&verb);
-    let ns = flag_ns
-        .clone()
-        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+    let ns = kubectl.namespace().unwrap_or(DEFAULT_NAMESPACE).to_string();
 
     // `kubectl create namespace X` (or `ns`) creates a namespace rather than something in one.
-    if verb == "create"
-        && matches!(
-            positional.get(1).map(String::as_str),
-            Some("namespace" | "ns")
-        )
-    {
-        if let Some(name) = positional.get(2) {
+    if verb == "create" && matches!(positional.first().copied(), Some("namespace" | "ns")) {
+        if let Some(name) = positional.get(1) {
             add(&mut scope.created, name);
             add(&mut scope.touched, name);
         }
@@ -181,14 +132,14 @@ fn scope_of_kubectl(
     }
     if matches!(verb, "delete" | "label" | "annotate")
         && matches!(
-            positional.get(1).map(String::as_str),
+            positional.first().copied(),
             Some("namespace" | "namespaces" | "ns")
         )
     {
         // Labelling a namespace (`istio-injection=enabled`) changes the namespace object, not
         // what is inside it.
         if verb != "delete" {
-            for name in positional.iter().skip(2).filter(|w| !w.contains('=')) {
+            for name in positional.iter().skip(1).filter(|w| !w.contains('=')) {
                 add(&mut scope.touched, name);
             }
         }
@@ -196,7 +147,7 @@ fn scope_of_kubectl(
     }
 
     let manifests = if matches!(verb, "apply" | "create" | "replace") {
-        manifests_of(lab, step, command, words)
+        manifests_of(lab, step, command, &kubectl)
     } else {
         Vec::new()
     };
@@ -250,13 +201,13 @@ fn manifest_scope(doc: &Value, command_ns: &str, scope: &mut Scope) {
 
 /// The YAML documents a `kubectl apply|create|replace` reads: its heredoc for `-f -`, or the body
 /// of the heredoc an earlier command of the lab wrote to the named file.
-fn manifests_of(lab: &Lab, step: &Step, command: &Command, words: &[String]) -> Vec<Value> {
+fn manifests_of(lab: &Lab, step: &Step, command: &Command, kubectl: &Invocation) -> Vec<Value> {
     let mut docs = Vec::new();
-    for file in flag_values(words, &["-f", "--filename"]) {
+    for file in kubectl.flag_values(&["-f", "--filename"]) {
         let body = if file == "-" {
             command.heredoc.as_ref().map(|doc| doc.body.clone())
         } else {
-            written_file(lab, step, &file)
+            written_file(lab, step, file)
         };
         if let Some(body) = body {
             docs.extend(parse_yaml(&body));
@@ -295,55 +246,24 @@ pub fn parse_yaml(text: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// The value of the first of `names` given (`-n x`, `-nx`, `--namespace=x`), if it is a literal.
-fn flag_value(words: &[String], names: &[&str]) -> Option<String> {
-    flag_values(words, names).into_iter().next()
-}
-
-fn flag_values(words: &[String], names: &[&str]) -> Vec<String> {
-    let mut values = Vec::new();
-    let mut iter = words.iter();
-    while let Some(word) = iter.next() {
-        if word == "--" {
-            break;
+/// The namespace an `istioctl` command names (`-n x`, `-i x`, `--namespace=x`).
+fn istioctl_namespace(args: &[String]) -> Option<String> {
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if matches!(
+            arg.as_str(),
+            "-n" | "--namespace" | "-i" | "--istioNamespace"
+        ) {
+            return iter.next().cloned();
         }
-        for name in names {
-            let value = if word == name {
-                iter.next().cloned()
-            } else if let Some(rest) = word.strip_prefix(&format!("{name}=")) {
-                Some(rest.to_string())
-            } else if name.len() == 2 && !name.starts_with("--") && word.starts_with(name) {
-                // Short flags glue their value: `-nistio-system`.
-                Some(word[2..].to_string())
-            } else {
-                None
-            };
-            if let Some(value) = value {
-                values.push(value);
-                break;
-            }
+        if let Some(value) = arg
+            .strip_prefix("--namespace=")
+            .or_else(|| arg.strip_prefix("--istioNamespace="))
+        {
+            return Some(value.to_string());
         }
     }
-    values
-}
-
-/// The words that are neither flags nor flag values, up to `--` (what follows runs in a pod).
-fn positionals(words: &[String]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut iter = words.iter();
-    while let Some(word) = iter.next() {
-        if word == "--" {
-            break;
-        }
-        if word.starts_with('-') {
-            if !word.contains('=') && VALUE_FLAGS.contains(&word.as_str()) {
-                iter.next();
-            }
-            continue;
-        }
-        out.push(word.clone());
-    }
-    out
+    None
 }
 
 /// Adds a namespace name, unless it is an expansion only the shell knows (`$NS`).

@@ -1,10 +1,10 @@
 //! Reading kubectl command lines: subcommand, flags with their values, positionals, resource kinds
 //! and label selectors.
 //!
-//! The lab model's own kubectl helper (`infer::kubectl`) knows enough flags to find a session's
-//! target. Replaying a lab needs more: which flags take a value depends on the subcommand (`-p` is
-//! a patch for `patch` but `--previous` for `logs`), and global flags may come before the
-//! subcommand (`kubectl -n demo get pods`).
+//! Kind inference (sessions, watches), the lint's cluster model and the kind backend's namespace
+//! scope all read kubectl command lines; this is the one reader they share. Which flags take a
+//! value depends on the subcommand (`-p` is a patch for `patch` but `--previous` for `logs`), and
+//! global flags may come before the subcommand (`kubectl -n demo get pods`).
 
 use std::collections::BTreeMap;
 
@@ -119,7 +119,11 @@ impl<'a> Invocation<'a> {
         if command.program() != "kubectl" {
             return None;
         }
-        let args = command.args();
+        Invocation::from_args(command.args(), command.line)
+    }
+
+    /// Splits the words after `kubectl` (also when kubectl is wrapped, as in `watch kubectl …`).
+    pub fn from_args(args: &'a [String], line: usize) -> Option<Invocation<'a>> {
         let dash = args.iter().position(|a| a == "--");
         let (before, after) = match dash {
             Some(d) => (&args[..d], &args[d + 1..]),
@@ -170,7 +174,7 @@ impl<'a> Invocation<'a> {
             positionals: words[1..].to_vec(),
             flags,
             after,
-            line: command.line,
+            line,
         })
     }
 
@@ -194,7 +198,9 @@ impl<'a> Invocation<'a> {
                         && !name.starts_with("--")
                         && name[1..].chars().all(|ch| ch.is_ascii_alphabetic())
                         && name[1..].contains(c)
-                        && !VALUE_FLAGS.contains(name)
+                        // A flag parsed with a value (`-n demo`) is not a cluster of booleans;
+                        // `-f` is one only where it takes no value (`kubectl logs -f`).
+                        && value.is_none()
                 }
                 None => false,
             }
@@ -498,6 +504,39 @@ pub fn parse_labels(text: &str) -> Option<Labels> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn boolean_flags_are_seen_only_where_they_take_no_value() {
+        let cases: &[(&[&str], Option<char>, &str, bool)] = &[
+            (&["logs", "-f", "deploy/web"], Some('f'), "--follow", true),
+            (&["apply", "-f", "x.yaml"], Some('f'), "--follow", false),
+            (
+                &["run", "d", "-it", "--image=busybox"],
+                Some('i'),
+                "--stdin",
+                true,
+            ),
+            (
+                &["-n", "demo", "get", "pods", "-w"],
+                Some('w'),
+                "--watch",
+                true,
+            ),
+            (&["get", "pods", "-n", "wide"], Some('w'), "--watch", false),
+            (
+                &["get", "pods", "--watch=false"],
+                Some('w'),
+                "--watch",
+                false,
+            ),
+        ];
+        for (args, short, long, expected) in cases {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            let invocation = Invocation::from_args(&args, 1).expect("a subcommand");
+            assert_eq!(invocation.has(*short, long), *expected, "{args:?}");
+        }
+    }
+
     use super::*;
     use crate::shell::analyze;
 
