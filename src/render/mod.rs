@@ -257,16 +257,12 @@ impl Book {
         format!("step-{}--{id}", snapshot::chapter_key(&self.course, lab))
     }
 
-    /// Wraps redaction placeholders (`[pod-hash]`, `[age]`, the book's own replacements) in
-    /// escaped snapshot text, so readers see they stand for values that change.
+    /// Marks redaction placeholders (`[pod-hash]`, `[age]`, the book's own replacements) in
+    /// escaped snapshot text as `<var>`, the element for a value that varies; the panel says
+    /// once what they mean.
     fn mark_placeholders(&self, escaped: &str) -> String {
         self.placeholders
-            .replace_all(escaped, |caps: &regex::Captures<'_>| {
-                format!(
-                    "<span class=\"labbook-redacted\" title=\"differs from run to run\">{}</span>",
-                    &caps[0]
-                )
-            })
+            .replace_all(escaped, "<var>$0</var>")
             .into_owned()
     }
 }

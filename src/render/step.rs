@@ -111,10 +111,19 @@ pub fn expected_panel(
     let head = format!("<span class=\"labbook-expected-title\">{title}</span>");
     Some(match expected {
         Expected::Nothing => return None,
-        Expected::Snapshot(Some(text)) => format!(
-            "<div class=\"labbook-expected\">{head}<pre class=\"labbook-expected-body\">{}</pre></div>",
-            redact(&escape_pre(text))
-        ),
+        Expected::Snapshot(Some(text)) => {
+            let body = redact(&escape_pre(text));
+            // Redacted values are shown as placeholders; say once what they mean.
+            let legend = if body.contains("<var>") {
+                "<span class=\"labbook-expected-legend\"><var>[…]</var> changes from run to run</span>"
+            } else {
+                ""
+            };
+            format!(
+                "<div class=\"labbook-expected\"><span class=\"labbook-expected-title\">{title}{legend}</span>\
+                 <pre class=\"labbook-expected-body\">{body}</pre></div>"
+            )
+        }
         // The most common panel in a book nobody has run yet, so it is kept small: its
         // "Expected output" title comes from the stylesheet.
         Expected::Snapshot(None) => "<p class=\"labbook-expected-missing\">Not recorded yet: the \
@@ -255,7 +264,7 @@ mod tests {
              <!-- labbook: expect=contains:\"<ok>\" -->\n```bash\ncurl web\n```\n\n\
              <!-- labbook: expect=split:v1=90,v2=10 -->\n```bash\nfor i in 1 2; do curl r; done\n```\n\n\
              <!-- labbook: expect=exit:3 -->\n```bash\nfalse\n```\n");
-        let mark = |s: &str| s.replace("[age]", "<span>[age]</span>");
+        let mark = |s: &str| s.replace("[age]", "<var>[age]</var>");
         let verify = &lab.steps[0];
         let shown = expected_panel(
             verify,
@@ -265,8 +274,9 @@ mod tests {
         .expect("panel");
         assert_eq!(
             shown,
-            "<div class=\"labbook-expected\"><span class=\"labbook-expected-title\">Expected output</span>\
-             <pre class=\"labbook-expected-body\">&lt;script&gt;alert(1)&lt;/script&gt;&#10;&#10;web   <span>[age]</span></pre></div>"
+            "<div class=\"labbook-expected\"><span class=\"labbook-expected-title\">Expected output\
+             <span class=\"labbook-expected-legend\"><var>[…]</var> changes from run to run</span></span>\
+             <pre class=\"labbook-expected-body\">&lt;script&gt;alert(1)&lt;/script&gt;&#10;&#10;web   <var>[age]</var></pre></div>"
         );
         let missing = expected_panel(verify, &Expected::Snapshot(None), &mark).expect("panel");
         assert!(
