@@ -180,7 +180,8 @@ fn the_built_book_reads_right_in_a_browser() {
         "Only if something failed",
         "Always run at the end",
         "Not part of the lab",
-        "<span class=\"labbook-expected-title\">Expected output</span>",
+        "<span class=\"labbook-expected-title\">Expected output",
+        "<p class=\"labbook-expected-missing\">",
         "Not recorded yet: the first <code>labbook run</code> will record it.",
         "class=\"labbook-banner\" data-status=\"passed\"",
     ] {
