@@ -216,7 +216,7 @@ impl Book {
             Some(rule) => step::Expected::Rule(rule),
         };
         let redact = |escaped: &str| self.mark_placeholders(escaped);
-        if let Some(panel) = step::expected_panel(step, &expected, &redact) {
+        if let Some(panel) = step::expected_panel(&expected, &redact) {
             tail.push_str(&panel);
         }
         tail.push_str("</div>\n");
