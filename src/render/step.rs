@@ -97,7 +97,7 @@ pub fn expectation(step: &Step) -> Option<&Expect> {
 
 /// The "Expected output" panel, as one line of HTML, or `None` when there is nothing to show.
 ///
-/// `redact` marks redaction placeholders in text that is already escaped. The panels' fixed
+/// `redact` escapes snapshot text and marks its redaction placeholders. The panels' fixed
 /// labels ("Expected output", "Expected file content", "Expected result", what a placeholder
 /// means, "Not recorded yet: …") come from the stylesheet, not the page: repeated under every
 /// check they would fill the book's search index with the same words and make every page
@@ -106,7 +106,7 @@ pub fn expected_panel(expected: &Expected<'_>, redact: &dyn Fn(&str) -> String) 
     Some(match expected {
         Expected::Nothing => return None,
         Expected::Snapshot(Some(text)) => {
-            let body = redact(&escape_pre(text));
+            let body = redact(text);
             let redacted = if body.contains("<var>") {
                 " data-redacted"
             } else {
@@ -252,7 +252,7 @@ mod tests {
              <!-- labbook: expect=contains:\"<ok>\" -->\n```bash\ncurl web\n```\n\n\
              <!-- labbook: expect=split:v1=90,v2=10 -->\n```bash\nfor i in 1 2; do curl r; done\n```\n\n\
              <!-- labbook: expect=exit:3 -->\n```bash\nfalse\n```\n");
-        let mark = |s: &str| s.replace("[age]", "<var>[age]</var>");
+        let mark = |s: &str| escape_pre(s).replace("[age]", "<var>[age]</var>");
         let shown = expected_panel(
             &Expected::Snapshot(Some("<script>alert(1)</script>\n\nweb   [age]".into())),
             &mark,
