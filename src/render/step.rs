@@ -7,7 +7,7 @@
 use crate::annotation::Expect;
 use crate::model::{Lab, SessionInfo, Step, StepKind};
 
-use super::html::{code, escape, escape_pre};
+use super::html::{code, escape};
 
 /// The words on a step's badge: what the reader should do with the block, as HTML.
 pub fn badge(lab: &Lab, step: &Step) -> String {
@@ -252,7 +252,7 @@ mod tests {
              <!-- labbook: expect=contains:\"<ok>\" -->\n```bash\ncurl web\n```\n\n\
              <!-- labbook: expect=split:v1=90,v2=10 -->\n```bash\nfor i in 1 2; do curl r; done\n```\n\n\
              <!-- labbook: expect=exit:3 -->\n```bash\nfalse\n```\n");
-        let mark = |s: &str| escape_pre(s).replace("[age]", "<var>[age]</var>");
+        let mark = |s: &str| super::super::html::escape_pre(s).replace("[age]", "<var>[age]</var>");
         let shown = expected_panel(
             &Expected::Snapshot(Some("<script>alert(1)</script>\n\nweb   [age]".into())),
             &mark,
