@@ -94,9 +94,7 @@ fn untrusted_snapshot_text_is_escaped() {
     assert!(!escaping.contains("<script"), "{escaping}");
     assert!(!escaping.contains("<img"), "{escaping}");
     // The book's own redaction placeholder holds `<`: escaped, then marked.
-    assert!(escaping.contains(
-        "<span class=\"labbook-redacted\" title=\"differs from run to run\">&lt;session-id&gt;</span>"
-    ));
+    assert!(escaping.contains("<var>&lt;session-id&gt;</var>"));
 }
 
 /// Wrapping must never break a block: every lab fixture, rendered for html, still holds the same

@@ -180,8 +180,10 @@ fn the_built_book_reads_right_in_a_browser() {
         "Only if something failed",
         "Always run at the end",
         "Not part of the lab",
-        "<span class=\"labbook-expected-title\">Expected output</span>",
-        "Not recorded yet: the first <code>labbook run</code> will record it.",
+        // The panels' labels come from the stylesheet (see the screenshots).
+        "<div class=\"labbook-expected\" data-redacted=\"\">",
+        "<p class=\"labbook-expected-missing\"></p>",
+        "<div class=\"labbook-expected labbook-expected-rule\">The output contains <code>Welcome</code>.</div>",
         "class=\"labbook-banner\" data-status=\"passed\"",
     ] {
         assert!(kinds.contains(needle), "kinds.html lacks {needle}");

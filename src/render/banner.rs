@@ -196,9 +196,15 @@ mod tests {
         let missing = banner(Some(&r), Path::new("/b/src/other.md"));
         assert!(missing.contains("Not verified yet"), "{missing}");
         assert!(missing.contains("did not include this lab"), "{missing}");
+        let mut odd = report(&["src/lab.md"]);
+        odd.backend = "kind\n\n# not a heading".into();
+        odd.started_at = "2025\r\n\r\n".into();
+        odd.tools.insert("a\n\nb".into(), "1\n\n2".into());
+        let odd = banner(Some(&odd), Path::new("/b/src/lab.md"));
+        assert!(!odd.contains('\n') && !odd.contains('\r'), "{odd}");
         let none = banner(None, Path::new("/b/src/lab.md"));
         assert!(none.contains("Not verified yet"), "{none}");
-        for html in [shown, missing, none] {
+        for html in [shown, missing, odd, none] {
             assert!(!html.contains('\n'));
         }
     }

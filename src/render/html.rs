@@ -7,6 +7,10 @@
 use std::fmt::Write as _;
 
 /// Escapes text for HTML element content and double- or single-quoted attribute values.
+///
+/// Line breaks become character references too: everything labbook adds to a chapter stands on
+/// one Markdown line, and a raw blank line would end the HTML block early and hand the rest to
+/// the Markdown parser. (In ordinary text they still read as spaces.)
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     for c in text.chars() {
@@ -16,27 +20,18 @@ pub fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
             _ => out.push(c),
         }
     }
     out
 }
 
-/// Escapes text that goes inside a `<pre>` on a single Markdown line: line breaks become
-/// `&#10;`, because a blank line would end the HTML block and the rest would be read as Markdown.
+/// Escapes text that goes inside a `<pre>`: as [`escape`], with Windows line endings read as
+/// one line break (a lone carriage return, as in progress output, shows as a space).
 pub fn escape_pre(text: &str) -> String {
-    let text = text.replace("\r\n", "\n");
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for line in text.split_inclusive('\n') {
-        match line.strip_suffix('\n') {
-            Some(body) => {
-                out.push_str(&escape(body));
-                out.push_str("&#10;");
-            }
-            None => out.push_str(&escape(line)),
-        }
-    }
-    out
+    escape(&text.replace("\r\n", "\n"))
 }
 
 /// `<code>text</code>`, escaped.
@@ -126,6 +121,7 @@ mod tests {
             ("\"quoted\" 'single'", "&quot;quoted&quot; &#39;single&#39;"),
             ("<!-- labbook: x -->", "&lt;!-- labbook: x --&gt;"),
             ("ünïcödé", "ünïcödé"),
+            ("two\n\nlines\r", "two&#10;&#10;lines&#13;"),
         ];
         for (input, expected) in cases {
             assert_eq!(escape(input), expected, "{input}");
@@ -138,6 +134,7 @@ mod tests {
             ("a\nb", "a&#10;b"),
             ("a\n\nb\n", "a&#10;&#10;b&#10;"),
             ("x\r\ny", "x&#10;y"),
+            ("10%\r20%\r\r", "10%&#13;20%&#13;&#13;"),
             ("<b>\n", "&lt;b&gt;&#10;"),
             ("", ""),
         ];

@@ -109,8 +109,10 @@ impl Book {
         content: &str,
         output: Output,
     ) -> Result<Option<String>, crate::error::ParseError> {
-        // No fence, no step: skip the parse for prose chapters.
-        if !content.contains("```") && !content.contains("~~~") {
+        // No fence, no step: skip the parse for prose chapters, unless an annotation stands in
+        // one (the parse reports it, and it must not reach the page).
+        let fenced = content.contains("```") || content.contains("~~~");
+        if !fenced && crate::annotation::find_opening(content).is_none() {
             return Ok(None);
         }
         let src = self.course.src.clone().unwrap_or_default();
@@ -215,8 +217,8 @@ impl Book {
             }
             Some(rule) => step::Expected::Rule(rule),
         };
-        let redact = |escaped: &str| self.mark_placeholders(escaped);
-        if let Some(panel) = step::expected_panel(step, &expected, &redact) {
+        let redact = |raw: &str| self.mark_placeholders(raw);
+        if let Some(panel) = step::expected_panel(&expected, &redact) {
             tail.push_str(&panel);
         }
         tail.push_str("</div>\n");
@@ -257,28 +259,33 @@ impl Book {
         format!("step-{}--{id}", snapshot::chapter_key(&self.course, lab))
     }
 
-    /// Wraps redaction placeholders (`[pod-hash]`, `[age]`, the book's own replacements) in
-    /// escaped snapshot text, so readers see they stand for values that change.
-    fn mark_placeholders(&self, escaped: &str) -> String {
-        self.placeholders
-            .replace_all(escaped, |caps: &regex::Captures<'_>| {
-                format!(
-                    "<span class=\"labbook-redacted\" title=\"differs from run to run\">{}</span>",
-                    &caps[0]
-                )
-            })
-            .into_owned()
+    /// Escapes snapshot text for a `<pre>`, marking redaction placeholders (`[pod-hash]`, `[age]`,
+    /// the book's own replacements) as `<var>`, the element for a value that varies; the panel
+    /// says once what they mean. Placeholders are found in the raw text, so that a replacement
+    /// can never match inside an escape like `&amp;`.
+    fn mark_placeholders(&self, raw: &str) -> String {
+        let mut out = String::with_capacity(raw.len() + raw.len() / 8);
+        let mut last = 0;
+        for found in self.placeholders.find_iter(raw) {
+            out.push_str(&html::escape_pre(&raw[last..found.start()]));
+            out.push_str("<var>");
+            out.push_str(&escape(found.as_str()));
+            out.push_str("</var>");
+            last = found.end();
+        }
+        out.push_str(&html::escape_pre(&raw[last..]));
+        out
     }
 }
 
 /// The placeholders redactions leave in snapshots: the built-in `[lowercase-words]` and the
-/// book's own replacements, matched in escaped text.
+/// book's own replacements (longest first, so that one is not cut short by another).
 fn placeholder_regex(config: &CourseConfig) -> Regex {
-    let mut own: Vec<String> = config
+    let mut own: Vec<&str> = config
         .redactions
         .iter()
-        .map(|r| escape(&r.replacement))
-        .filter(|r| !r.is_empty())
+        .map(|r| r.replacement.as_str())
+        .filter(|r| !r.trim().is_empty())
         .collect();
     own.sort_by_key(|r| std::cmp::Reverse(r.len()));
     let mut pattern: String = own.iter().map(|r| regex::escape(r) + "|").collect();
@@ -454,6 +461,52 @@ mod tests {
                 assert_eq!(rendered, None);
             }
         }
+    }
+
+    #[test]
+    fn placeholders_are_marked_in_raw_text_and_everything_else_escaped() {
+        let mut config = CourseConfig::default();
+        for replacement in ["<session-id>", "amp", "lt"] {
+            config.redactions.push(crate::course::Redaction {
+                pattern: "x".into(),
+                replacement: replacement.into(),
+            });
+        }
+        let book = Book::new("b".into(), "b/src".into(), config, None);
+        let cases = [
+            (
+                "web-[pod-hash] [age]",
+                "web-<var>[pod-hash]</var> <var>[age]</var>",
+            ),
+            (
+                "<session-id> & <b>",
+                "<var>&lt;session-id&gt;</var> &amp; &lt;b&gt;",
+            ),
+            ("a&b\n[ip]\n", "a&amp;b&#10;<var>[ip]</var>&#10;"),
+            ("[NotOne] [x y]", "[NotOne] [x y]"),
+            ("salt", "sa<var>lt</var>"),
+        ];
+        for (raw, expected) in cases {
+            // `amp` and `lt` are placeholders too, yet never found inside `&amp;` or `&lt;`.
+            assert_eq!(book.mark_placeholders(raw), expected, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn annotations_without_a_block_are_errors_even_in_prose_chapters() {
+        let err = book()
+            .render_chapter(
+                Path::new("prose.md"),
+                "# Prose\n\n<!-- labbook: kind=run -->\n\nNo block follows.\n",
+                Output::Clean,
+            )
+            .expect_err("dangling annotation");
+        assert_eq!(err.line, 3);
+        assert!(
+            err.to_string()
+                .starts_with("/nowhere/book/src/prose.md:3: "),
+            "{err}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use crate::annotation::Expect;
 use crate::model::{Lab, SessionInfo, Step, StepKind};
 
-use super::html::{code, escape, escape_pre};
+use super::html::{code, escape};
 
 /// The words on a step's badge: what the reader should do with the block, as HTML.
 pub fn badge(lab: &Lab, step: &Step) -> String {
@@ -97,31 +97,28 @@ pub fn expectation(step: &Step) -> Option<&Expect> {
 
 /// The "Expected output" panel, as one line of HTML, or `None` when there is nothing to show.
 ///
-/// `redact` marks redaction placeholders in text that is already escaped.
-pub fn expected_panel(
-    step: &Step,
-    expected: &Expected<'_>,
-    redact: &dyn Fn(&str) -> String,
-) -> Option<String> {
-    let title = match (expected, step.kind) {
-        (Expected::Rule(_), _) => "Expected result",
-        (_, StepKind::WriteFile) => "Expected file content",
-        _ => "Expected output",
-    };
-    let head = format!("<span class=\"labbook-expected-title\">{title}</span>");
+/// `redact` escapes snapshot text and marks its redaction placeholders. The panels' fixed
+/// labels ("Expected output", "Expected file content", "Expected result", what a placeholder
+/// means, "Not recorded yet: …") come from the stylesheet, not the page: repeated under every
+/// check they would fill the book's search index with the same words and make every page
+/// heavier, while the page itself keeps only what differs from step to step.
+pub fn expected_panel(expected: &Expected<'_>, redact: &dyn Fn(&str) -> String) -> Option<String> {
     Some(match expected {
         Expected::Nothing => return None,
-        Expected::Snapshot(Some(text)) => format!(
-            "<div class=\"labbook-expected\">{head}<pre class=\"labbook-expected-body\">{}</pre></div>",
-            redact(&escape_pre(text))
-        ),
-        // The most common panel in a book nobody has run yet, so it is kept small: its
-        // "Expected output" title comes from the stylesheet.
-        Expected::Snapshot(None) => "<p class=\"labbook-expected-missing\">Not recorded yet: the \
-             first <code>labbook run</code> will record it.</p>"
-            .to_string(),
+        Expected::Snapshot(Some(text)) => {
+            let body = redact(text);
+            let redacted = if body.contains("<var>") {
+                " data-redacted"
+            } else {
+                ""
+            };
+            format!(
+                "<div class=\"labbook-expected\"{redacted}><pre class=\"labbook-expected-body\">{body}</pre></div>"
+            )
+        }
+        Expected::Snapshot(None) => "<p class=\"labbook-expected-missing\"></p>".to_string(),
         Expected::Rule(rule) => format!(
-            "<div class=\"labbook-expected labbook-expected-rule\">{head}{}</div>",
+            "<div class=\"labbook-expected labbook-expected-rule\">{}</div>",
             rule_words(rule)
         ),
     })
@@ -255,29 +252,29 @@ mod tests {
              <!-- labbook: expect=contains:\"<ok>\" -->\n```bash\ncurl web\n```\n\n\
              <!-- labbook: expect=split:v1=90,v2=10 -->\n```bash\nfor i in 1 2; do curl r; done\n```\n\n\
              <!-- labbook: expect=exit:3 -->\n```bash\nfalse\n```\n");
-        let mark = |s: &str| s.replace("[age]", "<span>[age]</span>");
-        let verify = &lab.steps[0];
+        let mark = |s: &str| super::super::html::escape_pre(s).replace("[age]", "<var>[age]</var>");
         let shown = expected_panel(
-            verify,
             &Expected::Snapshot(Some("<script>alert(1)</script>\n\nweb   [age]".into())),
             &mark,
         )
         .expect("panel");
         assert_eq!(
             shown,
-            "<div class=\"labbook-expected\"><span class=\"labbook-expected-title\">Expected output</span>\
-             <pre class=\"labbook-expected-body\">&lt;script&gt;alert(1)&lt;/script&gt;&#10;&#10;web   <span>[age]</span></pre></div>"
+            "<div class=\"labbook-expected\" data-redacted><pre class=\"labbook-expected-body\">\
+             &lt;script&gt;alert(1)&lt;/script&gt;&#10;&#10;web   <var>[age]</var></pre></div>"
         );
-        let missing = expected_panel(verify, &Expected::Snapshot(None), &mark).expect("panel");
-        assert!(
-            missing
-                .contains("Not recorded yet: the first <code>labbook run</code> will record it.")
+        let plain = expected_panel(&Expected::Snapshot(Some("ok".into())), &mark).expect("panel");
+        assert_eq!(
+            plain,
+            "<div class=\"labbook-expected\"><pre class=\"labbook-expected-body\">ok</pre></div>"
         );
+        let missing = expected_panel(&Expected::Snapshot(None), &mark).expect("panel");
+        assert_eq!(missing, "<p class=\"labbook-expected-missing\"></p>");
         let rules: Vec<String> = lab.steps[1..]
             .iter()
             .map(|s| {
                 let rule = expectation(s).expect("rule");
-                expected_panel(s, &Expected::Rule(rule), &mark).expect("panel")
+                expected_panel(&Expected::Rule(rule), &mark).expect("panel")
             })
             .collect();
         assert!(
@@ -298,7 +295,7 @@ mod tests {
             rules[2]
         );
         assert!(rules.iter().all(|r| !r.contains('\n')));
-        assert_eq!(expected_panel(verify, &Expected::Nothing, &mark), None);
+        assert_eq!(expected_panel(&Expected::Nothing, &mark), None);
     }
 
     #[test]
