@@ -7,6 +7,10 @@
 use crate::annotation::Expect;
 use crate::model::{Lab, SessionInfo, Step, StepKind};
 
+/// What a check without an accepted snapshot says instead of its expected output.
+pub const NOT_RECORDED: &str =
+    "Not recorded yet: the first <code>labbook run</code> will record it.";
+
 use super::html::{code, escape};
 
 /// The words on a step's badge: what the reader should do with the block, as HTML.
@@ -116,7 +120,11 @@ pub fn expected_panel(expected: &Expected<'_>, redact: &dyn Fn(&str) -> String) 
                 "<div class=\"labbook-expected\"{redacted}><pre class=\"labbook-expected-body\">{body}</pre></div>"
             )
         }
-        Expected::Snapshot(None) => "<p class=\"labbook-expected-missing\"></p>".to_string(),
+        // The words stay in the page (not only in the stylesheet) so that every reader, search
+        // and screen reader included, is told honestly that nothing was recorded yet.
+        Expected::Snapshot(None) => {
+            format!("<p class=\"labbook-expected-missing\">{NOT_RECORDED}</p>")
+        }
         Expected::Rule(rule) => format!(
             "<div class=\"labbook-expected labbook-expected-rule\">{}</div>",
             rule_words(rule)
@@ -269,7 +277,10 @@ mod tests {
             "<div class=\"labbook-expected\"><pre class=\"labbook-expected-body\">ok</pre></div>"
         );
         let missing = expected_panel(&Expected::Snapshot(None), &mark).expect("panel");
-        assert_eq!(missing, "<p class=\"labbook-expected-missing\"></p>");
+        assert_eq!(
+            missing,
+            format!("<p class=\"labbook-expected-missing\">{NOT_RECORDED}</p>")
+        );
         let rules: Vec<String> = lab.steps[1..]
             .iter()
             .map(|s| {
