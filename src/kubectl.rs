@@ -178,6 +178,19 @@ impl<'a> Invocation<'a> {
         })
     }
 
+    /// Splits off the first positional, for subcommands with a sub-verb (`set image …`,
+    /// `rollout restart …`): the sub-verb, and the invocation without it.
+    pub fn shift(&self) -> Option<(&'a str, Invocation<'a>)> {
+        let (first, rest) = self.positionals.split_first()?;
+        Some((
+            first,
+            Invocation {
+                positionals: rest.to_vec(),
+                ..self.clone()
+            },
+        ))
+    }
+
     /// The value of the first of these flags that is given.
     pub fn flag(&self, names: &[&str]) -> Option<&'a str> {
         self.flags

@@ -1044,12 +1044,8 @@ fn scale(inv: &Invocation<'_>, model: &mut Model, sink: &mut Sink<'_>) {
 }
 
 fn set(inv: &Invocation<'_>, model: &mut Model, sink: &mut Sink<'_>) {
-    let Some(what) = inv.positionals.first().copied() else {
+    let Some((what, rest)) = inv.shift() else {
         return;
-    };
-    let rest = Invocation {
-        positionals: inv.positionals[1..].to_vec(),
-        ..inv.clone()
     };
     let ns = model.namespace_of(inv);
     for (kind, name) in named_targets(&rest) {
@@ -1096,12 +1092,8 @@ fn set(inv: &Invocation<'_>, model: &mut Model, sink: &mut Sink<'_>) {
 }
 
 fn rollout(inv: &Invocation<'_>, model: &mut Model, sink: &mut Sink<'_>) {
-    let Some(action) = inv.positionals.first().copied() else {
+    let Some((action, rest)) = inv.shift() else {
         return;
-    };
-    let rest = Invocation {
-        positionals: inv.positionals[1..].to_vec(),
-        ..inv.clone()
     };
     let ns = model.namespace_of(inv);
     for (kind, name) in named_targets(&rest) {
