@@ -99,13 +99,88 @@ pub struct StepReport {
 }
 
 impl Report {
-    /// The lab report of a chapter, matched by its path's ending (reports name paths as the
-    /// command line gave them, which may differ in prefix from the book's own).
+    /// The report of a chapter. Reports name chapters as the command line gave them
+    /// (`book/src/m1/lab.md`, `./src/m1/lab.md`, an absolute path), so the chapter's absolute
+    /// path is matched against each path's trailing components; the longest match wins, so that
+    /// `m1/README.md` is not taken for `m2/README.md`, nor `b.md` for `ab.md`.
     pub fn lab(&self, chapter: &std::path::Path) -> Option<&LabReport> {
-        let wanted = chapter.to_string_lossy().replace('\\', "/");
+        use std::path::{Component, Path, PathBuf};
+        let chapter = std::path::absolute(chapter).unwrap_or_else(|_| chapter.to_path_buf());
         self.labs
             .iter()
-            .filter(|lab| lab.path.ends_with(&wanted) || wanted.ends_with(&lab.path))
-            .max_by_key(|lab| lab.path.len())
+            .filter_map(|lab| {
+                let given = Path::new(&lab.path);
+                let tail: PathBuf = if given.is_absolute() {
+                    given.to_path_buf()
+                } else {
+                    given
+                        .components()
+                        .skip_while(|c| matches!(c, Component::CurDir | Component::ParentDir))
+                        .collect()
+                };
+                let depth = tail.components().count();
+                (depth > 0 && chapter.ends_with(&tail)).then_some((depth, lab))
+            })
+            .max_by_key(|(depth, _)| *depth)
+            .map(|(_, lab)| lab)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn report(paths: &[&str]) -> Report {
+        Report {
+            started_at: "2026-11-22T06:00:00Z".into(),
+            backend: "none".into(),
+            tools: BTreeMap::new(),
+            labs: paths
+                .iter()
+                .map(|path| LabReport {
+                    path: path.to_string(),
+                    title: "T".into(),
+                    status: LabStatus::Passed,
+                    duration_ms: 1,
+                    steps: vec![],
+                    warnings: vec![],
+                    diagnostics: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn finds_the_lab_by_trailing_components() {
+        let r = report(&[
+            "book/src/m1/README.md",
+            "./src/m2/README.md",
+            "/abs/book/src/m3/lab.md",
+            "README.md",
+        ]);
+        let cases = [
+            ("/work/book/src/m1/README.md", Some("book/src/m1/README.md")),
+            ("/elsewhere/src/m2/README.md", Some("./src/m2/README.md")),
+            ("/abs/book/src/m3/lab.md", Some("/abs/book/src/m3/lab.md")),
+            ("/other/book/src/m3/lab.md", None),
+            ("/work/book/src/README.md", Some("README.md")),
+            ("/work/book/src/m1/other.md", None),
+        ];
+        for (chapter, expected) in cases {
+            assert_eq!(
+                r.lab(Path::new(chapter)).map(|l| l.path.as_str()),
+                expected,
+                "{chapter}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_name_is_not_matched_by_its_suffix() {
+        let r = report(&["ab.md"]);
+        assert!(r.lab(Path::new("/course/b.md")).is_none());
+        assert!(r.lab(Path::new("/course/ab.md")).is_some());
     }
 }

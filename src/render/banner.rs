@@ -2,9 +2,9 @@
 //! it took and whether it passed; or, honestly, that it has not been verified yet.
 
 use std::fmt::Write as _;
-use std::path::{Component, Path};
+use std::path::Path;
 
-use crate::report::{LabReport, LabStatus, Report};
+use crate::report::{LabStatus, Report};
 
 use super::html::{date, duration, escape, tool_version};
 
@@ -16,7 +16,7 @@ pub fn banner(report: Option<&Report>, chapter: &Path) -> String {
     let Some(report) = report else {
         return unverified("No run of this lab has been recorded yet.");
     };
-    let Some(lab) = lab_report(report, chapter) else {
+    let Some(lab) = report.lab(chapter) else {
         return unverified(&format!(
             "The last recorded run ({}) did not include this lab.",
             time(&report.started_at)
@@ -92,36 +92,10 @@ fn time(rfc3339: &str) -> String {
     )
 }
 
-/// The report of a chapter. Reports name chapters as the command line gave them
-/// (`book/src/m1/lab.md`, `./src/m1/lab.md`, an absolute path), so the chapter's absolute path
-/// is matched against each path's trailing components; the longest match wins, so that
-/// `m1/README.md` is not taken for `m2/README.md`.
-pub fn lab_report<'r>(report: &'r Report, chapter: &Path) -> Option<&'r LabReport> {
-    let chapter = std::path::absolute(chapter).unwrap_or_else(|_| chapter.to_path_buf());
-    report
-        .labs
-        .iter()
-        .filter_map(|lab| {
-            let given = Path::new(&lab.path);
-            let tail: std::path::PathBuf = if given.is_absolute() {
-                given.to_path_buf()
-            } else {
-                given
-                    .components()
-                    .skip_while(|c| matches!(c, Component::CurDir | Component::ParentDir))
-                    .collect()
-            };
-            let depth = tail.components().count();
-            (depth > 0 && chapter.ends_with(&tail)).then_some((depth, lab))
-        })
-        .max_by_key(|(depth, _)| *depth)
-        .map(|(_, lab)| lab)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{StepReport, StepStatus};
+    use crate::report::{LabReport, StepReport, StepStatus};
 
     fn report(paths: &[&str]) -> Report {
         Report {
@@ -157,31 +131,6 @@ mod tests {
                     diagnostics: vec![],
                 })
                 .collect(),
-        }
-    }
-
-    #[test]
-    fn finds_the_lab_by_trailing_components() {
-        let r = report(&[
-            "book/src/m1/README.md",
-            "./src/m2/README.md",
-            "/abs/book/src/m3/lab.md",
-            "README.md",
-        ]);
-        let cases = [
-            ("/work/book/src/m1/README.md", Some("book/src/m1/README.md")),
-            ("/elsewhere/src/m2/README.md", Some("./src/m2/README.md")),
-            ("/abs/book/src/m3/lab.md", Some("/abs/book/src/m3/lab.md")),
-            ("/other/book/src/m3/lab.md", None),
-            ("/work/book/src/README.md", Some("README.md")),
-            ("/work/book/src/m1/other.md", None),
-        ];
-        for (chapter, expected) in cases {
-            assert_eq!(
-                lab_report(&r, Path::new(chapter)).map(|l| l.path.as_str()),
-                expected,
-                "{chapter}"
-            );
         }
     }
 
