@@ -356,10 +356,15 @@ fn collapse(text: &str) -> String {
 }
 
 /// The commands a reader types, with the Markdown line of each code line.
-fn reader_code(block: &Block) -> (String, Vec<usize>) {
+/// Takes the block's text: nothing else reads it afterwards.
+fn reader_code(block: &mut Block) -> (String, Vec<usize>) {
     let first = block.line + 1;
     if block.lang != "console" {
-        let text = block.text.replace("\r\n", "\n");
+        let mut text = std::mem::take(&mut block.text);
+        // Most chapters have no CR at all; only rewrite the block when there is one to remove.
+        if text.contains('\r') {
+            text = text.replace("\r\n", "\n");
+        }
         let count = text.lines().count();
         return (text, (first..first + count).collect());
     }
@@ -409,8 +414,8 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
     // The open session a following `session-input` feeds: (step index, dialect).
     let mut open: Option<(usize, Dialect)> = None;
 
-    for block in blocks {
-        let (code, code_lines) = reader_code(&block);
+    for mut block in blocks {
+        let (code, code_lines) = reader_code(&mut block);
         let analysis = shell::analyze(&code, &code_lines);
         let inner_heading = &block.heading[block.title_levels..];
         let cue = block.cue.as_deref().unwrap_or("");
@@ -418,7 +423,10 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
         let mut opens = None;
         let mut session = None;
         let (mut kind, mut reason) = (StepKind::Run, Reason::Default);
-        let strong_session_cue = cue.trim_start().to_lowercase().starts_with("inside");
+        let strong_session_cue = cue
+            .trim_start()
+            .get(..6)
+            .is_some_and(|start| start.eq_ignore_ascii_case("inside"));
 
         // A stop condition only makes sense for a watch, so `until=` alone says "watch".
         let annotated_kind = block.annotation.kind.or(block
