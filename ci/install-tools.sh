@@ -54,28 +54,28 @@ verify() {
   fi
 }
 
+# Downloads URL to $tmp/FILE and checks it against the checksum published beside it at
+# URL+SUFFIX (kind names it .sha256sum, kubectl and Istio .sha256; the hash is the first field).
+fetch() {
+  local url=$1 file=$2 suffix=$3
+  download "$url" "$tmp/$file"
+  download "$url$suffix" "$tmp/$file$suffix"
+  verify "$tmp/$file" "$(cut -d' ' -f1 "$tmp/$file$suffix")"
+}
+
 mkdir -p "$bin"
 
 echo "kind $kind_tag"
-url="https://github.com/kubernetes-sigs/kind/releases/download/$kind_tag/kind-$os-$arch"
-download "$url" "$tmp/kind"
-download "$url.sha256sum" "$tmp/kind.sha256sum"
-verify "$tmp/kind" "$(cut -d' ' -f1 "$tmp/kind.sha256sum")"
+fetch "https://github.com/kubernetes-sigs/kind/releases/download/$kind_tag/kind-$os-$arch" kind .sha256sum
 install -m 0755 "$tmp/kind" "$bin/kind"
 
 echo "kubectl $kubectl_tag"
-url="https://dl.k8s.io/release/$kubectl_tag/bin/$os/$arch/kubectl"
-download "$url" "$tmp/kubectl"
-download "$url.sha256" "$tmp/kubectl.sha256"
-verify "$tmp/kubectl" "$(cut -d' ' -f1 "$tmp/kubectl.sha256")"
+fetch "https://dl.k8s.io/release/$kubectl_tag/bin/$os/$arch/kubectl" kubectl .sha256
 install -m 0755 "$tmp/kubectl" "$bin/kubectl"
 
 echo "istioctl $istio_tag"
 archive="istioctl-$istio_tag-$istio_os-$arch.tar.gz"
-url="https://github.com/istio/istio/releases/download/$istio_tag/$archive"
-download "$url" "$tmp/$archive"
-download "$url.sha256" "$tmp/$archive.sha256"
-verify "$tmp/$archive" "$(cut -d' ' -f1 "$tmp/$archive.sha256")"
+fetch "https://github.com/istio/istio/releases/download/$istio_tag/$archive" "$archive" .sha256
 tar -xzf "$tmp/$archive" -C "$tmp" istioctl
 install -m 0755 "$tmp/istioctl" "$bin/istioctl"
 
