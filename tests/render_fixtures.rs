@@ -97,21 +97,36 @@ fn untrusted_snapshot_text_is_escaped() {
     assert!(escaping.contains("<var>&lt;session-id&gt;</var>"));
 }
 
-/// Wrapping must never break a block: every lab fixture, rendered for html, still holds the same
-/// runnable blocks with the same code, and no annotation comment.
-#[test]
-fn rendered_chapters_keep_their_blocks() {
-    let book = labbook::render::Book::new(
+/// A book rooted at `fixtures/`, with default settings and no report.
+fn fixture_book() -> labbook::render::Book {
+    labbook::render::Book::new(
         "fixtures".into(),
         "fixtures".into(),
         labbook::CourseConfig::default(),
         None,
-    );
+    )
+}
+
+/// Every chapter of `fixtures/labs`, with its path and text.
+fn lab_fixtures() -> Vec<(std::path::PathBuf, String)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/labs");
+    std::fs::read_dir(dir)
+        .expect("fixtures/labs")
+        .map(|entry| {
+            let path = entry.expect("entry").path();
+            let source = std::fs::read_to_string(&path).expect("fixture");
+            (path, source)
+        })
+        .collect()
+}
+
+/// Wrapping must never break a block: every lab fixture, rendered for html, still holds the same
+/// runnable blocks with the same code, and no annotation comment.
+#[test]
+fn rendered_chapters_keep_their_blocks() {
+    let book = fixture_book();
     let mut checked = 0;
-    for entry in std::fs::read_dir(dir).expect("fixtures/labs") {
-        let path = entry.expect("entry").path();
-        let source = std::fs::read_to_string(&path).expect("fixture");
+    for (path, source) in lab_fixtures() {
         let lab = labbook::Lab::parse(&path, &source).expect("fixture parses");
         for output in [
             labbook::render::Output::Html,
@@ -139,16 +154,8 @@ fn rendered_chapters_keep_their_blocks() {
 /// panic, and what parses keeps its blocks.
 #[test]
 fn truncated_chapters_render_without_panic() {
-    let book = labbook::render::Book::new(
-        "fixtures".into(),
-        "fixtures".into(),
-        labbook::CourseConfig::default(),
-        None,
-    );
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/labs");
-    for entry in std::fs::read_dir(dir).expect("fixtures/labs") {
-        let path = entry.expect("entry").path();
-        let source = std::fs::read_to_string(&path).expect("fixture");
+    let book = fixture_book();
+    for (path, source) in lab_fixtures() {
         for cut in (0..=source.len()).step_by(5) {
             let Some(part) = source.get(..cut) else {
                 continue;
