@@ -66,7 +66,7 @@ static STOP_HINT: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// The index (in the heading path) and kind of the section that decides, if any.
-pub(crate) fn section_kind(heading: &[String], dominant: bool) -> Option<(StepKind, String)> {
+pub fn section_kind(heading: &[String], dominant: bool) -> Option<(StepKind, String)> {
     if dominant {
         for (kind, pattern) in DOMINANT.iter() {
             if let Some(h) = heading.iter().find(|h| pattern.is_match(h)) {

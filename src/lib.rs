@@ -7,13 +7,11 @@
 pub mod annotation;
 pub mod course;
 pub mod error;
-mod infer;
+pub mod infer;
 pub mod kubectl;
 pub mod model;
 mod parse;
 pub mod plan;
-#[cfg(feature = "preprocessor")]
-pub mod render;
 pub mod report;
 pub mod shell;
 pub mod snapshot;
@@ -23,6 +21,3 @@ pub use course::{Course, CourseConfig};
 pub use error::{LoadError, ParseError};
 pub use model::Heading;
 pub use model::{Dialect, Lab, Reason, SessionInfo, Span, Step, StepKind};
-
-#[cfg(feature = "lint")]
-pub mod lint;

@@ -57,7 +57,7 @@ pub fn build(book: &Path, preprocess: Preprocess) -> anyhow::Result<Vec<Built>> 
     if preprocess == Preprocess::Labbook {
         // The lab model compiles its patterns on first use; do that on the other core while
         // mdBook reads the configuration and the chapters.
-        std::thread::spawn(labbook::render::warm_up);
+        std::thread::spawn(mdbook_labbook::warm_up);
     }
     // mdBook resolves the book's paths against its root; an absolute root keeps them right
     // whatever the current folder, and shown paths stay as the user wrote them.
@@ -72,7 +72,7 @@ pub fn build(book: &Path, preprocess: Preprocess) -> anyhow::Result<Vec<Built>> 
         let mut tables: std::collections::BTreeMap<String, serde_json::Value> = config
             .preprocessors()
             .with_context(|| format!("failed to read [preprocessor] in {}", toml.display()))?;
-        tables.remove(labbook::render::preprocessor::NAME);
+        tables.remove(mdbook_labbook::preprocessor::NAME);
         config
             .set("preprocessor", tables)
             .context("failed to leave out [preprocessor.labbook]")?;
@@ -85,7 +85,7 @@ pub fn build(book: &Path, preprocess: Preprocess) -> anyhow::Result<Vec<Built>> 
         .map_err(|e| anyhow::anyhow!("{e:#}"))
         .with_context(|| format!("failed to load the book {}", book.display()))?;
     if preprocess == Preprocess::Labbook {
-        md.with_preprocessor(labbook::render::Labbook::new());
+        md.with_preprocessor(mdbook_labbook::Labbook::new());
     }
     md.build()
         .map_err(|e| anyhow::anyhow!("{e:#}"))

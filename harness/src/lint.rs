@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use labbook::lint::{Diagnostic, Options, Outcome, Severity, ShellcheckMode};
+use labbook_lint::{Diagnostic, Options, Outcome, Severity, ShellcheckMode};
 
 use crate::cli::{EXIT_FAILED, EXIT_OK, Format};
 
@@ -22,13 +22,13 @@ pub fn run(paths: &[PathBuf], format: Format) -> anyhow::Result<u8> {
     let options = Options {
         shellcheck: ShellcheckMode::from_env(),
     };
-    let outcome = labbook::lint::lint(&courses, &options);
+    let outcome = labbook_lint::lint(&courses, &options);
     for note in &outcome.notes {
         eprintln!("note: {note}");
     }
     match format {
         Format::Json => {
-            let json = labbook::lint::to_json(&outcome.diagnostics);
+            let json = labbook_lint::to_json(&outcome.diagnostics);
             println!("{}", serde_json::to_string_pretty(&json)?);
         }
         Format::Text => {

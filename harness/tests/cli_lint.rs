@@ -1,6 +1,6 @@
 //! End-to-end tests of `labbook lint` through the binary: exit codes, the JSON contract and the
 //! text form. ShellCheck is turned off (`LABBOOK_SHELLCHECK=off`) so that the output does not
-//! depend on the machine; `tests/lint_fixtures.rs` covers ShellCheck itself.
+//! depend on the machine; `lint/tests/testsuite/fixtures.rs` covers ShellCheck itself.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use mdbook_preprocessor::book::{Book as MdBook, BookItem, Chapter};
 use mdbook_preprocessor::{Preprocessor, PreprocessorContext};
 
-use crate::course::CourseConfig;
-use crate::error::ParseError;
-use crate::report::Report;
+use labbook::course::CourseConfig;
+use labbook::error::ParseError;
+use labbook::report::Report;
 
 use super::{Book, Output};
 

@@ -12,7 +12,7 @@ use brush_parser::word::{Parameter, ParameterExpr, WordPiece};
 use regex::Regex;
 
 use super::{Severity, Sink};
-use crate::model::{Dialect, Lab, Step, StepKind};
+use labbook::model::{Dialect, Lab, Step, StepKind};
 
 /// What a walk over a block's AST reports; every line is 1-based within the block's code.
 pub(crate) trait Visit {
@@ -582,7 +582,7 @@ fn found_names(body: &str) -> std::collections::BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lint::Diagnostic;
+    use crate::Diagnostic;
     use std::path::Path;
 
     fn lint(markdown: &str) -> Vec<Diagnostic> {

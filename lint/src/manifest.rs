@@ -19,8 +19,8 @@ use serde::de::DeserializeOwned;
 use super::kubectl::Invocation;
 use super::yaml::{self, Node, Seg, Value};
 use super::{Severity, Sink, istio};
-use crate::model::{Lab, Step, StepKind};
-use crate::shell::Command;
+use labbook::model::{Lab, Step, StepKind};
+use labbook::shell::Command;
 
 /// One document of a manifest, with its Markdown lines.
 #[derive(Debug, Clone)]
@@ -103,7 +103,7 @@ pub(crate) fn check(lab: &Lab, sink: &mut Sink<'_>) -> Manifests {
                 {
                     manifests.stdin.insert((s, c), docs);
                 }
-            } else if let Some(file) = crate::infer::written_file(command)
+            } else if let Some(file) = command.written_file()
                 && (file.ends_with(".yaml") || file.ends_with(".yml"))
                 && let Some(docs) = parse_heredoc(step, command, false, sink)
             {
@@ -700,7 +700,7 @@ fn check_destination_rule(doc: &Doc, sink: &mut Sink<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lint::Diagnostic;
+    use crate::Diagnostic;
     use std::path::Path;
 
     fn lint(code: &str) -> Vec<Diagnostic> {

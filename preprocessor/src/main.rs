@@ -18,7 +18,7 @@ fn main() -> ExitCode {
 
 fn run() -> mdbook_preprocessor::errors::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    labbook::render::preprocessor::run_command(
+    mdbook_labbook::preprocessor::run_command(
         &args,
         std::io::stdin().lock(),
         std::io::stdout().lock(),

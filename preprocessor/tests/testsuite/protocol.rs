@@ -2,9 +2,7 @@
 //! answers with its exit code, and `[context, book]` JSON on stdin comes back as the book on
 //! stdout, exactly as the in-process preprocessor renders it.
 
-#![cfg(feature = "preprocessor")]
-
-mod common;
+use crate::support::{self as common, at_root};
 
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
@@ -31,6 +29,7 @@ fn stderr(output: &Output) -> String {
 
 #[test]
 fn supports_every_renderer() {
+    at_root();
     for renderer in ["html", "markdown", "epub"] {
         let output = mdbook_labbook(&["supports", renderer], b"");
         assert_eq!(
@@ -45,6 +44,7 @@ fn supports_every_renderer() {
 
 #[test]
 fn preprocesses_json_like_the_library() {
+    at_root();
     for name in common::render_books() {
         for renderer in ["html", "markdown"] {
             let (ctx, book) = common::load(&name, renderer);
@@ -53,7 +53,7 @@ fn preprocesses_json_like_the_library() {
             assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));
             let from_binary: Book =
                 serde_json::from_slice(&output.stdout).expect("stdout is a book");
-            let in_process = labbook::render::Labbook::new()
+            let in_process = mdbook_labbook::Labbook::new()
                 .run(&ctx, book)
                 .expect("preprocesses");
             assert_eq!(from_binary, in_process, "{name} for {renderer}");
@@ -63,6 +63,7 @@ fn preprocesses_json_like_the_library() {
 
 #[test]
 fn bad_input_exits_2_with_a_message() {
+    at_root();
     let bad_chapter = {
         let (ctx, mut book) = common::load("render-unverified", "html");
         book.push_item(Chapter::new(

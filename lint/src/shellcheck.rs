@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{Diagnostic, Severity, ShellcheckMode};
-use crate::model::{Dialect, Lab, StepKind};
+use labbook::model::{Dialect, Lab, StepKind};
 
 /// Codes left out, and why.
 pub const EXCLUDED: &[(&str, &str)] = &[

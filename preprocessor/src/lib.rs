@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
-use crate::course::{Course, CourseConfig};
-use crate::model::{Lab, Step, StepKind};
-use crate::report::Report;
-use crate::snapshot;
+use labbook::course::{Course, CourseConfig};
+use labbook::model::{Lab, Step, StepKind};
+use labbook::report::Report;
+use labbook::snapshot;
 
 pub use html::escape;
 /// The mdBook preprocessor crate this module implements, for callers that drive mdBook themselves.
@@ -108,11 +108,11 @@ impl Book {
         relative: &Path,
         content: &str,
         output: Output,
-    ) -> Result<Option<String>, crate::error::ParseError> {
+    ) -> Result<Option<String>, labbook::error::ParseError> {
         // No fence, no step: skip the parse for prose chapters, unless an annotation stands in
         // one (the parse reports it, and it must not reach the page).
         let fenced = content.contains("```") || content.contains("~~~");
-        if !fenced && crate::annotation::find_opening(content).is_none() {
+        if !fenced && labbook::annotation::find_opening(content).is_none() {
             return Ok(None);
         }
         let src = self.course.src.clone().unwrap_or_default();
@@ -212,7 +212,7 @@ impl Book {
         tail.push_str(&prefix);
         let expected = match step::expectation(step) {
             None => step::Expected::Nothing,
-            Some(crate::annotation::Expect::Snapshot) => {
+            Some(labbook::annotation::Expect::Snapshot) => {
                 step::Expected::Snapshot(self.accepted_snapshot(lab, step))
             }
             Some(rule) => step::Expected::Rule(rule),
@@ -467,7 +467,7 @@ mod tests {
     fn placeholders_are_marked_in_raw_text_and_everything_else_escaped() {
         let mut config = CourseConfig::default();
         for replacement in ["<session-id>", "amp", "lt"] {
-            config.redactions.push(crate::course::Redaction {
+            config.redactions.push(labbook::course::Redaction {
                 pattern: "x".into(),
                 replacement: replacement.into(),
             });

@@ -13,14 +13,14 @@ fn lab_for(path: &Path) -> Lab {
 
 #[test]
 fn text_plans() {
-    insta::glob!("../fixtures/labs", "*.md", |path| {
+    insta::glob!("../../fixtures/labs", "*.md", |path| {
         insta::assert_snapshot!(labbook::plan::to_text(&lab_for(path)));
     });
 }
 
 #[test]
 fn json_plans() {
-    insta::glob!("../fixtures/labs", "*.md", |path| {
+    insta::glob!("../../fixtures/labs", "*.md", |path| {
         let lab = lab_for(path);
         insta::assert_json_snapshot!(labbook::plan::to_json([&lab]));
     });
@@ -31,7 +31,7 @@ fn json_plans() {
 #[test]
 fn fixtures_cover_every_kind() {
     let mut seen = std::collections::BTreeSet::new();
-    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/labs"))
+    for entry in std::fs::read_dir(crate::support::root().join("fixtures/labs"))
         .expect("fixtures")
     {
         let path = entry.expect("entry").path();

@@ -1,7 +1,6 @@
 //! A cheap, deterministic stand-in for the fuzzer that runs in every `cargo test`: mutated
 //! fixtures and random bytes must parse or fail with an error, never panic.
 
-use std::path::Path;
 
 /// A small xorshift generator, so the test is reproducible without extra dependencies.
 struct Rng(u64);
@@ -51,7 +50,7 @@ const PIECES: &[&str] = &[
 
 #[test]
 fn mutated_markdown_never_panics() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/labs");
+    let fixtures = crate::support::root().join("fixtures/labs");
     let mut seeds: Vec<String> = std::fs::read_dir(fixtures)
         .expect("fixtures")
         .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("utf-8 fixture"))

@@ -2,14 +2,12 @@
 //! book is preprocessed for the html and the markdown renderers, and the result is compared
 //! with the accepted insta snapshot (`cargo insta review` accepts changes).
 
-#![cfg(feature = "preprocessor")]
-
-mod common;
+use crate::support::{self as common, at_root};
 
 use mdbook_preprocessor::Preprocessor;
 
 use labbook::annotation::find_opening;
-use labbook::render::Labbook;
+use mdbook_labbook::Labbook;
 
 fn preprocess(name: &str, renderer: &str) -> Vec<(String, String)> {
     let (ctx, book) = common::load(name, renderer);
@@ -26,6 +24,7 @@ fn originals(name: &str) -> Vec<(String, String)> {
 
 #[test]
 fn chapters_match_their_snapshots() {
+    at_root();
     for name in common::render_books() {
         for renderer in ["html", "markdown"] {
             for (chapter, content) in preprocess(&name, renderer) {
@@ -38,6 +37,7 @@ fn chapters_match_their_snapshots() {
 
 #[test]
 fn no_annotation_comment_reaches_any_renderer() {
+    at_root();
     for name in common::render_books() {
         for renderer in ["html", "markdown", "epub"] {
             for (chapter, content) in preprocess(&name, renderer) {
@@ -53,6 +53,7 @@ fn no_annotation_comment_reaches_any_renderer() {
 
 #[test]
 fn chapters_without_steps_come_back_byte_identical() {
+    at_root();
     for name in common::render_books() {
         let before = originals(&name);
         for renderer in ["html", "markdown"] {
@@ -70,6 +71,7 @@ fn chapters_without_steps_come_back_byte_identical() {
 /// Other renderers get the chapter minus its annotation lines, and nothing else.
 #[test]
 fn markdown_renderer_gets_clean_markdown() {
+    at_root();
     for name in common::render_books() {
         for ((chapter, original), (_, clean)) in
             originals(&name).iter().zip(preprocess(&name, "markdown"))
@@ -85,6 +87,7 @@ fn markdown_renderer_gets_clean_markdown() {
 
 #[test]
 fn untrusted_snapshot_text_is_escaped() {
+    at_root();
     let chapters = preprocess("render-kinds", "html");
     let (_, escaping) = chapters
         .iter()
@@ -98,8 +101,8 @@ fn untrusted_snapshot_text_is_escaped() {
 }
 
 /// A book rooted at `fixtures/`, with default settings and no report.
-fn fixture_book() -> labbook::render::Book {
-    labbook::render::Book::new(
+fn fixture_book() -> mdbook_labbook::Book {
+    mdbook_labbook::Book::new(
         "fixtures".into(),
         "fixtures".into(),
         labbook::CourseConfig::default(),
@@ -109,7 +112,7 @@ fn fixture_book() -> labbook::render::Book {
 
 /// Every chapter of `fixtures/labs`, with its path and text.
 fn lab_fixtures() -> Vec<(std::path::PathBuf, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/labs");
+    let dir = common::root().join("fixtures/labs");
     std::fs::read_dir(dir)
         .expect("fixtures/labs")
         .map(|entry| {
@@ -124,13 +127,14 @@ fn lab_fixtures() -> Vec<(std::path::PathBuf, String)> {
 /// runnable blocks with the same code, and no annotation comment.
 #[test]
 fn rendered_chapters_keep_their_blocks() {
+    at_root();
     let book = fixture_book();
     let mut checked = 0;
     for (path, source) in lab_fixtures() {
         let lab = labbook::Lab::parse(&path, &source).expect("fixture parses");
         for output in [
-            labbook::render::Output::Html,
-            labbook::render::Output::Clean,
+            mdbook_labbook::Output::Html,
+            mdbook_labbook::Output::Clean,
         ] {
             let rendered = book.render(&lab, output);
             assert_eq!(find_opening(&rendered), None, "{}", path.display());
@@ -154,6 +158,7 @@ fn rendered_chapters_keep_their_blocks() {
 /// panic, and what parses keeps its blocks.
 #[test]
 fn truncated_chapters_render_without_panic() {
+    at_root();
     let book = fixture_book();
     for (path, source) in lab_fixtures() {
         for cut in (0..=source.len()).step_by(5) {
@@ -163,7 +168,7 @@ fn truncated_chapters_render_without_panic() {
             let Ok(lab) = labbook::Lab::parse(&path, part) else {
                 continue;
             };
-            let rendered = book.render(&lab, labbook::render::Output::Html);
+            let rendered = book.render(&lab, mdbook_labbook::Output::Html);
             let again = labbook::Lab::parse(&path, &rendered)
                 .unwrap_or_else(|e| panic!("{} cut at {cut}: {e}", path.display()));
             assert_eq!(

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::report::{LabStatus, Report};
+use labbook::report::{LabStatus, Report};
 
 use super::html::{date, duration, escape, tool_version};
 
@@ -45,7 +45,7 @@ pub fn banner(report: Option<&Report>, chapter: &Path) -> String {
         let failed = lab
             .steps
             .iter()
-            .filter(|s| s.status == crate::report::StepStatus::Failed)
+            .filter(|s| s.status == labbook::report::StepStatus::Failed)
             .count();
         if failed > 0 {
             let _ = write!(
@@ -95,7 +95,7 @@ fn time(rfc3339: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{LabReport, StepReport, StepStatus};
+    use labbook::report::{LabReport, StepReport, StepStatus};
 
     fn report(paths: &[&str]) -> Report {
         Report {
@@ -118,7 +118,7 @@ mod tests {
                     duration_ms: 192_000,
                     steps: vec![StepReport {
                         id: "verify-1".into(),
-                        kind: crate::StepKind::Verify,
+                        kind: labbook::StepKind::Verify,
                         line: 3,
                         status: StepStatus::Failed,
                         exit_code: Some(1),

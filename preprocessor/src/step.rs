@@ -4,8 +4,8 @@
 //! Everything returned here is HTML that is already escaped; it only ever goes on a single
 //! Markdown line, so that a blank line in a snapshot cannot end the HTML block early.
 
-use crate::annotation::Expect;
-use crate::model::{Lab, SessionInfo, Step, StepKind};
+use labbook::annotation::Expect;
+use labbook::model::{Lab, SessionInfo, Step, StepKind};
 
 /// What a check without an accepted snapshot says instead of its expected output.
 pub const NOT_RECORDED: &str =

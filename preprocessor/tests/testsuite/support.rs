@@ -1,9 +1,8 @@
 //! Helpers shared by the preprocessor tests: fixture books loaded as mdBook would hand them to a
 //! preprocessor.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 
 use mdbook_preprocessor::PreprocessorContext;
 use mdbook_preprocessor::book::{Book, Chapter};
@@ -11,7 +10,7 @@ use mdbook_preprocessor::config::Config;
 
 /// The fixture books of the render tests, `fixtures/books/render-*`, by name.
 pub fn render_books() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/books");
+    let dir = root().join("fixtures/books");
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .expect("fixtures/books is readable")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -57,4 +56,20 @@ pub fn chapters(book: &Book) -> Vec<(String, String)> {
             (path.to_string_lossy().replace('\\', "/"), c.content.clone())
         })
         .collect()
+}
+
+/// The workspace root, where `fixtures/` lives.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate sits inside the workspace")
+        .to_path_buf()
+}
+
+/// Makes the workspace root the working folder, so that fixture books are named as mdBook names
+/// them (`fixtures/books/…`) and the paths in rendered pages and snapshots stay the same whichever
+/// crate runs them. Every test calls it first; it acts once.
+pub fn at_root() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| std::env::set_current_dir(root()).expect("the workspace root exists"));
 }

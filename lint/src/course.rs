@@ -10,9 +10,9 @@ use regex::Regex;
 use super::kubectl::{Invocation, is_dynamic};
 use super::shell::{Visit, walk};
 use super::{Severity, Sink};
-use crate::annotation::Expect;
-use crate::course::Course;
-use crate::model::{Lab, Step, StepKind};
+use labbook::annotation::Expect;
+use labbook::course::Course;
+use labbook::model::{Lab, Step, StepKind};
 
 /// Runs the course-structure checks on one lab.
 pub(crate) fn check(course: &Course, lab: &Lab, sink: &mut Sink<'_>) {
@@ -228,7 +228,7 @@ fn random_snapshot(step: &Step, sink: &mut Sink<'_>) {
 
 fn manual_verify(lab: &Lab, sink: &mut Sink<'_>) {
     for (i, heading) in lab.headings.iter().enumerate() {
-        let is_verify = crate::infer::section_kind(std::slice::from_ref(&heading.text), false)
+        let is_verify = labbook::infer::section_kind(std::slice::from_ref(&heading.text), false)
             .is_some_and(|(kind, _)| kind == StepKind::Verify);
         if !is_verify {
             continue;
@@ -378,7 +378,7 @@ fn make_targets(course: &Course, lab: &Lab, sink: &mut Sink<'_>) {
 }
 
 fn check_make(
-    command: &crate::shell::Command,
+    command: &labbook::shell::Command,
     cwd: &Path,
     chapter_dir: &Path,
     cache: &mut HashMap<PathBuf, Targets>,

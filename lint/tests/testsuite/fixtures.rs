@@ -9,7 +9,9 @@
 
 use std::path::Path;
 
-use labbook::lint::{self, Diagnostic, Options, RULES, Severity, ShellcheckMode};
+use labbook_lint::{self as lint, Diagnostic, Options, RULES, Severity, ShellcheckMode};
+
+use crate::support::at_root;
 
 /// Each rule and the lines of its `bad.md` where it must be reported.
 const TABLE: &[(&str, &[usize])] = &[
@@ -79,6 +81,7 @@ fn matches_rule(diagnostic: &Diagnostic, rule: &str) -> bool {
 
 #[test]
 fn the_table_covers_every_rule() {
+    at_root();
     let mut table: Vec<&str> = TABLE.iter().map(|(r, _)| *r).collect();
     let mut rules: Vec<&str> = RULES.iter().map(|r| r.id).collect();
     table.sort();
@@ -88,6 +91,7 @@ fn the_table_covers_every_rule() {
 
 #[test]
 fn bad_fixtures_trigger_their_rule_at_the_right_lines() {
+    at_root();
     for (rule, lines) in TABLE {
         if *rule == "shellcheck" {
             continue;
@@ -103,6 +107,7 @@ fn bad_fixtures_trigger_their_rule_at_the_right_lines() {
 
 #[test]
 fn good_fixtures_are_quiet() {
+    at_root();
     for (rule, _) in TABLE {
         let found = lint_path(&fixture(rule, "good.md"), ShellcheckMode::Off);
         assert!(found.is_empty(), "{rule}: good.md gives {found:#?}");
@@ -111,6 +116,7 @@ fn good_fixtures_are_quiet() {
 
 #[test]
 fn shellcheck_findings_map_to_markdown_lines() {
+    at_root();
     if !shellcheck_available("shellcheck_findings_map_to_markdown_lines") {
         return;
     }
@@ -139,6 +145,7 @@ fn shellcheck_findings_map_to_markdown_lines() {
 
 #[test]
 fn good_fixtures_and_the_canary_lab_pass_shellcheck() {
+    at_root();
     if !shellcheck_available("good_fixtures_and_the_canary_lab_pass_shellcheck") {
         return;
     }
@@ -162,6 +169,7 @@ fn good_fixtures_and_the_canary_lab_pass_shellcheck() {
 
 #[test]
 fn a_correct_canary_lab_has_no_diagnostics() {
+    at_root();
     let found = lint_path(Path::new("fixtures/lint/canary-lab"), ShellcheckMode::Off);
     assert!(found.is_empty(), "{found:#?}");
 }
@@ -170,6 +178,7 @@ fn a_correct_canary_lab_has_no_diagnostics() {
 /// Jobs, gateways, `delete all`) must not be reported.
 #[test]
 fn correct_patterns_have_no_diagnostics() {
+    at_root();
     let found = lint_path(
         Path::new("fixtures/lint/correct-patterns"),
         ShellcheckMode::Off,
@@ -179,6 +188,7 @@ fn correct_patterns_have_no_diagnostics() {
 
 #[test]
 fn without_shellcheck_a_note_is_given_once() {
+    at_root();
     let courses: Vec<_> = ["shell-syntax", "sh-bashism"]
         .iter()
         .map(|r| labbook::course::load(&fixture(r, "bad.md")).expect("fixture loads"))
@@ -204,6 +214,7 @@ fn without_shellcheck_a_note_is_given_once() {
 
 #[test]
 fn the_rules_doc_describes_every_rule() {
+    at_root();
     let doc = std::fs::read_to_string("docs/lint-rules.md").expect("docs/lint-rules.md");
     for rule in RULES {
         assert!(
@@ -216,9 +227,10 @@ fn the_rules_doc_describes_every_rule() {
 
 #[test]
 fn json_diagnostics() {
-    insta::glob!("../fixtures/lint", "*/*.md", |path| {
+    at_root();
+    insta::glob!("../../../fixtures/lint", "*/*.md", |path| {
         let relative = path
-            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .strip_prefix(crate::support::root())
             .unwrap_or(path);
         let found = lint_path(relative, ShellcheckMode::Off);
         insta::assert_json_snapshot!(lint::to_json(&found));

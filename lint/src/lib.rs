@@ -1,6 +1,6 @@
 //! `labbook lint`: find broken labs in seconds, without a cluster.
 //!
-//! The lint only reads the lab model ([`crate::Lab`]); it never parses Markdown. Each lab is checked
+//! The lint only reads the lab model ([`labbook::Lab`]); it never parses Markdown. Each lab is checked
 //! by a few passes, each in its own module:
 //!
 //! - [`shell`]: bash-only syntax in POSIX `sh` sessions, heredocs whose unquoted body the shell
@@ -24,13 +24,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::course::Course;
-use crate::model::Lab;
+use labbook::course::Course;
+use labbook::model::Lab;
 
 pub mod cluster;
 pub mod course;
 pub mod istio;
-pub use crate::kubectl;
+pub use labbook::kubectl;
 pub mod manifest;
 pub mod shell;
 pub mod shellcheck;

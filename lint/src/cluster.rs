@@ -30,8 +30,8 @@ use super::kubectl::{
 use super::manifest::{Doc, Manifests};
 use super::yaml::Seg;
 use super::{Severity, Sink};
-use crate::model::{Lab, StepKind};
-use crate::shell::Command;
+use labbook::model::{Lab, StepKind};
+use labbook::shell::Command;
 
 /// One object in the model.
 #[derive(Debug, Clone)]
@@ -1996,7 +1996,7 @@ fn undefined_subset(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lint::Diagnostic;
+    use crate::Diagnostic;
     use std::path::Path;
 
     fn lint(markdown: &str) -> Vec<Diagnostic> {

@@ -1,0 +1,6 @@
+//! The lab model's integration suite: fixture plans as insta snapshots, and no panic on mutated
+//! or random input.
+
+mod no_panic;
+mod plan;
+mod support;
