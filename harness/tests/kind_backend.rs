@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 use labbook::Lab;
-use labbook_harness::cluster::ClusterBackend;
+use labbook_harness::cluster::LabCluster;
 use labbook_harness::cluster::kind::{KindCluster, KindOptions, TeardownOutcome};
 
 /// Set in the child: the sandbox directory.

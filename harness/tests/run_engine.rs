@@ -707,3 +707,36 @@ fn bad_input_exits_2_naming_the_file() {
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     }
 }
+
+#[test]
+fn a_machine_without_bash_exits_3_with_its_own_message() {
+    let fixture = Fixture::new("run");
+    let empty = fixture.tmp.path().join("empty-path");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let run = fixture.run_with(&["env.md"], &[("PATH", &empty)]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("error: failed to find bash on PATH; labbook runs labs in bash"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn no_writable_temporary_folder_exits_3() {
+    let fixture = Fixture::new("run");
+    let missing = fixture.tmp.path().join("no-such-folder");
+    let output = Command::new(env!("CARGO_BIN_EXE_labbook"))
+        .args(["run", "run/env.md"])
+        .current_dir(fixture.tmp.path())
+        .env("TMPDIR", &missing)
+        .output()
+        .expect("labbook runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("error: failed to create a temporary folder for the sandboxes: "),
+        "{stderr}"
+    );
+}

@@ -42,7 +42,7 @@ use kube::{Client, Config};
 use labbook::{Lab, Step, StepKind};
 
 use super::scope::lab_scope;
-use super::{ClusterBackend, diagnostics, leftovers, settle};
+use super::{LabCluster, diagnostics, find_upwards, leftovers, settle};
 
 /// The longest cluster name labbook makes. kind names its node container `<name>-control-plane`
 /// and its context `kind-<name>`; both must stay valid host and DNS names.
@@ -184,14 +184,6 @@ impl KindOptions {
             settle_limit: settle::DEFAULT_LIMIT,
         }
     }
-}
-
-/// `rel` in `start` or its nearest ancestor that has it.
-pub fn find_upwards(start: &Path, rel: &str) -> Option<PathBuf> {
-    start
-        .ancestors()
-        .map(|dir| dir.join(rel))
-        .find(|path| path.is_file())
 }
 
 /// The cluster name of a lab in a run: `labbook-<run>-<lab>`, lowercase letters, digits and
@@ -725,7 +717,7 @@ impl KindCluster {
     }
 }
 
-impl ClusterBackend for KindCluster {
+impl LabCluster for KindCluster {
     fn name(&self) -> &'static str {
         "kind"
     }

@@ -28,11 +28,11 @@ use super::redact::Redactor;
 use super::snapshots::{self, Verdict};
 use super::terminal::{self, Block, Ending, Failure, Outcome, Terminal};
 use super::{expect, procs, sandbox, session};
-use crate::cluster::ClusterBackend;
+use crate::cluster::LabCluster;
 
-/// Settings shared by every lab of a run.
+/// What every lab of a run shares: the run's settings and what the run set up for its labs.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct RunContext {
     /// Write snapshots instead of comparing.
     pub accept: bool,
     /// Continue past failed verify steps.
@@ -75,28 +75,13 @@ pub struct LabResult {
 
 /// Creates the cluster backend of a lab, given its run folder.
 pub type BackendFactory<'a> =
-    dyn Fn(&Path, &Lab) -> anyhow::Result<Box<dyn ClusterBackend>> + Sync + 'a;
-
-/// Programs that talk to a cluster: when they fail under `--cluster none`, the lab needs kind.
-const CLUSTER_TOOLS: &[&str] = &[
-    "kubectl",
-    "istioctl",
-    "helm",
-    "kind",
-    "k9s",
-    "kubectx",
-    "kubens",
-    "stern",
-    "linkerd",
-    "argocd",
-    "kustomize",
-];
+    dyn Fn(&Path, &Lab) -> anyhow::Result<Box<dyn LabCluster>> + Sync + 'a;
 
 /// Runs one lab to the end and reports it. Never panics on lab content; problems of the lab's
 /// infrastructure (sandbox, backend) fail the lab with a message.
 pub fn run(
     job: &Job,
-    settings: &Settings,
+    settings: &RunContext,
     backend: &BackendFactory,
     console: &Console,
     interrupt: &Interrupt,
@@ -211,10 +196,10 @@ impl Judgement {
 
 struct Runner<'a> {
     job: &'a Job<'a>,
-    settings: &'a Settings,
+    settings: &'a RunContext,
     progress: &'a LabProgress<'a>,
     interrupt: &'a Interrupt,
-    backend: Box<dyn ClusterBackend>,
+    backend: Box<dyn LabCluster>,
     terminal: Terminal,
     token: String,
     lab_dir: PathBuf,
@@ -231,7 +216,7 @@ struct Runner<'a> {
 impl<'a> Runner<'a> {
     fn prepare(
         job: &'a Job<'a>,
-        settings: &'a Settings,
+        settings: &'a RunContext,
         backend: &BackendFactory,
         progress: &'a LabProgress<'a>,
         interrupt: &'a Interrupt,
@@ -516,7 +501,9 @@ impl<'a> Runner<'a> {
             if let Some(d) = &judgement.details {
                 details.push(d.clone());
             } else if !report.output.trim().is_empty() {
-                details.push(output_excerpt("output", &report.output, hint.is_some()));
+                let noise = |line: &str| self.backend.is_noise(line);
+                let noise: Option<&dyn Fn(&str) -> bool> = hint.is_some().then_some(&noise);
+                details.push(output_excerpt("output", &report.output, noise));
             }
             if !details.is_empty() {
                 self.progress.detail(&details.join("\n"));
@@ -525,7 +512,7 @@ impl<'a> Runner<'a> {
             self.progress.detail(&output_excerpt(
                 "troubleshooting output",
                 &report.output,
-                false,
+                None,
             ));
         }
         if failed {
@@ -556,53 +543,13 @@ impl<'a> Runner<'a> {
         report
     }
 
-    /// Under `--cluster none`, a failing step that calls a cluster tool needs a real cluster.
+    /// The backend's hint for a failing step (under `--cluster none`: the lab needs a cluster).
     fn cluster_hint(&self, step: &Step, outcome: Option<&Outcome>) -> Option<String> {
-        if self.backend.name() != "none" {
-            return None;
-        }
-        let tool = step.analysis.commands.iter().find_map(|c| {
-            let program = c.program();
-            let is_make_cluster_target = program == "make"
-                && c.args().iter().any(|a| {
-                    ["kind", "cluster", "istio", "mesh"]
-                        .iter()
-                        .any(|t| a.contains(t))
-                });
-            (CLUSTER_TOOLS.contains(&program) || is_make_cluster_target)
-                .then(|| (c.argv.join(" "), c.line))
-        })?;
-        // Only when the failure comes from talking to a cluster: a test double that fails for
-        // another reason does not need kind.
         let output = outcome.map_or("", |o| o.output.as_str());
         let failing = outcome
             .and_then(|o| o.failures.first())
             .map_or("", |f| f.command.as_str());
-        let first_word = failing.split_whitespace().next().unwrap_or("");
-        let connection = [
-            "connection refused",
-            "The connection to the server",
-            "no configuration has been provided",
-            "Unable to connect to the server",
-            "Kubernetes cluster unreachable",
-            "couldn't get current server API group list",
-            "command not found",
-            "invalid configuration",
-            "context was not found",
-            "dial tcp",
-        ]
-        .iter()
-        .any(|needle| output.contains(needle));
-        let tool_failed = CLUSTER_TOOLS.contains(&first_word) || first_word == "make";
-        (connection || tool_failed).then(|| {
-            format!(
-                "hint: this step talks to a cluster (`{}` at {}:{}), and --cluster none has none: \
-                 run this lab with --cluster kind",
-                truncate(&tool.0, 60),
-                self.lab().path.display(),
-                tool.1
-            )
-        })
+        self.backend.failure_hint(self.lab(), step, output, failing)
     }
 
     fn judge(&self, step: &Step, outcome: &Outcome, limit: Duration, until: bool) -> Judgement {
@@ -1004,7 +951,8 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn truncate(text: &str, max: usize) -> String {
+/// `text` cut to `max` characters, with an ellipsis when cut.
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_string()
     } else {
@@ -1013,29 +961,13 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-/// Lines that only say "there is no cluster": under `--cluster none` a hint explains them once,
-/// and repeating them would bury the lines that matter.
-const NO_CLUSTER_NOISE: [&str; 6] = [
-    "connection refused",
-    "The connection to the server",
-    "couldn't get current server API group list",
-    "Unable to connect to the server",
-    "Cannot connect to the Docker daemon",
-    "Kubernetes cluster unreachable",
-];
-
 /// The part of a failing step's output worth showing on the console: the end (where errors
 /// are), or, when a hint already explains that there is no cluster, the lines that are not
-/// connection errors.
-fn output_excerpt(label: &str, output: &str, no_cluster: bool) -> String {
+/// `noise` (connection errors).
+fn output_excerpt(label: &str, output: &str, noise: Option<&dyn Fn(&str) -> bool>) -> String {
     let all: Vec<&str> = output.trim_end().lines().collect();
-    if no_cluster {
-        let kept: Vec<&str> = all
-            .iter()
-            .copied()
-            .filter(|l| !NO_CLUSTER_NOISE.iter().any(|n| l.contains(n)))
-            .take(5)
-            .collect();
+    if let Some(noise) = noise {
+        let kept: Vec<&str> = all.iter().copied().filter(|l| !noise(l)).take(5).collect();
         let hidden = all.len() - kept.len();
         let mut text = format!("{label}:");
         for line in &kept {
@@ -1074,8 +1006,12 @@ mod tests {
             ),
             (false, vec!["memcache", "istioctl"], vec!["more line(s)"]),
         ];
+        let dir = tempfile::tempdir().expect("tempdir");
+        let none = crate::cluster::none::NoCluster::new(dir.path()).expect("kubeconfig");
+        let noise = |line: &str| none.is_noise(line);
         for (no_cluster, present, absent) in cases {
-            let text = super::output_excerpt("output", &output, no_cluster);
+            let filter: Option<&dyn Fn(&str) -> bool> = no_cluster.then_some(&noise);
+            let text = super::output_excerpt("output", &output, filter);
             for needle in present {
                 assert!(text.contains(needle), "{no_cluster}: {text}");
             }
@@ -1090,11 +1026,11 @@ mod tests {
     #[test]
     fn excerpts_keep_the_end_or_the_first_meaningful_lines() {
         let output: String = (1..=30).map(|i| format!("line {i}\n")).collect();
-        let long = output_excerpt("output", &output, false);
+        let long = output_excerpt("output", &output, None);
         assert!(long.starts_with("output (last 20 of 30 lines"));
         assert!(long.ends_with("line 30"));
-        let short = output_excerpt("output", &output, true);
+        let short = output_excerpt("output", &output, Some(&|_: &str| false));
         assert!(short.contains("line 5\n(25 more line(s)"), "{short}");
-        assert_eq!(output_excerpt("output", "a\nb\n", false), "output:\na\nb");
+        assert_eq!(output_excerpt("output", "a\nb\n", None), "output:\na\nb");
     }
 }
