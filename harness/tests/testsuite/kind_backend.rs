@@ -17,12 +17,10 @@ use labbook::Lab;
 use labbook_harness::cluster::LabCluster;
 use labbook_harness::cluster::kind::{KindCluster, KindOptions, TeardownOutcome};
 
+use crate::support::{fake_tools_path, repo};
+
 /// Set in the child: the sandbox directory.
 const CHILD: &str = "LABBOOK_KIND_TEST_SANDBOX";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// The sandbox when running as the child, `None` in the parent.
 fn child_sandbox() -> Option<PathBuf> {
@@ -65,16 +63,13 @@ impl Sandbox {
 
     /// The command that runs `test` as a child in this sandbox.
     fn child(&self, test: &str) -> Command {
-        let fakes = repo().join("fixtures/fake-tools");
-        let path = std::env::join_paths(std::iter::once(fakes).chain(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        )))
-        .expect("PATH");
+        // The suite's test names carry their module.
+        let test = format!("kind_backend::{test}");
         let mut command = Command::new(std::env::current_exe().expect("test binary"));
         command
-            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .args([&test, "--exact", "--nocapture", "--test-threads=1"])
             .env(CHILD, self.path())
-            .env("PATH", path)
+            .env("PATH", fake_tools_path())
             .env("HOME", self.path().join("home"))
             .env("KUBECONFIG", self.path().join("poisoned-kubeconfig"))
             .env("FAKE_TOOLS_LOG", self.path().join("tools.log"))

@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::repo;
+
 const FULL: &str = "KIND_VERSION=v0.30.0\nKIND_NODE_IMAGE=kindest/node:v1.34.0\nKUBECTL_VERSION=v1.34.1\nISTIO_VERSION=1.27.3\n";
 
 struct Tree {
@@ -17,13 +19,12 @@ impl Tree {
     /// A repository layout with the real `ci/` scripts, an empty `book/`, and `versions`.
     fn new(versions: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         std::fs::create_dir_all(dir.path().join("ci")).expect("ci");
         std::fs::create_dir_all(dir.path().join("book")).expect("book");
         std::fs::create_dir_all(dir.path().join("bin")).expect("bin");
         for script in ["versions.sh", "install-tools.sh", "run-course.sh"] {
             std::fs::copy(
-                repo.join("ci").join(script),
+                repo().join("ci").join(script),
                 dir.path().join("ci").join(script),
             )
             .expect("copy");
