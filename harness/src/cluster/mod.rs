@@ -67,11 +67,10 @@ impl Backend {
         match self {
             Backend::None => Ok(Box::new(none::NoCluster::new(run_dir)?)),
             Backend::Kind { keep_cluster } => {
-                let lab_slug = lab
-                    .path
-                    .with_extension("")
-                    .to_string_lossy()
-                    .replace(['/', '\\'], "-");
+                // The run folder is `<index>-<chapter key>` (`Lab::key`): unique within the run.
+                let lab_slug = run_dir
+                    .file_name()
+                    .map_or_else(|| lab.key(None), |name| name.to_string_lossy().into_owned());
                 let options = kind::KindOptions {
                     keep_cluster,
                     ..kind::KindOptions::new(run_id, lab_slug, run_dir)

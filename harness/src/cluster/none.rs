@@ -7,25 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use labbook::{Lab, Step};
+use labbook::text::truncate;
+use labbook::{Lab, Step, tools};
 
 use super::LabCluster;
-use crate::engine::lab::truncate;
-
-/// Programs that talk to a cluster: when they fail under `--cluster none`, the lab needs kind.
-const CLUSTER_TOOLS: &[&str] = &[
-    "kubectl",
-    "istioctl",
-    "helm",
-    "kind",
-    "k9s",
-    "kubectx",
-    "kubens",
-    "stern",
-    "linkerd",
-    "argocd",
-    "kustomize",
-];
 
 /// Output that says the failure came from talking to a cluster (or a missing cluster tool).
 const CONNECTION_ERRORS: [&str; 10] = [
@@ -116,13 +101,9 @@ impl LabCluster for NoCluster {
 fn no_cluster_hint(lab: &Lab, step: &Step, output: &str, failing: &str) -> Option<String> {
     let tool = step.analysis.commands.iter().find_map(|c| {
         let program = c.program();
-        let is_make_cluster_target = program == "make"
-            && c.args().iter().any(|a| {
-                ["kind", "cluster", "istio", "mesh"]
-                    .iter()
-                    .any(|t| a.contains(t))
-            });
-        (CLUSTER_TOOLS.contains(&program) || is_make_cluster_target)
+        let is_make_cluster_target =
+            program == "make" && c.args().iter().any(|a| tools::is_infra_target(a));
+        (tools::talks_to_cluster(program) || is_make_cluster_target)
             .then(|| (c.argv.join(" "), c.line))
     })?;
     // Only when the failure comes from talking to a cluster: a test double that fails for
@@ -131,7 +112,7 @@ fn no_cluster_hint(lab: &Lab, step: &Step, output: &str, failing: &str) -> Optio
     let connection = CONNECTION_ERRORS
         .iter()
         .any(|needle| output.contains(needle));
-    let tool_failed = CLUSTER_TOOLS.contains(&first_word) || first_word == "make";
+    let tool_failed = tools::talks_to_cluster(first_word) || first_word == "make";
     (connection || tool_failed).then(|| {
         format!(
             "hint: this step talks to a cluster (`{}` at {}:{}), and --cluster none has none: \

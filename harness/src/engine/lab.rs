@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use labbook::report::{LabReport, LabStatus, StepReport, StepStatus};
+use labbook::text::truncate;
 use labbook::{Course, Expect, Lab, Step, StepKind};
 use regex::Regex;
 
@@ -949,16 +950,6 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = e.source();
     }
     text
-}
-
-/// `text` cut to `max` characters, with an ellipsis when cut.
-pub(crate) fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_string()
-    } else {
-        let cut: String = text.chars().take(max).collect();
-        format!("{cut}…")
-    }
 }
 
 /// The part of a failing step's output worth showing on the console: the end (where errors

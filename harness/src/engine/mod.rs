@@ -101,12 +101,9 @@ fn inherited(name: &str) -> bool {
         || name.starts_with("LABBOOK_"))
 }
 
-/// Finds a program on `PATH`.
+/// Finds an executable program on `PATH`.
 fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
+    labbook::tools::which(program, &std::env::var_os("PATH")?)
 }
 
 fn on_signal(count: usize) {
