@@ -8,12 +8,14 @@
 //! `junit.xml`.
 //!
 //! Modules: [`terminal`] (the shell) and [`procs`] (stopping processes), [`lab`] (one lab's
-//! sequence), [`session`], [`expect`], [`redact`], [`snapshots`], [`sandbox`], [`reports`],
-//! [`console`] and [`interrupt`].
+//! step order), [`judge`] (a step's status from its outcome and expectation), [`session`]
+//! (interactive sessions and their transcripts), [`expect`], [`redact`], [`snapshots`],
+//! [`sandbox`], [`reports`], [`console`] (progress, summary and failure text) and [`interrupt`].
 
 pub mod console;
 pub mod expect;
 pub mod interrupt;
+pub mod judge;
 pub mod lab;
 pub mod procs;
 pub mod redact;
