@@ -207,3 +207,48 @@ fn run_course_without_a_report_stops_before_building() {
     assert!(calls[1].starts_with("labbook run book --cluster kind --jobs 3 --report out"));
     assert!(!tree.path().join("book/report.json").exists());
 }
+
+/// `make tools` in book/ runs the same installer; a second run keeps what is already pinned.
+#[test]
+fn install_tools_keeps_tools_already_at_their_pinned_version() {
+    let tree = Tree::new(Some(FULL));
+    let out = tree.path().join("bin-out");
+    std::fs::create_dir_all(&out).expect("bin-out");
+    for (name, version) in [
+        ("kind", "echo 'kind v0.30.0 go1.25.1 linux/amd64'"),
+        ("kubectl", "echo 'Client Version: v1.34.1'"),
+        ("istioctl", "echo 'client version: 1.27.3'"),
+    ] {
+        let file = out.join(name);
+        std::fs::write(&file, format!("#!/bin/sh\n{version}\n")).expect("tool");
+        let mut perms = std::fs::metadata(&file).expect("meta").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&file, perms).expect("chmod");
+    }
+    let output = tree.run("install-tools.sh", &["bin-out"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(tree.calls(), Vec::<String>::new());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for line in [
+        "kind v0.30.0 already in bin-out",
+        "kubectl v1.34.1 already in bin-out",
+        "istioctl 1.27.3 already in bin-out",
+    ] {
+        assert!(stdout.contains(line), "{stdout}");
+    }
+
+    // Another kubectl version is replaced: the download starts (and the fake curl refuses it).
+    std::fs::write(
+        out.join("kubectl"),
+        "#!/bin/sh\necho 'Client Version: v1.33.0'\n",
+    )
+    .expect("tool");
+    let output = tree.run("install-tools.sh", &["bin-out"], &[]);
+    assert!(!output.status.success());
+    let calls = tree.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(
+        calls[0].contains("https://dl.k8s.io/release/v1.34.1/bin/"),
+        "{calls:?}"
+    );
+}

@@ -151,7 +151,7 @@ fn the_harness_creates_checks_and_deletes_its_cluster() {
     let sandbox = Sandbox::new();
     sandbox.run("the_harness_creates_checks_and_deletes_its_cluster");
     let kubeconfig = sandbox.path().join("runs/lab-one/kubeconfig");
-    let config = repo().join("ci/kind/cluster.yaml");
+    let config = repo().join("book/kind/cluster.yaml");
     let config = config.canonicalize().unwrap_or(config);
     let commands = sandbox.commands();
     assert_eq!(commands.len(), 2, "{commands:#?}");
@@ -164,7 +164,7 @@ fn the_harness_creates_checks_and_deletes_its_cluster() {
         "{create}"
     );
     assert!(
-        create.ends_with("/ci/kind/cluster.yaml --image kindest/node:v1.34.0"),
+        create.ends_with("/book/kind/cluster.yaml --image kindest/node:v1.34.0"),
         "{create}"
     );
     assert!(create.contains(&*config.file_name().expect("name").to_string_lossy()));

@@ -55,7 +55,7 @@ pub use guard::{ContextState, check_context, foreign_target, lab_creates_cluster
 pub use name::{MAX_NAME_LEN, cluster_name};
 
 /// Where the kind config lives, relative to the repository root.
-pub const CONFIG_PATH: &str = "ci/kind/cluster.yaml";
+pub const CONFIG_PATH: &str = "book/kind/cluster.yaml";
 
 /// Why the kind backend could not do its part.
 #[derive(Debug, thiserror::Error)]
@@ -139,7 +139,7 @@ pub struct KindOptions {
     pub run_dir: PathBuf,
     /// Keep the cluster after the lab, for debugging (`--keep-cluster`).
     pub keep_cluster: bool,
-    /// The kind config (`ci/kind/cluster.yaml`), passed as `--config` when the harness creates
+    /// The kind config (`book/kind/cluster.yaml`), passed as `--config` when the harness creates
     /// the cluster.
     pub config: Option<PathBuf>,
     /// The node image (`--image`), e.g. `KIND_NODE_IMAGE` from `book/versions.env`.
@@ -156,7 +156,7 @@ pub struct KindOptions {
 
 impl KindOptions {
     /// Options with the defaults: `kind` from `PATH`, the kind config found by walking up from
-    /// the current directory to `ci/kind/cluster.yaml`, the node image from `KIND_NODE_IMAGE`,
+    /// the current directory to `book/kind/cluster.yaml`, the node image from `KIND_NODE_IMAGE`,
     /// and the cluster deleted at the end.
     pub fn new(
         run_id: impl Into<String>,
