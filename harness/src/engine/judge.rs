@@ -281,6 +281,17 @@ mod tests {
 
     const LAB: &str = "# Lab\n\n```bash\ntrue\nfalse\n```\n\n```bash\nkubectl get pods -w\n```\n\n<!-- labbook: until=ready -->\n```bash\nkubectl get pods -w\n```\n\n<!-- labbook: expect=exit:3 -->\n```bash\nfalse\n```\n";
 
+    /// A course without a book, and the built-in redactions.
+    fn bookless() -> (Course, Redactor) {
+        let course = Course {
+            book: None,
+            src: None,
+            config: Default::default(),
+            labs: Vec::new(),
+        };
+        (course, Redactor::new(&[]).expect("built-in redactions"))
+    }
+
     fn outcome(ending: Ending, status: i32, failures: &[(i32, usize, &str)]) -> Outcome {
         Outcome {
             number: 1,
@@ -304,13 +315,7 @@ mod tests {
     #[test]
     fn outcomes_become_statuses_and_failure_text() {
         let lab = Lab::parse("ch.md", LAB).expect("the lab parses");
-        let course = Course {
-            book: None,
-            src: None,
-            config: Default::default(),
-            labs: Vec::new(),
-        };
-        let redactor = Redactor::new(&[]).expect("built-in redactions");
+        let (course, redactor) = bookless();
         let judge = Judge {
             course: &course,
             lab: &lab,
@@ -455,13 +460,7 @@ mod tests {
             "# Lab\n\n<!-- labbook: expect=contains:\"hello\" -->\n```bash\necho hello\n```\n",
         )
         .expect("the lab parses");
-        let course = Course {
-            book: None,
-            src: None,
-            config: Default::default(),
-            labs: Vec::new(),
-        };
-        let redactor = Redactor::new(&[]).expect("built-in redactions");
+        let (course, redactor) = bookless();
         let judge = Judge {
             course: &course,
             lab: &lab,

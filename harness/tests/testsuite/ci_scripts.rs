@@ -53,11 +53,7 @@ impl Tree {
     }
 
     fn tool(&self, name: &str, body: &str) {
-        let file = self.path().join("bin").join(name);
-        std::fs::write(&file, format!("#!/bin/sh\n{body}")).expect("tool");
-        let mut perms = std::fs::metadata(&file).expect("meta").permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&file, perms).expect("chmod");
+        script(&self.path().join("bin").join(name), body);
     }
 
     fn run(&self, script: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -85,6 +81,14 @@ impl Tree {
             .map(str::to_string)
             .collect()
     }
+}
+
+/// Writes an executable `sh` script.
+fn script(file: &Path, body: &str) {
+    std::fs::write(file, format!("#!/bin/sh\n{body}")).expect("tool");
+    let mut perms = std::fs::metadata(file).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(file, perms).expect("chmod");
 }
 
 fn stderr(output: &Output) -> String {
@@ -219,11 +223,7 @@ fn install_tools_keeps_tools_already_at_their_pinned_version() {
         ("kubectl", "echo 'Client Version: v1.34.1'"),
         ("istioctl", "echo 'client version: 1.27.3'"),
     ] {
-        let file = out.join(name);
-        std::fs::write(&file, format!("#!/bin/sh\n{version}\n")).expect("tool");
-        let mut perms = std::fs::metadata(&file).expect("meta").permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&file, perms).expect("chmod");
+        script(&out.join(name), &format!("{version}\n"));
     }
     let output = tree.run("install-tools.sh", &["bin-out"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -238,11 +238,7 @@ fn install_tools_keeps_tools_already_at_their_pinned_version() {
     }
 
     // Another kubectl version is replaced: the download starts (and the fake curl refuses it).
-    std::fs::write(
-        out.join("kubectl"),
-        "#!/bin/sh\necho 'Client Version: v1.33.0'\n",
-    )
-    .expect("tool");
+    script(&out.join("kubectl"), "echo 'Client Version: v1.33.0'\n");
     let output = tree.run("install-tools.sh", &["bin-out"], &[]);
     assert!(!output.status.success());
     let calls = tree.calls();
