@@ -83,9 +83,6 @@ impl Backend {
 
 /// What a backend contributes to one lab's run: the hooks the engine calls around its steps.
 pub trait LabCluster: Send {
-    /// The backend's name, as in `--cluster` and in the report (`none`, `kind`).
-    fn name(&self) -> &'static str;
-
     /// Environment variables exported to every step of the lab (at least `KUBECONFIG`).
     fn env(&self) -> Vec<(String, String)>;
 

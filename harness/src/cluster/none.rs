@@ -52,10 +52,6 @@ impl NoCluster {
 }
 
 impl LabCluster for NoCluster {
-    fn name(&self) -> &'static str {
-        "none"
-    }
-
     fn env(&self) -> Vec<(String, String)> {
         vec![(
             "KUBECONFIG".into(),

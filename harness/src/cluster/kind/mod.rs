@@ -350,10 +350,6 @@ impl KindCluster {
 }
 
 impl LabCluster for KindCluster {
-    fn name(&self) -> &'static str {
-        "kind"
-    }
-
     fn env(&self) -> Vec<(String, String)> {
         vec![
             ("KIND_CLUSTER_NAME".into(), self.name.clone()),
