@@ -26,7 +26,7 @@ use super::console::{Console, LabProgress, Problem};
 use super::interrupt::Interrupt;
 use super::redact::Redactor;
 use super::snapshots::{self, Verdict};
-use super::terminal::{self, Block, Ending, Failure, Outcome, Terminal};
+use super::terminal::{self, Block, Ending, Failure, FailureKind, Outcome, Terminal};
 use super::{expect, procs, sandbox, session};
 use crate::cluster::ClusterBackend;
 
@@ -418,6 +418,8 @@ impl<'a> Runner<'a> {
             limit,
             until: until.as_ref(),
             watch,
+            own_output: step.kind == StepKind::Background,
+            folders: step.kind == StepKind::WriteFile,
         };
         let retry_deadline = step.annotation.retry.map(|d| terminal::later(started, d));
         let mut attempts = 0;
@@ -593,7 +595,10 @@ impl<'a> Runner<'a> {
         ]
         .iter()
         .any(|needle| output.contains(needle));
-        let tool_failed = CLUSTER_TOOLS.contains(&first_word) || first_word == "make";
+        // A session's opening command exits with the status of the shell it opened (a pod
+        // shell's `exit 3`): only a connection problem says a cluster is missing.
+        let tool_failed = step.kind != StepKind::OpenSession
+            && (CLUSTER_TOOLS.contains(&first_word) || first_word == "make");
         (connection || tool_failed).then(|| {
             format!(
                 "hint: this step talks to a cluster (`{}` at {}:{}), and --cluster none has none: \
@@ -763,13 +768,13 @@ impl<'a> Runner<'a> {
     /// What a step's snapshot holds: the redacted output, or for write-file the files written.
     fn snapshot_content(&self, step: &Step, outcome: &Outcome) -> Result<String, String> {
         let redactor = self.job.redactor;
-        let mut files: Vec<String> = Vec::new();
+        let mut files: Vec<(String, usize)> = Vec::new();
         if step.kind == StepKind::WriteFile {
             for command in &step.analysis.commands {
                 if let Some(file) = command.written_file()
-                    && !files.contains(&file)
+                    && !files.iter().any(|(f, _)| *f == file)
                 {
-                    files.push(file);
+                    files.push((file, command.line));
                 }
             }
         }
@@ -777,8 +782,8 @@ impl<'a> Runner<'a> {
             return Ok(redactor.output(&outcome.output).trim_end().to_string());
         }
         let mut parts = Vec::new();
-        for file in &files {
-            let path = self.resolve(file, &outcome.cwd);
+        for (file, line) in &files {
+            let path = self.resolve(file, outcome.folder_for(*line, file));
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 format!(
                     "failed to read `{file}`, which the block writes (looked at {}): {e}",
@@ -810,14 +815,34 @@ impl<'a> Runner<'a> {
     /// "`cmd` failed with exit code N at chapter.md:LINE".
     fn describe(&self, step: &Step, failure: &Failure, count: usize) -> String {
         let markdown_line = failure.line;
-        if failure.command.starts_with("syntax error")
-            || failure.command.starts_with("unexpected EOF")
-        {
-            return format!(
-                "bash stopped reading the block at {}:{markdown_line}: {}",
-                self.lab().path.display(),
-                failure.command
-            );
+        let path = self.lab().path.display();
+        match failure.kind {
+            FailureKind::Syntax => {
+                return format!(
+                    "bash stopped reading the block at {path}:{markdown_line}: {}",
+                    failure.command
+                );
+            }
+            FailureKind::Unbound => {
+                let (variable, code) = failure.command.split_once('\t').unwrap_or_default();
+                return format!(
+                    "`{}` uses `${variable}`, which is not set (`set -u` is on), at \
+                     {path}:{markdown_line}; bash left the shell there",
+                    truncate(code, 80)
+                );
+            }
+            FailureKind::Broken => {
+                return format!(
+                    "the lab's shell could not start this block: it cannot open files any more \
+                     (did an earlier block lower `ulimit -n` or close file descriptors?){}",
+                    if failure.command.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; bash said: {}", truncate(&failure.command, 120))
+                    }
+                );
+            }
+            FailureKind::Command => {}
         }
         let code_line = step
             .code_lines
@@ -827,7 +852,29 @@ impl<'a> Runner<'a> {
             .unwrap_or("")
             .trim();
         let first_word = failure.command.split_whitespace().next().unwrap_or("");
-        let command = if !code_line.is_empty() && !code_line.contains(first_word) {
+        // Under `set -o pipefail`, bash names the pipeline's last command; the culprit is the
+        // last one that failed.
+        let culprit = failure.pipeline_culprit().and_then(|index| {
+            let commands: Vec<String> = step
+                .analysis
+                .commands
+                .iter()
+                .filter(|c| c.line == markdown_line && !c.substituted)
+                .map(|c| c.argv.join(" "))
+                .collect();
+            (commands.len() == failure.pipestatus.len())
+                .then(|| commands.get(index).cloned())
+                .flatten()
+                .map(|command| (index, command))
+        });
+        let command = if let Some((index, command)) = culprit {
+            format!(
+                "`{}` (command {} of the pipeline `{}`, under `set -o pipefail`)",
+                truncate(&command, 60),
+                index + 1,
+                truncate(if code_line.is_empty() { &failure.command } else { code_line }, 80)
+            )
+        } else if !code_line.is_empty() && !code_line.contains(first_word) {
             // A function from an earlier block failed inside; name the line the reader typed.
             format!(
                 "`{}` (in `{}`)",
@@ -838,9 +885,8 @@ impl<'a> Runner<'a> {
             format!("`{}`", truncate(&failure.command, 80))
         };
         let mut text = format!(
-            "{command} failed with exit code {} at {}:{markdown_line}",
+            "{command} failed with exit code {} at {path}:{markdown_line}",
             failure.status,
-            self.lab().path.display()
         );
         if failure.status == 127 {
             text.push_str(" (command not found)");
@@ -887,6 +933,7 @@ impl<'a> Runner<'a> {
                     ending: Ending::Finished,
                     duration: Duration::ZERO,
                     cwd: PathBuf::new(),
+                    folders: Vec::new(),
                 };
                 self.check_expectation(step, &outcome, None)
             }
@@ -951,6 +998,10 @@ impl<'a> Runner<'a> {
     /// Ends the lab: stops the shell and every process the lab started, asks the backend for
     /// leftovers and tears it down, and fills in the lab report.
     fn finish(mut self, result: &mut LabResult) {
+        // The process tree while the shell still holds it (a `setsid` daemon whose parent has
+        // exited is its orphan, adopted by labbook: see procs::adopt_orphans).
+        let shells = self.terminal.process_groups().to_vec();
+        let mut tree = procs::descendants(&self.terminal.shell_pid().into_iter().collect::<Vec<_>>());
         self.terminal.shutdown();
         for (i, number) in std::mem::take(&mut self.backgrounds) {
             let (output, truncated) = self.terminal.output(number);
@@ -961,9 +1012,11 @@ impl<'a> Runner<'a> {
                     .push_str("\n[labbook: output truncated]\n");
             }
         }
+        tree.extend(procs::adopted(Some(&shells), &shells));
         let killed = procs::reap(
-            self.terminal.process_groups(),
+            &shells,
             &self.terminal.lab_marker(),
+            &tree,
             Duration::from_secs(3),
         );
         if !killed.is_empty() {

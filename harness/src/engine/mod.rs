@@ -136,6 +136,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         .collect();
     let bash = which("bash").context("failed to find bash on PATH; labbook runs labs in bash")?;
 
+    // What a run killed with SIGKILL left (it could not clean up): found, reaped, and said.
+    procs::adopt_orphans();
+    for done in procs::reap_stale(&std::env::temp_dir()) {
+        eprintln!("labbook: {done}");
+    }
     // Sandboxes live in a temporary folder, or under --report DIR/run/ to be kept for debugging.
     let _temporary;
     let run_root = match &args.report {
@@ -155,6 +160,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
                 .tempdir()
                 .context("failed to create a temporary folder for the sandboxes")?;
             let path = dir.path().to_path_buf();
+            procs::record_owner(&path).context("failed to write the run record")?;
             _temporary = dir;
             path
         }
@@ -206,6 +212,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
             });
         }
     });
+    // Orphans no lab could claim (a daemon that left its lab's process group and environment).
+    let orphans = procs::adopted(None, &[]);
+    let killed = procs::reap(&[], "", &orphans, Duration::from_secs(2));
+    if !orphans.is_empty() {
+        console.print(&format!(
+            "labbook: stopped {} process(es) the labs left running{}",
+            orphans.len(),
+            if killed.is_empty() {
+                String::new()
+            } else {
+                format!(" (with SIGKILL: {})", killed.join(", "))
+            }
+        ));
+    }
     let results: Vec<lab::LabResult> = results
         .into_inner()
         .unwrap_or_default()
