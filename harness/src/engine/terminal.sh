@@ -33,15 +33,17 @@ __labbook_block=/dev/fd/60
 builtin declare -A __labbook_own __labbook_lab
 # ERR: record the failing command and its line in the block (for a command inside a function,
 # the line of the call in the block: the outermost frame of the block). Failures outside the block
-# (the harness's own loop) are not recorded. The first assignment keeps $? and PIPESTATUS before
-# anything else changes them.
-__labbook_own[ERR]='__labbook_e=$? __labbook_p=${PIPESTATUS[*]}
+# (the harness's own loop) are not recorded. The first assignment keeps $?, PIPESTATUS and
+# LINENO before anything else changes them (LINENO counts the trap's own lines).
+__labbook_own[ERR]='__labbook_e=$? __labbook_p=${PIPESTATUS[*]} __labbook_t=$LINENO
+__labbook_found=
 __labbook_i=${#BASH_SOURCE[@]}
 while ((__labbook_i > 0)); do
   __labbook_i=$((__labbook_i - 1))
   if [[ ${BASH_SOURCE[__labbook_i]} == "$__labbook_block" ]]; then
-    if ((__labbook_i == 0)); then __labbook_l=$LINENO; else __labbook_l=${BASH_LINENO[__labbook_i-1]}; fi
+    if ((__labbook_i == 0)); then __labbook_l=$__labbook_t; else __labbook_l=${BASH_LINENO[__labbook_i-1]}; fi
     builtin printf "fail\t%s\t%s\t%s\t%s\t%s\0" "$__labbook_n" "$__labbook_e" "$__labbook_l" "$__labbook_p" "$BASH_COMMAND" >&62
+    __labbook_found=1
     break
   fi
 done'
@@ -88,14 +90,15 @@ __labbook_own[INT]='__labbook_interrupted=1; builtin return 130 2>/dev/null'
 __labbook_own[TERM]='builtin exit 143'
 
 # A lab's `trap ACTION SIG...`: for the signals the harness needs, the lab's action runs together
-# with the harness's own (ERR: after it, with $? restored; EXIT, INT, TERM: before it).
+# with the harness's own (ERR: after it, with $? restored, for failures in the lab's code only;
+# EXIT, INT, TERM: before it).
 trap() {
   if [[ ${1-} == -- ]]; then builtin shift; fi
   if (($# == 0)) || [[ $1 == -* && $1 != - ]]; then
     builtin trap "$@"
     builtin return
   fi
-  builtin local __labbook_a=$1 __labbook_s __labbook_k __labbook_rc=0
+  builtin local __labbook_a="$1" __labbook_s __labbook_k __labbook_rc=0
   if (($# == 1)); then __labbook_a=-; else builtin shift; fi
   for __labbook_s in "$@"; do
     case ${__labbook_s^^} in
@@ -114,7 +117,8 @@ trap() {
     else
       __labbook_lab[$__labbook_k]=$__labbook_a
       case $__labbook_k in
-        ERR) builtin trap -- "${__labbook_own[ERR]}"$'\n''(builtin exit "$__labbook_e")'$'\n'"$__labbook_a" ERR ;;
+        # Only for the lab's own commands, not for the harness's loop.
+        ERR) builtin trap -- "${__labbook_own[ERR]}"$'\n''if [[ -n $__labbook_found ]]; then (builtin exit "$__labbook_e")'$'\n'"$__labbook_a"$'\n''fi' ERR ;;
         *) builtin trap -- "$__labbook_a"$'\n'"${__labbook_own[$__labbook_k]}" "$__labbook_k" ;;
       esac
     fi
@@ -153,13 +157,22 @@ while :; do
     builtin printf 'done\t%s\t%s\t%s\0' "$__labbook_n" 1 "$PWD"
     continue
   fi
-  if [[ $__labbook_flags == *w* ]]; then builtin trap -- "$__labbook_wtrap" DEBUG; fi
+  # The DEBUG trap reaches a sourced file only under functrace (set -T).
+  __labbook_ft=
+  if [[ $__labbook_flags == *w* ]]; then
+    [[ $- == *T* ]] || __labbook_ft=1
+    builtin set -T
+    builtin trap -- "$__labbook_wtrap" DEBUG
+  fi
   if [[ $__labbook_flags == *o* ]]; then
     builtin source "$__labbook_block" 60<<<"$__labbook_code" <"$__labbook_in" >|"$__labbook_dir/$__labbook_n.out" 2>&1
   else
     builtin source "$__labbook_block" 60<<<"$__labbook_code" <"$__labbook_in" >&61 2>&1
   fi
   __labbook_rc=$?
-  if [[ $__labbook_flags == *w* ]]; then builtin trap - DEBUG; fi
+  if [[ $__labbook_flags == *w* ]]; then
+    builtin trap - DEBUG
+    [[ -z $__labbook_ft ]] || builtin set +T
+  fi
   builtin printf 'done\t%s\t%s\t%s\0' "$__labbook_n" "$__labbook_rc" "$PWD"
 done
