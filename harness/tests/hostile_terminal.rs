@@ -367,3 +367,21 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     found
 }
+
+/// Only real tables are re-aligned in snapshots; a progress line keeps its spacing.
+#[test]
+fn only_real_tables_are_realigned() {
+    let hostile = Hostile::new();
+    let run = hostile.run(&["table.md", "--accept"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let snapshot = std::fs::read_to_string(
+        hostile
+            .root
+            .join("snapshots/table__verify-a-progress-line-and-a-real-table-1.snap"),
+    )
+    .expect("accepted");
+    assert!(
+        snapshot.ends_with("---\nprogress  10%\nNAME    READY\nweb-1   1/1\n"),
+        "{snapshot}"
+    );
+}
