@@ -178,9 +178,15 @@ fn a_labs_own_err_trap_is_chained_not_a_way_to_hide_failures() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.status("install-a-trap-1"), "passed");
     assert_eq!(run.status("fail-later-1"), "failed", "{}", run.stderr);
-    assert!(run.failure("fail-later-1").contains("`false` failed with exit code 1 at own-err-trap.md:15"));
+    assert!(
+        run.failure("fail-later-1")
+            .contains("`false` failed with exit code 1 at own-err-trap.md:15")
+    );
     // The lab's own handler still runs, and sees the failing status.
-    assert!(run.output("fail-later-1").contains("the lab noticed status 1"));
+    assert!(
+        run.output("fail-later-1")
+            .contains("the lab noticed status 1")
+    );
 }
 
 #[test]
@@ -209,7 +215,12 @@ fn a_shell_without_file_descriptors_fails_the_next_step_clearly() {
 fn an_until_match_after_megabytes_of_output_is_seen() {
     let hostile = Hostile::new();
     let run = hostile.run(&["late-until.md"]);
-    assert_eq!(run.status("flood-then-ready-1"), "stopped", "{}", run.stderr);
+    assert_eq!(
+        run.status("flood-then-ready-1"),
+        "stopped",
+        "{}",
+        run.stderr
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
@@ -241,7 +252,10 @@ fn pipefail_blames_the_command_that_failed() {
     let hostile = Hostile::new();
     let run = hostile.run(&["pipefail.md"]);
     let failure = run.failure("search-for-something-absent-1");
-    assert!(failure.starts_with("`grep -q gamma` (command 2 of the pipeline"), "{failure}");
+    assert!(
+        failure.starts_with("`grep -q gamma` (command 2 of the pipeline"),
+        "{failure}"
+    );
     assert!(failure.contains("pipefail.md:7"), "{failure}");
 }
 
@@ -276,7 +290,12 @@ fn hangup_and_quit_run_cleanup_and_leave_no_process() {
         let run = finish(child, &hostile.report_dir());
         assert_ne!(run.code, 0);
         assert!(!alive(pid), "{signal}: the step's process outlived labbook");
-        assert_eq!(run.status("cleanup-1"), "passed", "{signal}: {}", run.stderr);
+        assert_eq!(
+            run.status("cleanup-1"),
+            "passed",
+            "{signal}: {}",
+            run.stderr
+        );
         assert_eq!(
             std::fs::read_to_string(hostile.pids().join("cleanup.txt")).expect("cleanup ran"),
             "cleanup ran\n"
@@ -306,18 +325,30 @@ fn the_next_run_reaps_what_a_killed_run_left() {
     assert_eq!(run_folders().len(), 1);
     child.kill().expect("SIGKILL");
     let _ = child.wait();
-    assert!(alive(step) && alive(daemon), "a killed labbook cleans nothing");
+    assert!(
+        alive(step) && alive(daemon),
+        "a killed labbook cleans nothing"
+    );
 
-    let next = hostile.command(&["quick.md"], false).output().expect("runs");
+    let next = hostile
+        .command(&["quick.md"], false)
+        .output()
+        .expect("runs");
     let stderr = String::from_utf8_lossy(&next.stderr);
     assert_eq!(next.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("left by an earlier labbook run that was killed"), "{stderr}");
+    assert!(
+        stderr.contains("left by an earlier labbook run that was killed"),
+        "{stderr}"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while (alive(step) || alive(daemon)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(!alive(step), "the killed run's step survived the next run");
-    assert!(!alive(daemon), "the killed run's daemon survived the next run");
+    assert!(
+        !alive(daemon),
+        "the killed run's daemon survived the next run"
+    );
     assert!(run_folders().is_empty(), "{:?}", run_folders());
 }
 
@@ -341,8 +372,9 @@ fn failures_far_down_a_chapter_name_their_markdown_lines() {
     let failure = run.failure("break-1");
     assert!(failure.contains(&format!("far.md:{line}")), "{failure}");
     assert!(
-        run.output("break-1")
-            .contains(&format!("bash: line {line}: not-a-command-here: command not found")),
+        run.output("break-1").contains(&format!(
+            "bash: line {line}: not-a-command-here: command not found"
+        )),
         "{}",
         run.output("break-1")
     );

@@ -53,6 +53,8 @@ pub struct Settings {
     pub exclude: Vec<PathBuf>,
     /// The environment lab commands start from (before the backend's variables).
     pub env: Vec<(OsString, OsString)>,
+    /// What is still kept of the run's step outputs.
+    pub output_budget: std::sync::Arc<terminal::OutputBudget>,
 }
 
 /// One lab to run.
@@ -454,7 +456,7 @@ impl<'a> Runner<'a> {
         if outcome.truncated {
             output.push_str("\n[labbook: output truncated]\n");
         }
-        report.output = output;
+        report.output = self.settings.output_budget.keep(output);
         self.record(i, report, judgement, Some(&outcome), started)
     }
 
@@ -855,7 +857,14 @@ impl<'a> Runner<'a> {
                 "`{}` (command {} of the pipeline `{}`, under `set -o pipefail`)",
                 truncate(&command, 60),
                 index + 1,
-                truncate(if code_line.is_empty() { &failure.command } else { code_line }, 80)
+                truncate(
+                    if code_line.is_empty() {
+                        &failure.command
+                    } else {
+                        code_line
+                    },
+                    80
+                )
             )
         } else if !code_line.is_empty() && !code_line.contains(first_word) {
             // A function from an earlier block failed inside; name the line the reader typed.
@@ -984,11 +993,12 @@ impl<'a> Runner<'a> {
         // The process tree while the shell still holds it (a `setsid` daemon whose parent has
         // exited is its orphan, adopted by labbook: see procs::adopt_orphans).
         let shells = self.terminal.process_groups().to_vec();
-        let mut tree = procs::descendants(&self.terminal.shell_pid().into_iter().collect::<Vec<_>>());
+        let mut tree =
+            procs::descendants(&self.terminal.shell_pid().into_iter().collect::<Vec<_>>());
         self.terminal.shutdown();
         for (i, number) in std::mem::take(&mut self.backgrounds) {
             let (output, truncated) = self.terminal.output(number);
-            self.reports[i].output = output;
+            self.reports[i].output = self.settings.output_budget.keep(output);
             if truncated {
                 self.reports[i]
                     .output

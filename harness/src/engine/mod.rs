@@ -182,6 +182,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         env: std::env::vars_os()
             .filter(|(k, _)| k.to_str().is_some_and(inherited))
             .collect::<Vec<(OsString, OsString)>>(),
+        output_budget: Default::default(),
     };
     let factory = |dir: &Path, lab: &Lab| backend_for(args, dir, lab);
 

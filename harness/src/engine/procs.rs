@@ -168,8 +168,8 @@ pub fn reap_stale(tmp: &Path) -> Vec<String> {
                 continue;
             }
             for lab in std::fs::read_dir(&path).into_iter().flatten().flatten() {
-                let shells = std::fs::read_to_string(lab.path().join("control/shells"))
-                    .unwrap_or_default();
+                let shells =
+                    std::fs::read_to_string(lab.path().join("control/shells")).unwrap_or_default();
                 groups.extend(shells.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
             }
             folders.push(path);

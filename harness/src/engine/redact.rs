@@ -406,10 +406,16 @@ mod tests {
                 "NAME                 READY   STATUS\nmy-long-pod-name-1   1/1     Running",
                 "NAME                 READY   STATUS\nmy-long-pod-name-1   1/1     Running",
             ),
-            ("  INDENTED  YES\n  a  b", "  INDENTED   YES\n  a          b"),
+            (
+                "  INDENTED  YES\n  a  b",
+                "  INDENTED   YES\n  a          b",
+            ),
             ("one space only", "one space only"),
             // Not tables: no header row of upper-case names, and one row or a repeated label.
-            ("progress  10%\nprogress  100%", "progress  10%\nprogress  100%"),
+            (
+                "progress  10%\nprogress  100%",
+                "progress  10%\nprogress  100%",
+            ),
             ("progress  10%", "progress  10%"),
             ("  indented:  yes", "  indented:  yes"),
             // A table without a header.
@@ -417,7 +423,10 @@ mod tests {
                 "checks          4\nretries and timeouts    12",
                 "checks                 4\nretries and timeouts   12",
             ),
-            ("key  value\nNAME  AGE\nweb  1s", "key  value\nNAME   AGE\nweb    1s"),
+            (
+                "key  value\nNAME  AGE\nweb  1s",
+                "key  value\nNAME   AGE\nweb    1s",
+            ),
             (
                 "NAME  PORT(S)\nweb  80/TCP\n\nNAME  CLUSTER-IP\nsvc  [ip]",
                 "NAME   PORT(S)\nweb    80/TCP\n\nNAME   CLUSTER-IP\nsvc    [ip]",

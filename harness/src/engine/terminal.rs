@@ -23,6 +23,7 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -801,6 +802,51 @@ fn parse_record(record: &[u8]) -> Option<Event> {
     }
 }
 
+/// How much step output a whole run keeps in memory for its reports. Every step's full output is
+/// on disk (the lab's output file in its run folder); a run that prints hundreds of megabytes
+/// keeps only this much of it, so that its memory does not grow with its output.
+pub const KEPT_OUTPUT: usize = 32 << 20;
+
+/// What is still kept of a run's step outputs, shared by its labs (see [`KEPT_OUTPUT`]).
+#[derive(Debug)]
+pub struct OutputBudget(AtomicUsize);
+
+impl Default for OutputBudget {
+    fn default() -> OutputBudget {
+        OutputBudget(AtomicUsize::new(KEPT_OUTPUT))
+    }
+}
+
+impl OutputBudget {
+    /// The part of `output` to keep: all of it while the budget lasts, then its first 64 KiB;
+    /// a cut output ends with a note saying so.
+    pub fn keep(&self, mut output: String) -> String {
+        let wanted = output.len();
+        let granted = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                Some(left.saturating_sub(wanted))
+            })
+            .unwrap_or(0);
+        if granted >= wanted {
+            return output;
+        }
+        let mut cut = granted.max(64 << 10).min(wanted);
+        while !output.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if cut < wanted {
+            output.truncate(cut);
+            output.push_str(&format!(
+                "\n[labbook: output cut at {cut} of {wanted} bytes: this run keeps {} MiB of \
+                 output in all; the whole output is in the lab's run folder (control/out)]\n",
+                KEPT_OUTPUT >> 20
+            ));
+        }
+        output
+    }
+}
+
 /// `start + limit`, or a century later when that is past what the clock can hold (a
 /// `timeout=` of a billion hours must not panic).
 pub fn later(start: Instant, limit: Duration) -> Instant {
@@ -879,7 +925,10 @@ mod tests {
                 "/dev/fd/60: line 2: nope: command not found\n",
                 "bash: line 21: nope: command not found\n",
             ),
-            ("/dev/fd/60: cd: x: No such file", "bash: cd: x: No such file"),
+            (
+                "/dev/fd/60: cd: x: No such file",
+                "bash: cd: x: No such file",
+            ),
             ("plain\n", "plain\n"),
         ];
         for (output, expected) in cases {
@@ -893,11 +942,19 @@ mod tests {
         let cases = [
             (
                 "one\nbash: line 14: syntax error near unexpected token `)'\n",
-                Some((14, FailureKind::Syntax, "syntax error near unexpected token `)'")),
+                Some((
+                    14,
+                    FailureKind::Syntax,
+                    "syntax error near unexpected token `)'",
+                )),
             ),
             (
                 "bash: line 3: unexpected EOF while looking for matching `\"'",
-                Some((3, FailureKind::Syntax, "unexpected EOF while looking for matching `\"'")),
+                Some((
+                    3,
+                    FailureKind::Syntax,
+                    "unexpected EOF while looking for matching `\"'",
+                )),
             ),
             (
                 "bash: line 8: NOPE: unbound variable",
@@ -938,6 +995,21 @@ mod tests {
     }
 
     #[test]
+    fn the_output_budget_keeps_a_bounded_amount() {
+        let budget = OutputBudget(AtomicUsize::new(100 << 10));
+        let big = "x".repeat(80 << 10);
+        assert_eq!(budget.keep(big.clone()), big);
+        let cut = budget.keep(big.clone());
+        assert!(cut.starts_with(&"x".repeat(64 << 10)));
+        assert!(cut.contains("[labbook: output cut at 65536 of 81920 bytes"));
+        assert_eq!(
+            budget.keep("small".into()).len(),
+            5,
+            "a short output is kept whole"
+        );
+    }
+
+    #[test]
     fn huge_limits_do_not_overflow() {
         let now = Instant::now();
         assert!(later(now, Duration::MAX) > now);
@@ -959,7 +1031,10 @@ mod tests {
         };
         let cases: [(&[u8], Option<(u64, i32, &str)>); 5] = [
             (b"done\t3\t0\t/tmp/a b", Some((3, 0, "/tmp/a b"))),
-            (b"done\t12\t127\t/tmp/new\nline", Some((12, 127, "/tmp/new\nline"))),
+            (
+                b"done\t12\t127\t/tmp/new\nline",
+                Some((12, 127, "/tmp/new\nline")),
+            ),
             (b"garbage done\t4\t1\t/", Some((4, 1, "/"))),
             (b"done\tx\t0\t/", None),
             (b"hello", None),
