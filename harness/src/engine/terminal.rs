@@ -1029,7 +1029,8 @@ mod tests {
             }) => Some((number, status, cwd)),
             _ => None,
         };
-        let cases: [(&[u8], Option<(u64, i32, &str)>); 5] = [
+        type Expected<'a> = Option<(u64, i32, &'a str)>;
+        let cases: [(&[u8], Expected); 5] = [
             (b"done\t3\t0\t/tmp/a b", Some((3, 0, "/tmp/a b"))),
             (
                 b"done\t12\t127\t/tmp/new\nline",
