@@ -152,7 +152,8 @@ while :; do
   builtin export LABBOOK_STEP="$LABBOOK_LAB.$__labbook_n"
   # A block that lowered `ulimit -n` (or closed our descriptors) leaves a shell that cannot
   # redirect any more: say so instead of reporting a block that never ran.
-  if ! builtin true 60<<<"" >&61 2>&1 <"$__labbook_in"; then
+  # (Redirecting saves the shell's own descriptors first, which needs free ones.)
+  if ! builtin true >&61 2>&1; then
     builtin printf 'broken\t%s\0' "$__labbook_n"
     builtin printf 'done\t%s\t%s\t%s\0' "$__labbook_n" 1 "$PWD"
     continue
