@@ -507,7 +507,7 @@ impl Terminal {
             }
         };
         let (raw, truncated) = read_range(&output_path, start);
-        let output = rewrite_messages(&raw, block.lines);
+        let output = rewrite_messages(raw, block.lines);
         let gathered = std::mem::take(&mut self.gathered);
         let mut failures: Vec<Failure> = gathered
             .failures
@@ -660,7 +660,7 @@ impl Terminal {
     /// The output of background block `number` so far (it keeps growing after its step).
     pub fn output(&self, number: u64) -> (String, bool) {
         let (raw, truncated) = read_range(&self.file(number, "out"), 0);
-        (rewrite_messages(&raw, &[]), truncated)
+        (rewrite_messages(raw, &[]), truncated)
     }
 
     /// Ends the shell (end of input; it saves its state and exits), killing it if it does not.
@@ -684,7 +684,10 @@ fn read_range(path: &Path, start: u64) -> (String, bool) {
         Err(_) => false,
     };
     bytes.truncate(OUTPUT_LIMIT as usize);
-    (String::from_utf8_lossy(&bytes).into_owned(), truncated)
+    // Valid UTF-8 (the usual case) becomes text without a copy.
+    let text = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    (text, truncated)
 }
 
 /// The name bash gives the block in its messages (the pipe it sources the block from).
@@ -701,12 +704,12 @@ fn markdown_line(lines: &[usize], line: usize) -> usize {
 
 /// bash names the block in its messages (`/dev/fd/60: line 3: conftest: command not found`);
 /// the reader would see `bash: line 66: …`, with the Markdown line.
-fn rewrite_messages(output: &str, lines: &[usize]) -> String {
+fn rewrite_messages(output: String, lines: &[usize]) -> String {
     if !output.contains(BLOCK_NAME) {
-        return output.to_string();
+        return output;
     }
     let mut text = String::with_capacity(output.len());
-    let mut rest = output;
+    let mut rest = output.as_str();
     while let Some(at) = rest.find(BLOCK_NAME) {
         text.push_str(&rest[..at]);
         text.push_str("bash: ");
@@ -805,7 +808,7 @@ fn parse_record(record: &[u8]) -> Option<Event> {
 /// How much step output a whole run keeps in memory for its reports. Every step's full output is
 /// on disk (the lab's output file in its run folder); a run that prints hundreds of megabytes
 /// keeps only this much of it, so that its memory does not grow with its output.
-pub const KEPT_OUTPUT: usize = 32 << 20;
+pub const KEPT_OUTPUT: usize = 16 << 20;
 
 /// What is still kept of a run's step outputs, shared by its labs (see [`KEPT_OUTPUT`]).
 #[derive(Debug)]
@@ -932,7 +935,11 @@ mod tests {
             ("plain\n", "plain\n"),
         ];
         for (output, expected) in cases {
-            assert_eq!(rewrite_messages(output, &[20, 21]), expected, "{output}");
+            assert_eq!(
+                rewrite_messages(output.to_string(), &[20, 21]),
+                expected,
+                "{output}"
+            );
         }
     }
 
