@@ -45,6 +45,17 @@ pub enum ClusterBackend {
     Kind,
 }
 
+/// Confinement of lab commands (`run --confine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Confine {
+    /// Confine with Landlock where the kernel has it; otherwise say so once and carry on.
+    Auto,
+    /// Refuse to run (exit 2) where Landlock is missing.
+    Require,
+    /// Do not confine.
+    Off,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -88,6 +99,20 @@ pub enum Command {
     /// List the tools a course needs (docker, kind, kubectl, istioctl, helm, shellcheck) and
     /// which cluster backend can be used here.
     Doctor,
+    /// Internal: confine this process with Landlock, then exec COMMAND (how `run` starts a
+    /// lab's shell).
+    #[command(name = "__confine", hide = true)]
+    Confine {
+        /// A path (and everything below it) the command may write.
+        #[arg(long = "write", value_name = "PATH")]
+        write: Vec<PathBuf>,
+        /// Fail when the kernel enforces nothing.
+        #[arg(long)]
+        require: bool,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<std::ffi::OsString>,
+    },
 }
 
 /// Options of `labbook run`.
@@ -126,6 +151,10 @@ pub struct RunArgs {
     /// temporary folder that is removed at the end.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+    /// Confine lab commands with Landlock: they may write only to their sandbox, run folder,
+    /// private HOME and TMPDIR, /dev/null and the terminal.
+    #[arg(long, value_enum, default_value_t = Confine::Auto)]
+    pub confine: Confine,
 }
 
 /// Parses the command line, runs it and maps the outcome to an exit code.
@@ -164,5 +193,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => crate::engine::run(&args),
         Command::Lint { paths, format } => crate::lint::run(&paths, format),
         Command::Build { book } => crate::build::run(&book),
+        Command::Confine {
+            write,
+            require,
+            command,
+        } => Err(crate::engine::confine::exec(&write, require, &command).into()),
     }
 }

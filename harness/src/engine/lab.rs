@@ -49,6 +49,8 @@ pub struct Settings {
     pub report_dir: Option<PathBuf>,
     /// Paths never copied into a sandbox (the run and report folders).
     pub exclude: Vec<PathBuf>,
+    /// The `labbook` binary when lab commands are confined with Landlock.
+    pub confine: Option<PathBuf>,
     /// The environment lab commands start from (before the backend's variables).
     pub env: Vec<(OsString, OsString)>,
 }
@@ -266,10 +268,28 @@ impl<'a> Runner<'a> {
             env.retain(|(k, _)| *k != *key);
             env.push((key.into(), value.into()));
         }
-        let home = env
-            .iter()
-            .find(|(k, _)| k == "HOME")
-            .map(|(_, v)| PathBuf::from(v));
+        // A private HOME and TMPDIR inside the run folder: the only places besides the sandbox
+        // a confined lab can write, and never the user's own.
+        for (name, dir) in [("HOME", "home"), ("TMPDIR", "tmp")] {
+            let path = lab_dir.join(dir);
+            std::fs::create_dir_all(&path)
+                .map_err(|e| format!("failed to create {}: {e}", path.display()))?;
+            env.retain(|(k, _)| k != name);
+            env.push((name.into(), path.into()));
+        }
+        let home = Some(lab_dir.join("home"));
+        let launcher = settings.confine.as_ref().map(|labbook| {
+            let mut writable = vec![lab_dir.clone()];
+            writable.extend(
+                env.iter()
+                    .filter(|(k, _)| k == "KUBECONFIG")
+                    .map(|(_, v)| PathBuf::from(v)),
+            );
+            if backend.name() == "kind" {
+                writable.extend(super::confine::docker_sockets(&env));
+            }
+            super::confine::launcher(labbook, &writable, false)
+        });
         let token = format!("lb{}x{}", std::process::id(), job.index + 1);
         let terminal = Terminal::new(terminal::Settings {
             bash: settings.bash.clone(),
@@ -277,6 +297,7 @@ impl<'a> Runner<'a> {
             cwd: start,
             env,
             token: token.clone(),
+            launcher: launcher.unwrap_or_default(),
         })
         .map_err(|e| error_chain(&e))?;
         Ok(Runner {

@@ -11,6 +11,8 @@
 //! sequence), [`session`], [`expect`], [`redact`], [`snapshots`], [`sandbox`], [`reports`],
 //! [`console`] and [`interrupt`].
 
+pub mod atomic;
+pub mod confine;
 pub mod console;
 pub mod expect;
 pub mod interrupt;
@@ -136,18 +138,33 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         .collect();
     let bash = which("bash").context("failed to find bash on PATH; labbook runs labs in bash")?;
 
-    // Sandboxes live in a temporary folder, or under --report DIR/run/ to be kept for debugging.
+    let confine = match args.confine {
+        cli::Confine::Off => None,
+        mode => match confine::probe() {
+            confine::Support::Available(_) => {
+                Some(std::env::current_exe().context("failed to find the labbook binary")?)
+            }
+            confine::Support::Missing(why) if mode == cli::Confine::Require => {
+                anyhow::bail!("refusing to run with --confine=require: {why}")
+            }
+            confine::Support::Missing(why) => {
+                eprintln!("labbook: lab commands are not confined ({why}); they can write anywhere you can");
+                None
+            }
+        },
+    };
+
+    // Sandboxes live in a temporary folder, or under --report DIR/run/<run id>/ to be kept for
+    // debugging; each run has its own folder, so runs sharing DIR never touch each other's.
     let _temporary;
+    let _run_folder;
     let run_root = match &args.report {
         Some(dir) => {
-            let run = dir.join("run");
-            if run.exists() {
-                std::fs::remove_dir_all(&run)
-                    .with_context(|| format!("failed to clear {}", run.display()))?;
-            }
-            std::fs::create_dir_all(&run)
-                .with_context(|| format!("failed to create {}", run.display()))?;
-            run
+            reports::check_targets(dir)?;
+            let folder = reports::RunFolder::create(dir, run_id())?;
+            let path = folder.path.clone();
+            _run_folder = folder;
+            path
         }
         None => {
             let dir = tempfile::Builder::new()
@@ -177,6 +194,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         run_root,
         report_dir: args.report.as_deref().map(sandbox::absolute),
         exclude,
+        confine,
         env: std::env::vars_os()
             .filter(|(k, _)| k.to_str().is_some_and(inherited))
             .collect::<Vec<(OsString, OsString)>>(),
