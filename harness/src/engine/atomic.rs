@@ -35,7 +35,10 @@ mod tests {
         let link = tmp.path().join("pending");
         std::os::unix::fs::symlink(&target, &link).expect("symlink");
         write(&link, b"pending\n").expect("write through atomic");
-        assert_eq!(std::fs::read_to_string(&target).expect("read"), "accepted\n");
+        assert_eq!(
+            std::fs::read_to_string(&target).expect("read"),
+            "accepted\n"
+        );
         assert_eq!(std::fs::read_to_string(&link).expect("read"), "pending\n");
         assert!(!std::fs::symlink_metadata(&link).expect("meta").is_symlink());
     }

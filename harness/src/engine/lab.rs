@@ -65,6 +65,10 @@ pub struct Job<'a> {
     pub index: usize,
     /// The course's redactions.
     pub redactor: &'a Redactor,
+    /// What the course's sandbox copies.
+    pub source: &'a sandbox::Source,
+    /// The course's sandbox trees, reused from lab to lab.
+    pub pool: &'a sandbox::Pool,
 }
 
 /// What running a lab produced.
@@ -220,6 +224,7 @@ struct Runner<'a> {
     terminal: Terminal,
     token: String,
     lab_dir: PathBuf,
+    tree: Option<sandbox::Tree>,
     home: Option<PathBuf>,
     reports: Vec<StepReport>,
     problems: Vec<Problem>,
@@ -246,11 +251,12 @@ impl<'a> Runner<'a> {
         ));
         std::fs::create_dir_all(&lab_dir)
             .map_err(|e| format!("failed to create the run folder {}: {e}", lab_dir.display()))?;
-        let tree = lab_dir.join("tree");
-        let root = course.root();
-        sandbox::copy_course(&root, &tree, &settings.exclude).map_err(|e| error_chain(&e))?;
-        let start =
-            sandbox::map_into(&root, &tree, &course.start_dir(lab)).map_err(|e| error_chain(&e))?;
+        let tree = job
+            .pool
+            .take(job.source, &settings.run_root, &|| interrupt.count() > 0)
+            .map_err(|e| error_chain(&e))?;
+        let start = sandbox::map_into(&course.root(), &tree.path, &course.start_dir(lab))
+            .map_err(|e| error_chain(&e))?;
         if !start.is_dir() {
             return Err(format!(
                 "failed to start the lab in {}: no such folder in the course",
@@ -279,7 +285,7 @@ impl<'a> Runner<'a> {
         }
         let home = Some(lab_dir.join("home"));
         let launcher = settings.confine.as_ref().map(|labbook| {
-            let mut writable = vec![lab_dir.clone()];
+            let mut writable = vec![lab_dir.clone(), tree.path.clone()];
             writable.extend(
                 env.iter()
                     .filter(|(k, _)| k == "KUBECONFIG")
@@ -309,6 +315,7 @@ impl<'a> Runner<'a> {
             terminal,
             token,
             lab_dir,
+            tree: Some(tree),
             home,
             reports: lab.steps.iter().map(skipped).collect(),
             problems: Vec::new(),
@@ -992,6 +999,10 @@ impl<'a> Runner<'a> {
                 "killed with SIGKILL after ignoring SIGTERM at the end of the lab: {}",
                 killed.join(", ")
             ));
+        }
+        // Every process of the lab is gone: its tree can be reset for the next lab.
+        if let Some(tree) = self.tree.take() {
+            self.job.pool.give(tree);
         }
         match self.backend.leftovers(self.lab()) {
             Ok(leftovers) => self.warnings.extend(leftovers),

@@ -148,7 +148,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
                 anyhow::bail!("refusing to run with --confine=require: {why}")
             }
             confine::Support::Missing(why) => {
-                eprintln!("labbook: lab commands are not confined ({why}); they can write anywhere you can");
+                eprintln!(
+                    "labbook: lab commands are not confined ({why}); they can write anywhere you can"
+                );
                 None
             }
         },
@@ -199,6 +201,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
             .filter(|(k, _)| k.to_str().is_some_and(inherited))
             .collect::<Vec<(OsString, OsString)>>(),
     };
+    let sources: Vec<sandbox::Source> = courses
+        .iter()
+        .map(|c| sandbox::Source::new(&c.root(), &settings.exclude))
+        .collect();
+    let pools: Vec<sandbox::Pool> = courses.iter().map(|_| sandbox::Pool::default()).collect();
     let factory = |dir: &Path, lab: &Lab| backend_for(args, dir, lab);
 
     let results: Mutex<Vec<Option<lab::LabResult>>> =
@@ -215,6 +222,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
                         lab: &courses[c].labs[l],
                         index: i,
                         redactor: &redactors[c],
+                        source: &sources[c],
+                        pool: &pools[c],
                     };
                     let result = lab::run(&job, &settings, &factory, &console, &interrupt);
                     if let Ok(mut results) = results.lock() {
