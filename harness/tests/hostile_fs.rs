@@ -478,3 +478,84 @@ fn concurrent_accepts_never_mix_outputs() {
         assert_eq!(body.len(), 404_000, "round {round}: whole output");
     }
 }
+
+/// A ShellCheck double written at run time: logs each call and reports one warning on line 2 of
+/// every file it is given.
+fn logging_shellcheck(dir: &Path) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let log = dir.join("shellcheck.log");
+    let script = dir.join("shellcheck");
+    let text = format!(
+        r#"#!/bin/sh
+printf '%s\n' "$*" >>'{log}'
+if [ "$1" = --version ]; then printf 'ShellCheck\nversion: 9.9.9\n'; exit 0; fi
+sep=''
+printf '{{"comments":['
+for f in "$@"; do
+  case "$f" in --*) continue ;; esac
+  printf '%s{{"file":"%s","line":2,"level":"warning","code":2000,"message":"fake"}}' "$sep" "$f"
+  sep=','
+done
+printf ']}}\n'
+exit 1
+"#,
+        log = log.display()
+    );
+    std::fs::write(&script, text).expect("script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (script, log)
+}
+
+#[test]
+fn lint_results_are_cached_by_block_and_dialect() {
+    let course = Course::new("reuse");
+    let (shellcheck, log) = logging_shellcheck(course.tmp.path());
+    let cache = course.tmp.path().join("cache");
+    let lint = || {
+        let mut command = course.command(&["lint", "--format", "json", "."]);
+        command
+            .env("LABBOOK_SHELLCHECK", &shellcheck)
+            .env("XDG_CACHE_HOME", &cache);
+        let out = output_within(command, 60);
+        let json: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let fake: Vec<String> = json["diagnostics"]
+            .as_array()
+            .expect("diagnostics")
+            .iter()
+            .filter(|d| d["rule"] == "shellcheck/SC2000")
+            .map(|d| format!("{}:{}", d["path"].as_str().unwrap_or(""), d["line"]))
+            .collect();
+        let calls = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        let checked = calls
+            .lines()
+            .filter(|l| !l.starts_with("--version"))
+            .flat_map(|l| {
+                l.split(' ')
+                    .filter(|a| a.ends_with(".sh"))
+                    .map(str::to_string)
+            })
+            .count();
+        (fake, checked)
+    };
+    let (cold, checked) = lint();
+    assert_eq!(checked, 3, "every block is checked once");
+    assert_eq!(cold.len(), 3, "{cold:?}");
+    let (warm, checked) = lint();
+    assert_eq!(checked, 0, "an unchanged course starts no check");
+    assert_eq!(warm, cold, "the same findings, at the same lines");
+
+    // Moving a block (other Markdown lines) keeps its findings; changing one checks it alone.
+    let chapter = course.path("2-see.md");
+    let text = std::fs::read_to_string(&chapter).expect("chapter");
+    let moved = text.replacen("\n\n```bash", "\n\nSome new prose.\n\n```bash", 1);
+    std::fs::write(
+        &chapter,
+        moved.replace("test ! -e snapshots", "test ! -d snapshots"),
+    )
+    .expect("edit");
+    let (edited, checked) = lint();
+    assert_eq!(checked, 1, "only the changed block is checked");
+    assert_eq!(edited.len(), 3, "{edited:?}");
+    assert_ne!(edited, cold, "the moved block's findings follow it");
+}
