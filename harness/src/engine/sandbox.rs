@@ -163,10 +163,7 @@ impl Tree {
         dir: &Path,
         seen: &mut std::collections::HashSet<PathBuf>,
     ) -> Result<(), SandboxError> {
-        let error = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| SandboxError::Copy { path, source }
-        };
+        let error = copy_error;
         for entry in fs::read_dir(dir).map_err(error(dir))? {
             let entry = entry.map_err(error(dir))?;
             let path = entry.path();
@@ -208,10 +205,7 @@ impl Tree {
         to: &Path,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<(), SandboxError> {
-        let error = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| SandboxError::Copy { path, source }
-        };
+        let error = copy_error;
         fs::create_dir(to).map_err(error(from))?;
         for entry in fs::read_dir(from).map_err(error(from))? {
             if cancelled() {
@@ -236,10 +230,7 @@ impl Tree {
         to: &Path,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<(), SandboxError> {
-        let error = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| SandboxError::Copy { path, source }
-        };
+        let error = copy_error;
         let Ok(kind) = fs::symlink_metadata(from).map(|m| m.file_type()) else {
             // Gone from the checkout since: nothing to copy.
             return Ok(());
@@ -280,6 +271,12 @@ impl Tree {
         self.stamps.insert(relative, Stamp::of(&meta));
         Ok(())
     }
+}
+
+/// Maps an OS error on `path` to [`SandboxError::Copy`].
+fn copy_error(path: &Path) -> impl FnOnce(io::Error) -> SandboxError + use<> {
+    let path = path.to_path_buf();
+    move |source| SandboxError::Copy { path, source }
 }
 
 /// The trees of labs that finished, ready to be reset for the next lab.
