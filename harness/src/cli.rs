@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+pub use crate::engine::confine::Confine;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cluster::Backend;
@@ -102,6 +103,20 @@ pub enum Command {
     /// List the tools a course needs (docker, kind, kubectl, istioctl, helm, shellcheck) and
     /// which cluster backend can be used here.
     Doctor,
+    /// Internal: confine this process with Landlock, then exec COMMAND (how `run` starts a
+    /// lab's shell).
+    #[command(name = "__confine", hide = true)]
+    Confine {
+        /// A path (and everything below it) the command may write.
+        #[arg(long = "write", value_name = "PATH")]
+        write: Vec<PathBuf>,
+        /// Fail when the kernel enforces nothing.
+        #[arg(long)]
+        require: bool,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<std::ffi::OsString>,
+    },
 }
 
 /// Options of `labbook run`.
@@ -140,6 +155,10 @@ pub struct RunArgs {
     /// temporary folder that is removed at the end.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+    /// Confine lab commands with Landlock: they may write only to their sandbox, run folder,
+    /// private HOME and TMPDIR, /dev/null and the terminal.
+    #[arg(long, value_enum, default_value_t = Confine::Auto)]
+    pub confine: Confine,
 }
 
 impl RunArgs {
@@ -153,6 +172,7 @@ impl RunArgs {
             watch_limit: Duration::from_secs(self.watch_limit),
             jobs: self.jobs,
             report: self.report.clone(),
+            confine: self.confine,
         };
         let backend = match self.cluster {
             ClusterChoice::None => Backend::None,
@@ -209,5 +229,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Lint { paths, format } => crate::lint::run(&paths, format),
         Command::Build { book } => crate::build::run(&book),
+        Command::Confine {
+            write,
+            require,
+            command,
+        } => Err(crate::engine::confine::exec(&write, require, &command).into()),
     }
 }

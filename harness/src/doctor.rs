@@ -470,6 +470,7 @@ fn same_version(found: &str, pin: &str) -> bool {
 /// always usable, and the report says what the others need.
 pub fn run() -> anyhow::Result<u8> {
     print!("{}", Doctor::from_env().survey().render());
+    println!("\nConfinement: {}", crate::engine::confine::probe());
     Ok(crate::cli::EXIT_OK)
 }
 

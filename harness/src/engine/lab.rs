@@ -50,6 +50,8 @@ pub struct RunContext {
     pub report_dir: Option<PathBuf>,
     /// Paths never copied into a sandbox (the run and report folders).
     pub exclude: Vec<PathBuf>,
+    /// The `labbook` binary when lab commands are confined with Landlock.
+    pub confine: Option<PathBuf>,
     /// The environment lab commands start from (before the backend's variables).
     pub env: Vec<(OsString, OsString)>,
     /// What is still kept of the run's step outputs.
@@ -66,6 +68,10 @@ pub struct Job<'a> {
     pub index: usize,
     /// The course's redactions.
     pub redactor: &'a Redactor,
+    /// What the course's sandbox copies.
+    pub source: &'a sandbox::Source,
+    /// The course's sandbox trees, reused from lab to lab.
+    pub pool: &'a sandbox::Pool,
 }
 
 /// What running a lab produced.
@@ -162,6 +168,7 @@ struct Runner<'a> {
     terminal: Terminal,
     token: String,
     lab_dir: PathBuf,
+    tree: Option<sandbox::Tree>,
     home: Option<PathBuf>,
     reports: Vec<StepReport>,
     problems: Vec<Problem>,
@@ -188,11 +195,12 @@ impl<'a> Runner<'a> {
         ));
         std::fs::create_dir_all(&lab_dir)
             .map_err(|e| format!("failed to create the run folder {}: {e}", lab_dir.display()))?;
-        let tree = lab_dir.join("tree");
-        let root = course.root();
-        sandbox::copy_course(&root, &tree, &settings.exclude).map_err(|e| error_chain(&e))?;
-        let start =
-            sandbox::map_into(&root, &tree, &course.start_dir(lab)).map_err(|e| error_chain(&e))?;
+        let tree = job
+            .pool
+            .take(job.source, &settings.run_root, &|| interrupt.count() > 0)
+            .map_err(|e| error_chain(&e))?;
+        let start = sandbox::map_into(&course.root(), &tree.path, &course.start_dir(lab))
+            .map_err(|e| error_chain(&e))?;
         if !start.is_dir() {
             return Err(format!(
                 "failed to start the lab in {}: no such folder in the course",
@@ -210,10 +218,29 @@ impl<'a> Runner<'a> {
             env.retain(|(k, _)| *k != *key);
             env.push((key.into(), value.into()));
         }
-        let home = env
-            .iter()
-            .find(|(k, _)| k == "HOME")
-            .map(|(_, v)| PathBuf::from(v));
+        // A private HOME and TMPDIR inside the run folder: the only places besides the sandbox
+        // a confined lab can write, and never the user's own.
+        for (name, dir) in [("HOME", "home"), ("TMPDIR", "tmp")] {
+            let path = lab_dir.join(dir);
+            std::fs::create_dir_all(&path)
+                .map_err(|e| format!("failed to create {}: {e}", path.display()))?;
+            env.retain(|(k, _)| k != name);
+            env.push((name.into(), path.into()));
+        }
+        let home = Some(lab_dir.join("home"));
+        let launcher = settings.confine.as_ref().map(|labbook| {
+            let mut writable = vec![lab_dir.clone(), tree.path.clone()];
+            writable.extend(
+                env.iter()
+                    .filter(|(k, _)| k == "KUBECONFIG")
+                    .map(|(_, v)| PathBuf::from(v)),
+            );
+            // Only the kind backend sets it (the user's own is not inherited).
+            if env.iter().any(|(k, _)| k == "KIND_CLUSTER_NAME") {
+                writable.extend(super::confine::docker_sockets(&env));
+            }
+            super::confine::launcher(labbook, &writable, false)
+        });
         let token = format!("lb{}x{}", std::process::id(), job.index + 1);
         let terminal = Terminal::new(terminal::Settings {
             bash: settings.bash.clone(),
@@ -221,6 +248,7 @@ impl<'a> Runner<'a> {
             cwd: start,
             env,
             token: token.clone(),
+            launcher: launcher.unwrap_or_default(),
         })
         .map_err(|e| error_chain(&e))?;
         Ok(Runner {
@@ -232,6 +260,7 @@ impl<'a> Runner<'a> {
             terminal,
             token,
             lab_dir,
+            tree: Some(tree),
             home,
             reports: lab.steps.iter().map(skipped).collect(),
             problems: Vec::new(),
@@ -616,6 +645,10 @@ impl<'a> Runner<'a> {
                 "killed with SIGKILL after ignoring SIGTERM at the end of the lab: {}",
                 killed.join(", ")
             ));
+        }
+        // Every process of the lab is gone: its tree can be reset for the next lab.
+        if let Some(tree) = self.tree.take() {
+            self.job.pool.give(tree);
         }
         match self.backend.leftovers(self.lab()) {
             Ok(leftovers) => self.warnings.extend(leftovers),

@@ -12,6 +12,8 @@
 //! (interactive sessions and their transcripts), [`expect`], [`redact`], [`snapshots`],
 //! [`sandbox`], [`reports`], [`console`] (progress, summary and failure text) and [`interrupt`].
 
+pub mod atomic;
+pub mod confine;
 pub mod console;
 pub mod expect;
 pub mod interrupt;
@@ -59,6 +61,8 @@ pub struct Settings {
     pub jobs: usize,
     /// Where report.json and junit.xml go (the sandboxes are then kept in DIR/run/).
     pub report: Option<PathBuf>,
+    /// Whether lab commands are confined with Landlock.
+    pub confine: confine::Confine,
 }
 
 /// The run ended because this machine cannot run labs at all (exit code 3), not because of the
@@ -149,18 +153,35 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
     for done in procs::reap_stale(&std::env::temp_dir()) {
         eprintln!("labbook: {done}");
     }
-    // Sandboxes live in a temporary folder, or under --report DIR/run/ to be kept for debugging.
+    let confine = match args.confine {
+        confine::Confine::Off => None,
+        mode => match confine::probe() {
+            confine::Support::Available(_) => {
+                Some(std::env::current_exe().context("failed to find the labbook binary")?)
+            }
+            confine::Support::Missing(why) if mode == confine::Confine::Require => {
+                anyhow::bail!("refusing to run with --confine=require: {why}")
+            }
+            confine::Support::Missing(why) => {
+                eprintln!(
+                    "labbook: lab commands are not confined ({why}); they can write anywhere you can"
+                );
+                None
+            }
+        },
+    };
+
+    // Sandboxes live in a temporary folder, or under --report DIR/run/<run id>/ to be kept for
+    // debugging; each run has its own folder, so runs sharing DIR never touch each other's.
     let _temporary;
+    let _run_folder;
     let run_root = match &args.report {
         Some(dir) => {
-            let run = dir.join("run");
-            if run.exists() {
-                std::fs::remove_dir_all(&run)
-                    .with_context(|| format!("failed to clear {}", run.display()))?;
-            }
-            std::fs::create_dir_all(&run)
-                .with_context(|| format!("failed to create {}", run.display()))?;
-            run
+            reports::check_targets(dir)?;
+            let folder = reports::RunFolder::create(dir, run_id())?;
+            let path = folder.path.clone();
+            _run_folder = folder;
+            path
         }
         None => {
             let dir = tempfile::Builder::new()
@@ -191,11 +212,17 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
         run_root,
         report_dir: args.report.as_deref().map(sandbox::absolute),
         exclude,
+        confine,
         env: std::env::vars_os()
             .filter(|(k, _)| k.to_str().is_some_and(inherited))
             .collect::<Vec<(OsString, OsString)>>(),
         output_budget: Default::default(),
     };
+    let sources: Vec<sandbox::Source> = courses
+        .iter()
+        .map(|c| sandbox::Source::new(&c.root(), &settings.exclude))
+        .collect();
+    let pools: Vec<sandbox::Pool> = courses.iter().map(|_| sandbox::Pool::default()).collect();
     let factory = |dir: &Path, lab: &Lab| backend.for_lab(run_id(), dir, lab);
 
     let results: Mutex<Vec<Option<lab::LabResult>>> =
@@ -212,6 +239,8 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
                         lab: &courses[c].labs[l],
                         index: i,
                         redactor: &redactors[c],
+                        source: &sources[c],
+                        pool: &pools[c],
                     };
                     let result = lab::run(&job, &settings, &factory, &console, &interrupt);
                     if let Ok(mut results) = results.lock() {

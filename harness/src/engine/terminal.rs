@@ -85,6 +85,8 @@ pub struct Settings {
     pub env: Vec<(OsString, OsString)>,
     /// The lab's token, in `LABBOOK_LAB` and every step's `LABBOOK_STEP`.
     pub token: String,
+    /// What bash is started through (the Landlock confinement helper), or nothing.
+    pub launcher: Vec<OsString>,
 }
 
 /// One block to run.
@@ -319,7 +321,14 @@ impl Terminal {
         if fs::read_to_string(&fresh).is_ok_and(|s| s.ends_with(STATE_END)) {
             let _ = fs::rename(&fresh, &saved);
         }
-        let mut command = Command::new(&self.settings.bash);
+        let mut command = match self.settings.launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&self.settings.bash);
+                command
+            }
+            None => Command::new(&self.settings.bash),
+        };
         command
             .args(["--noprofile", "--norc", "-c", SCRIPT, "bash"])
             .arg(dir)

@@ -478,7 +478,8 @@ fn a_changed_output_fails_without_touching_the_accepted_snapshot() {
 #[test]
 fn a_hanging_step_is_killed_at_its_limit_and_no_process_survives_the_lab() {
     let course = Fixture::new("failing-course");
-    let run = course.run(&["src/limits.md"]);
+    // The lab writes its pids into the test's folder, which confinement would forbid.
+    let run = course.run(&["src/limits.md", "--confine=off"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let hang = run.step("limits.md", "wait-forever-1");
     assert_eq!(hang["status"], "timed-out");
@@ -524,7 +525,8 @@ fn watches_stop_at_the_watch_limit_or_time_out_waiting_for_until() {
 fn ctrl_c_stops_the_step_runs_cleanup_and_leaves_no_orphans() {
     let fixture = Fixture::new("run");
     let mut child = fixture
-        .labbook(&["interrupt.md"], &[])
+        // The lab writes its pids into the test's folder, which confinement would forbid.
+        .labbook(&["interrupt.md", "--confine=off"], &[])
         .command()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
