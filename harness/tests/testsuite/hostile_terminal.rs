@@ -53,6 +53,9 @@ impl Hostile {
             .arg("run")
             .args(args)
             .args(["--cluster", "none"])
+            // The labs write the pids they start into the test's folder, outside their sandbox,
+            // which confinement forbids (hostile_fs.rs tests confinement itself).
+            .args(["--confine", "off"])
             .current_dir(&self.root)
             .env("TMPDIR", self.temp())
             .env("PIDS_DIR", self.pids())
