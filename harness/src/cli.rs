@@ -59,6 +59,9 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// List only one shard's labs: `slice:K/N` or `hash:K/N` (as `run --partition`).
+        #[arg(long, value_name = "SPEC")]
+        partition: Option<crate::partition::Partition>,
     },
     /// Execute the labs like a careful reader, and assert every Verify section.
     ///
@@ -85,9 +88,31 @@ pub enum Command {
         #[arg(default_value = ".")]
         book: PathBuf,
     },
+    /// Work with run reports (`--report DIR` folders).
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// List the tools a course needs (docker, kind, kubectl, istioctl, helm, shellcheck) and
     /// which cluster backend can be used here.
     Doctor,
+}
+
+/// The subcommands of `labbook report`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge the reports of a partitioned run's shards into one.
+    ///
+    /// Every lab of every DIR/report.json is kept, diagnostics are copied, and junit.xml is
+    /// written from the merged report. Refused (exit code 2) when a lab is in two reports, or
+    /// the reports come from labbook versions with different report contracts or from
+    /// different cluster backends.
+    Merge {
+        /// The shards' report folders (each holding report.json).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to write the merged report.json and junit.xml (must not hold a report yet).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// Options of `labbook run`.
@@ -126,6 +151,10 @@ pub struct RunArgs {
     /// temporary folder that is removed at the end.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+    /// Run only one shard of the labs: `slice:K/N` (every N-th lab in reading order) or
+    /// `hash:K/N` (by a stable hash of the chapter's path in the book). Shards count from 1.
+    #[arg(long, value_name = "SPEC")]
+    pub partition: Option<crate::partition::Partition>,
 }
 
 /// Parses the command line, runs it and maps the outcome to an exit code.
@@ -159,10 +188,17 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
 /// Runs a parsed command line; `Err` means bad usage or unreadable input (exit code 2).
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Plan { paths, format } => crate::plan::run(&paths, format),
+        Command::Plan {
+            paths,
+            format,
+            partition,
+        } => crate::plan::run(&paths, format, partition),
         Command::Doctor => crate::doctor::run(),
         Command::Run(args) => crate::engine::run(&args),
         Command::Lint { paths, format } => crate::lint::run(&paths, format),
         Command::Build { book } => crate::build::run(&book),
+        Command::Report(ReportCommand::Merge { dirs, out }) => {
+            crate::report_merge::run(&dirs, &out)
+        }
     }
 }

@@ -116,11 +116,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         args.step_timeout >= 1,
         "--step-timeout must be at least 1 second"
     );
-    let courses: Vec<Course> = args
+    let mut courses: Vec<Course> = args
         .paths
         .iter()
         .map(|p| labbook::course::load(p))
         .collect::<Result<_, _>>()?;
+    crate::partition::filter(&mut courses, args.partition);
     let redactors: Vec<Redactor> = courses
         .iter()
         .map(|c| Redactor::new(&c.config.redactions))
@@ -227,7 +228,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     if let Some(dir) = &args.report {
         reports::write(dir, &report)?;
     }
-    if jobs.is_empty() {
+    if let (true, Some(partition)) = (jobs.is_empty(), args.partition) {
+        console.print(&format!(
+            "labbook: shard {partition} has no labs: nothing to run, the shard passes"
+        ));
+    } else if jobs.is_empty() {
         console.print("labbook: no labs found (no chapters with runnable blocks)");
     }
     console.summary(&report.labs, &problems, started.elapsed());
