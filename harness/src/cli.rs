@@ -169,6 +169,18 @@ pub struct RunArgs {
     /// `hash:K/N` (by a stable hash of the chapter's path in the book). Shards count from 1.
     #[arg(long, value_name = "SPEC")]
     pub partition: Option<crate::partition::Partition>,
+    /// Run only this step (a step id, or a Markdown line in its block), after the setup steps.
+    #[arg(long, value_name = "STEP", conflicts_with_all = ["from", "until"])]
+    pub only: Option<String>,
+    /// Run from this step (id or Markdown line) to the end, after the setup steps.
+    #[arg(long, value_name = "STEP")]
+    pub from: Option<String>,
+    /// Run up to and including this step (id or Markdown line).
+    #[arg(long, value_name = "STEP")]
+    pub until: Option<String>,
+    /// Leave the setup steps out as well (they run by default with --only, --from, --until).
+    #[arg(long)]
+    pub no_setup: bool,
 }
 
 impl RunArgs {
@@ -183,6 +195,12 @@ impl RunArgs {
             jobs: self.jobs,
             report: self.report.clone(),
             partition: self.partition,
+            steps: crate::step_filter::StepFilter {
+                only: self.only.clone(),
+                from: self.from.clone(),
+                until: self.until.clone(),
+                no_setup: self.no_setup,
+            },
         };
         let backend = match self.cluster {
             ClusterChoice::None => Backend::None,

@@ -12,3 +12,4 @@ pub mod lint;
 pub mod partition;
 pub mod plan;
 pub mod report_merge;
+pub mod step_filter;

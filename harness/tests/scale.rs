@@ -325,3 +325,125 @@ fn merges_that_would_mislead_exit_2() {
         out.stderr
     );
 }
+
+/// Runs `fixtures/run/selection.md` (from a copy) with `args`; returns the exit code, the ids of
+/// the steps in the report, and what the last reported step printed.
+fn run_selection(args: &[&str]) -> (i32, Vec<String>, String, String) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::copy(
+        root().join("fixtures/run/selection.md"),
+        tmp.path().join("selection.md"),
+    )
+    .expect("copy");
+    let mut all = vec!["run", "selection.md", "--report", "out"];
+    all.extend(args);
+    let out = labbook_in(tmp.path(), &all);
+    let report = tmp.path().join("out/report.json");
+    if !report.exists() {
+        return (out.code, vec![], String::new(), out.stderr);
+    }
+    let report = json(&report);
+    let steps = report["labs"][0]["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ids = steps
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").to_string())
+        .collect();
+    let last = steps
+        .last()
+        .and_then(|s| s["output"].as_str())
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    (out.code, ids, last, out.stderr)
+}
+
+#[test]
+fn only_from_and_until_run_part_of_a_lab_after_its_setup() {
+    let cases: [(&[&str], &[&str], &str); 7] = [
+        (
+            &[],
+            &[
+                "prepare-the-desk-1",
+                "first-exercise-1",
+                "second-exercise-1",
+                "third-exercise-1",
+            ],
+            "setup first second still-second third",
+        ),
+        (
+            &["--only", "third-exercise-1"],
+            &["prepare-the-desk-1", "third-exercise-1"],
+            "setup third",
+        ),
+        // A Markdown line inside the second block (its second command).
+        (
+            &["--only", "22"],
+            &["prepare-the-desk-1", "second-exercise-1"],
+            "",
+        ),
+        (
+            &["--from", "second-exercise-1"],
+            &[
+                "prepare-the-desk-1",
+                "second-exercise-1",
+                "third-exercise-1",
+            ],
+            "setup second still-second third",
+        ),
+        (
+            &["--until", "first-exercise-1"],
+            &["prepare-the-desk-1", "first-exercise-1"],
+            "",
+        ),
+        (
+            &["--from", "first-exercise-1", "--until", "second-exercise-1"],
+            &[
+                "prepare-the-desk-1",
+                "first-exercise-1",
+                "second-exercise-1",
+            ],
+            "",
+        ),
+        (
+            &["--only", "third-exercise-1", "--no-setup"],
+            &["third-exercise-1"],
+            "third",
+        ),
+    ];
+    for (args, ids, last) in cases {
+        let (code, got, output, stderr) = run_selection(args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        assert_eq!(got, ids, "{args:?}");
+        if !last.is_empty() {
+            assert_eq!(output, last, "{args:?}");
+        }
+    }
+}
+
+#[test]
+fn unknown_steps_exit_2() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--only", "no-such-step"],
+            "failed to find step `no-such-step` in selection.md",
+        ),
+        (
+            &["--from", "999"],
+            "failed to find step `999` in selection.md",
+        ),
+        (&["--until", "4"], "failed to find step `4`"),
+        (
+            &["--only", "first-exercise-1", "--from", "first-exercise-1"],
+            "cannot be used with",
+        ),
+    ];
+    for (args, message) in cases {
+        let (code, ids, _, stderr) = run_selection(args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(ids.is_empty(), "{args:?} ran {ids:?}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}

@@ -61,6 +61,8 @@ pub struct Settings {
     pub report: Option<PathBuf>,
     /// Run only this shard of the labs.
     pub partition: Option<crate::partition::Partition>,
+    /// Run only part of each lab (`--only`, `--from`, `--until`, `--no-setup`).
+    pub steps: crate::step_filter::StepFilter,
 }
 
 /// The run ended because this machine cannot run labs at all (exit code 3), not because of the
@@ -136,6 +138,9 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
         .map(|p| labbook::course::load(p))
         .collect::<Result<_, _>>()?;
     crate::partition::filter(&mut courses, args.partition);
+    for lab in courses.iter_mut().flat_map(|c| c.labs.iter_mut()) {
+        args.steps.apply(lab)?;
+    }
     let redactors: Vec<Redactor> = courses
         .iter()
         .map(|c| Redactor::new(&c.config.redactions))
