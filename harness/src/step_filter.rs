@@ -110,3 +110,68 @@ fn position(lab: &Lab, step: &str) -> Option<usize> {
         (s.span.line..=end).contains(&line)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn chapter(name: &str) -> Lab {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures")
+            .join(name);
+        labbook::course::load_chapter(&path).expect("fixture loads")
+    }
+
+    fn filter(only: Option<&str>, from: Option<&str>, until: Option<&str>) -> StepFilter {
+        StepFilter {
+            only: only.map(Into::into),
+            from: from.map(Into::into),
+            until: until.map(Into::into),
+            no_setup: false,
+        }
+    }
+
+    #[test]
+    fn selects_ranges_by_id_or_line_and_keeps_setup() {
+        let lab = chapter("run/selection.md");
+        let cases = [
+            (filter(None, None, None), vec![0, 1, 2, 3]),
+            (filter(Some("first-exercise-1"), None, None), vec![0, 1]),
+            (filter(Some("20"), None, None), vec![0, 2]),
+            (filter(Some("23"), None, None), vec![0, 2]),
+            (filter(None, Some("15"), None), vec![0, 1, 2, 3]),
+            (filter(None, None, Some("second-exercise-1")), vec![0, 1, 2]),
+            (filter(None, Some("27"), Some("28")), vec![0, 3]),
+        ];
+        for (f, expected) in cases {
+            assert_eq!(f.select(&lab).expect("known"), expected, "{f:?}");
+        }
+        let no_setup = StepFilter {
+            no_setup: true,
+            ..filter(Some("third-exercise-1"), None, None)
+        };
+        assert_eq!(no_setup.select(&lab).expect("known"), vec![3]);
+        for unknown in ["12", "24", "nope", ""] {
+            let err = filter(Some(unknown), None, None).select(&lab);
+            assert!(err.is_err(), "{unknown}");
+        }
+    }
+
+    #[test]
+    fn a_session_input_keeps_its_session() {
+        let lab = chapter("labs/sessions.md");
+        let input = lab
+            .steps
+            .iter()
+            .position(|s| s.kind == StepKind::SessionInput)
+            .expect("an input");
+        let picked = filter(Some(&lab.steps[input].id), None, None)
+            .select(&lab)
+            .expect("known");
+        let kinds: Vec<StepKind> = picked.iter().map(|&i| lab.steps[i].kind).collect();
+        assert!(kinds.contains(&StepKind::OpenSession), "{kinds:?}");
+        assert!(picked.contains(&input));
+    }
+}
