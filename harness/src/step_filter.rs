@@ -70,12 +70,13 @@ impl StepFilter {
             })
             .collect();
         for (i, step) in lab.steps.iter().enumerate() {
-            if keep[i] && step.kind == StepKind::SessionInput {
-                if let Some(open) = lab.steps.iter().position(|s| {
+            if keep[i]
+                && step.kind == StepKind::SessionInput
+                && let Some(open) = lab.steps.iter().position(|s| {
                     s.kind == StepKind::OpenSession && Some(&s.id) == step.session.as_ref()
-                }) {
-                    keep[open] = true;
-                }
+                })
+            {
+                keep[open] = true;
             }
         }
         Ok((0..lab.steps.len()).filter(|&i| keep[i]).collect())
