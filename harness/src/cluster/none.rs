@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use labbook::text::truncate;
-use labbook::{Lab, Step, tools};
+use labbook::{Lab, Step, StepKind, tools};
 
 use super::LabCluster;
 
@@ -108,7 +108,10 @@ fn no_cluster_hint(lab: &Lab, step: &Step, output: &str, failing: &str) -> Optio
     let connection = CONNECTION_ERRORS
         .iter()
         .any(|needle| output.contains(needle));
-    let tool_failed = tools::talks_to_cluster(first_word) || first_word == "make";
+    // A session's opening command exits with the status of the shell it opened (a pod shell's
+    // `exit 3`): only a connection problem says a cluster is missing.
+    let tool_failed = step.kind != StepKind::OpenSession
+        && (tools::talks_to_cluster(first_word) || first_word == "make");
     (connection || tool_failed).then(|| {
         format!(
             "hint: this step talks to a cluster (`{}` at {}:{}), and --cluster none has none: \

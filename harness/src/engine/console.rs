@@ -19,7 +19,7 @@ use labbook::report::{LabReport, LabStatus, StepReport, StepStatus};
 use labbook::text::truncate;
 use labbook::{Lab, Step};
 
-use super::terminal::Failure;
+use super::terminal::{Failure, FailureKind};
 
 /// A failure worth a line in the summary (and a GitHub annotation).
 #[derive(Debug, Clone)]
@@ -230,13 +230,34 @@ impl LabProgress<'_> {
 /// "`cmd` failed with exit code N at chapter.md:LINE" (with `count` failing commands in all).
 pub fn describe_failure(chapter: &Path, step: &Step, failure: &Failure, count: usize) -> String {
     let markdown_line = failure.line;
-    if failure.command.starts_with("syntax error") || failure.command.starts_with("unexpected EOF")
-    {
-        return format!(
-            "bash stopped reading the block at {}:{markdown_line}: {}",
-            chapter.display(),
-            failure.command
-        );
+    let path = chapter.display();
+    match failure.kind {
+        FailureKind::Syntax => {
+            return format!(
+                "bash stopped reading the block at {path}:{markdown_line}: {}",
+                failure.command
+            );
+        }
+        FailureKind::Unbound => {
+            let (variable, code) = failure.command.split_once('\t').unwrap_or_default();
+            return format!(
+                "`{}` uses `${variable}`, which is not set (`set -u` is on), at \
+                 {path}:{markdown_line}; bash left the shell there",
+                truncate(code, 80)
+            );
+        }
+        FailureKind::Broken => {
+            return format!(
+                "the lab's shell could not start this block: it cannot open files any more \
+                 (did an earlier block lower `ulimit -n` or close file descriptors?){}",
+                if failure.command.is_empty() {
+                    String::new()
+                } else {
+                    format!("; bash said: {}", truncate(&failure.command, 120))
+                }
+            );
+        }
+        FailureKind::Command => {}
     }
     let code_line = step
         .code_lines
@@ -246,7 +267,36 @@ pub fn describe_failure(chapter: &Path, step: &Step, failure: &Failure, count: u
         .unwrap_or("")
         .trim();
     let first_word = failure.command.split_whitespace().next().unwrap_or("");
-    let command = if !code_line.is_empty() && !code_line.contains(first_word) {
+    // Under `set -o pipefail`, bash names the pipeline's last command; the culprit is the last
+    // one that failed.
+    let culprit = failure.pipeline_culprit().and_then(|index| {
+        let commands: Vec<String> = step
+            .analysis
+            .commands
+            .iter()
+            .filter(|c| c.line == markdown_line && !c.substituted)
+            .map(|c| c.argv.join(" "))
+            .collect();
+        (commands.len() == failure.pipestatus.len())
+            .then(|| commands.get(index).cloned())
+            .flatten()
+            .map(|command| (index, command))
+    });
+    let command = if let Some((index, command)) = culprit {
+        format!(
+            "`{}` (command {} of the pipeline `{}`, under `set -o pipefail`)",
+            truncate(&command, 60),
+            index + 1,
+            truncate(
+                if code_line.is_empty() {
+                    &failure.command
+                } else {
+                    code_line
+                },
+                80
+            )
+        )
+    } else if !code_line.is_empty() && !code_line.contains(first_word) {
         // A function from an earlier block failed inside; name the line the reader typed.
         format!(
             "`{}` (in `{}`)",
@@ -257,9 +307,8 @@ pub fn describe_failure(chapter: &Path, step: &Step, failure: &Failure, count: u
         format!("`{}`", truncate(&failure.command, 80))
     };
     let mut text = format!(
-        "{command} failed with exit code {} at {}:{markdown_line}",
+        "{command} failed with exit code {} at {path}:{markdown_line}",
         failure.status,
-        chapter.display()
     );
     if failure.status == 127 {
         text.push_str(" (command not found)");

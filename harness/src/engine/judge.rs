@@ -230,13 +230,13 @@ impl Judge<'_> {
     /// What a step's snapshot holds: the redacted output, or for write-file the files written.
     fn snapshot_content(&self, step: &Step, outcome: &Outcome) -> Result<String, String> {
         let redactor = self.redactor;
-        let mut files: Vec<String> = Vec::new();
+        let mut files: Vec<(String, usize)> = Vec::new();
         if step.kind == StepKind::WriteFile {
             for command in &step.analysis.commands {
                 if let Some(file) = command.written_file()
-                    && !files.contains(&file)
+                    && !files.iter().any(|(f, _)| *f == file)
                 {
-                    files.push(file);
+                    files.push((file, command.line));
                 }
             }
         }
@@ -244,8 +244,8 @@ impl Judge<'_> {
             return Ok(redactor.output(&outcome.output).trim_end().to_string());
         }
         let mut parts = Vec::new();
-        for file in &files {
-            let path = self.resolve(file, &outcome.cwd);
+        for (file, line) in &files {
+            let path = self.resolve(file, outcome.folder_for(*line, file));
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 format!(
                     "failed to read `{file}`, which the block writes (looked at {}): {e}",
@@ -278,6 +278,7 @@ impl Judge<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::terminal::FailureKind;
 
     const LAB: &str = "# Lab\n\n```bash\ntrue\nfalse\n```\n\n```bash\nkubectl get pods -w\n```\n\n<!-- labbook: until=ready -->\n```bash\nkubectl get pods -w\n```\n\n<!-- labbook: expect=exit:3 -->\n```bash\nfalse\n```\n";
 
@@ -304,11 +305,18 @@ mod tests {
                     status,
                     line,
                     command: command.into(),
+                    kind: if command.starts_with("syntax error") {
+                        FailureKind::Syntax
+                    } else {
+                        FailureKind::Command
+                    },
+                    pipestatus: Vec::new(),
                 })
                 .collect(),
             ending,
             duration: Duration::ZERO,
             cwd: PathBuf::new(),
+            folders: Vec::new(),
         }
     }
 

@@ -52,6 +52,8 @@ pub struct RunContext {
     pub exclude: Vec<PathBuf>,
     /// The environment lab commands start from (before the backend's variables).
     pub env: Vec<(OsString, OsString)>,
+    /// What is still kept of the run's step outputs.
+    pub output_budget: std::sync::Arc<terminal::OutputBudget>,
 }
 
 /// One lab to run.
@@ -371,6 +373,8 @@ impl<'a> Runner<'a> {
             limit,
             until: until.as_ref(),
             watch,
+            own_output: step.kind == StepKind::Background,
+            folders: step.kind == StepKind::WriteFile,
         };
         let retry_deadline = step.annotation.retry.map(|d| terminal::later(started, d));
         let mut attempts = 0;
@@ -418,7 +422,7 @@ impl<'a> Runner<'a> {
         if outcome.truncated {
             output.push_str("\n[labbook: output truncated]\n");
         }
-        report.output = output;
+        report.output = self.settings.output_budget.keep(output);
         self.record(i, report, judgement, Some(&outcome), started)
     }
 
@@ -585,19 +589,26 @@ impl<'a> Runner<'a> {
     /// Ends the lab: stops the shell and every process the lab started, asks the backend for
     /// leftovers and tears it down, and fills in the lab report.
     fn finish(mut self, result: &mut LabResult) {
+        // The process tree while the shell still holds it (a `setsid` daemon whose parent has
+        // exited is its orphan, adopted by labbook: see procs::adopt_orphans).
+        let shells = self.terminal.process_groups().to_vec();
+        let mut tree =
+            procs::descendants(&self.terminal.shell_pid().into_iter().collect::<Vec<_>>());
         self.terminal.shutdown();
         for (i, number) in std::mem::take(&mut self.backgrounds) {
             let (output, truncated) = self.terminal.output(number);
-            self.reports[i].output = output;
+            self.reports[i].output = self.settings.output_budget.keep(output);
             if truncated {
                 self.reports[i]
                     .output
                     .push_str("\n[labbook: output truncated]\n");
             }
         }
+        tree.extend(procs::adopted(Some(&shells), &shells));
         let killed = procs::reap(
-            self.terminal.process_groups(),
+            &shells,
             &self.terminal.lab_marker(),
+            &tree,
             Duration::from_secs(3),
         );
         if !killed.is_empty() {

@@ -152,6 +152,11 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
         .collect();
     let bash = which("bash").ok_or(EnvironmentError::NoBash)?;
 
+    // What a run killed with SIGKILL left (it could not clean up): found, reaped, and said.
+    procs::adopt_orphans();
+    for done in procs::reap_stale(&std::env::temp_dir()) {
+        eprintln!("labbook: {done}");
+    }
     // Sandboxes live in a temporary folder, or under --report DIR/run/ to be kept for debugging.
     let _temporary;
     let run_root = match &args.report {
@@ -171,6 +176,7 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
                 .tempdir()
                 .map_err(EnvironmentError::NoTempDir)?;
             let path = dir.path().to_path_buf();
+            procs::record_owner(&path).context("failed to write the run record")?;
             _temporary = dir;
             path
         }
@@ -196,6 +202,7 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
         env: std::env::vars_os()
             .filter(|(k, _)| k.to_str().is_some_and(inherited))
             .collect::<Vec<(OsString, OsString)>>(),
+        output_budget: Default::default(),
     };
     let factory = |dir: &Path, lab: &Lab| backend.for_lab(run_id(), dir, lab);
 
@@ -222,6 +229,20 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
             });
         }
     });
+    // Orphans no lab could claim (a daemon that left its lab's process group and environment).
+    let orphans = procs::adopted(None, &[]);
+    let killed = procs::reap(&[], "", &orphans, Duration::from_secs(2));
+    if !orphans.is_empty() {
+        console.print(&format!(
+            "labbook: stopped {} process(es) the labs left running{}",
+            orphans.len(),
+            if killed.is_empty() {
+                String::new()
+            } else {
+                format!(" (with SIGKILL: {})", killed.join(", "))
+            }
+        ));
+    }
     let results: Vec<lab::LabResult> = results
         .into_inner()
         .unwrap_or_default()

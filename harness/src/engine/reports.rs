@@ -2,6 +2,8 @@
 //! for its "last verified" banner) and `junit.xml` (one test suite per lab, one test case per
 //! step) for CI systems.
 
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,12 +37,19 @@ pub fn write(dir: &Path, report: &Report) -> Result<(), ReportError> {
         move |source| ReportError::Write { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let json = serde_json::to_string_pretty(report).map_err(ReportError::Json)?;
+    // Streamed to the files: a copy of a large report in memory would double its cost.
     let json_path = dir.join("report.json");
-    std::fs::write(&json_path, json + "\n").map_err(io(&json_path))?;
+    let mut json = std::io::BufWriter::new(File::create(&json_path).map_err(io(&json_path))?);
+    serde_json::to_writer_pretty(&mut json, report).map_err(ReportError::Json)?;
+    json.write_all(b"\n")
+        .and_then(|_| json.flush())
+        .map_err(io(&json_path))?;
     let junit_path = dir.join("junit.xml");
-    let xml = junit(report).to_string().map_err(ReportError::Junit)?;
-    std::fs::write(&junit_path, xml).map_err(io(&junit_path))?;
+    let mut xml = std::io::BufWriter::new(File::create(&junit_path).map_err(io(&junit_path))?);
+    junit(report)
+        .serialize(&mut xml)
+        .map_err(ReportError::Junit)?;
+    xml.flush().map_err(io(&junit_path))?;
     Ok(())
 }
 

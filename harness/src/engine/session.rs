@@ -190,6 +190,7 @@ pub fn judge_input(
                 ending: Ending::Finished,
                 duration: Duration::ZERO,
                 cwd: PathBuf::new(),
+                folders: Vec::new(),
             };
             (output, judge.expectation(step, &outcome, None))
         }
