@@ -73,6 +73,9 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// List only one shard's labs: `slice:K/N` or `hash:K/N` (as `run --partition`).
+        #[arg(long, value_name = "SPEC")]
+        partition: Option<crate::partition::Partition>,
     },
     /// Execute the labs like a careful reader, and assert every Verify section.
     ///
@@ -100,6 +103,9 @@ pub enum Command {
         #[arg(default_value = ".")]
         book: PathBuf,
     },
+    /// Work with run reports (`--report DIR` folders).
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// List the tools a course needs (docker, kind, kubectl, istioctl, helm, shellcheck) and
     /// which cluster backend can be used here.
     Doctor,
@@ -116,6 +122,25 @@ pub enum Command {
         /// The command and its arguments.
         #[arg(last = true, required = true)]
         command: Vec<std::ffi::OsString>,
+    },
+}
+
+/// The subcommands of `labbook report`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge the reports of a partitioned run's shards into one.
+    ///
+    /// Every lab of every DIR/report.json is kept, diagnostics are copied, and junit.xml is
+    /// written from the merged report. Refused (exit code 2) when a lab is in two reports, or
+    /// the reports come from labbook versions with different report contracts or from
+    /// different cluster backends.
+    Merge {
+        /// The shards' report folders (each holding report.json).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to write the merged report.json and junit.xml (must not hold a report yet).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
 }
 
@@ -159,6 +184,22 @@ pub struct RunArgs {
     /// private HOME and TMPDIR, /dev/null and the terminal.
     #[arg(long, value_enum, default_value_t = Confine::Auto)]
     pub confine: Confine,
+    /// Run only one shard of the labs: `slice:K/N` (every N-th lab in reading order) or
+    /// `hash:K/N` (by a stable hash of the chapter's path in the book). Shards count from 1.
+    #[arg(long, value_name = "SPEC")]
+    pub partition: Option<crate::partition::Partition>,
+    /// Run only this step (a step id, or a Markdown line in its block), after the setup steps.
+    #[arg(long, value_name = "STEP", conflicts_with_all = ["from", "until"])]
+    pub only: Option<String>,
+    /// Run from this step (id or Markdown line) to the end, after the setup steps.
+    #[arg(long, value_name = "STEP")]
+    pub from: Option<String>,
+    /// Run up to and including this step (id or Markdown line).
+    #[arg(long, value_name = "STEP")]
+    pub until: Option<String>,
+    /// Leave the setup steps out as well (they run by default with --only, --from, --until).
+    #[arg(long)]
+    pub no_setup: bool,
 }
 
 impl RunArgs {
@@ -173,6 +214,13 @@ impl RunArgs {
             jobs: self.jobs,
             report: self.report.clone(),
             confine: self.confine,
+            partition: self.partition,
+            steps: crate::step_filter::StepFilter {
+                only: self.only.clone(),
+                from: self.from.clone(),
+                until: self.until.clone(),
+                no_setup: self.no_setup,
+            },
         };
         let backend = match self.cluster {
             ClusterChoice::None => Backend::None,
@@ -220,7 +268,11 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
 /// [`engine::EnvironmentError`] (exit code 3).
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Plan { paths, format } => crate::plan::run(&paths, format),
+        Command::Plan {
+            paths,
+            format,
+            partition,
+        } => crate::plan::run(&paths, format, partition),
         Command::Doctor => crate::doctor::run(),
         Command::Run(args) => {
             let (settings, backend) = args.to_settings();
@@ -234,5 +286,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             require,
             command,
         } => Err(crate::engine::confine::exec(&write, require, &command).into()),
+        Command::Report(ReportCommand::Merge { dirs, out }) => {
+            crate::report_merge::run(&dirs, &out)
+        }
     }
 }

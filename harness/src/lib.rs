@@ -9,4 +9,7 @@ pub mod cluster;
 pub mod doctor;
 pub mod engine;
 pub mod lint;
+pub mod partition;
 pub mod plan;
+pub mod report_merge;
+pub mod step_filter;

@@ -5,11 +5,16 @@ use std::path::PathBuf;
 use crate::cli::{EXIT_OK, Format};
 
 /// Loads every path and prints its plan; any unreadable or invalid chapter is an error.
-pub fn run(paths: &[PathBuf], format: Format) -> anyhow::Result<u8> {
-    let courses = paths
+pub fn run(
+    paths: &[PathBuf],
+    format: Format,
+    partition: Option<crate::partition::Partition>,
+) -> anyhow::Result<u8> {
+    let mut courses = paths
         .iter()
         .map(|p| labbook::course::load(p))
         .collect::<Result<Vec<_>, _>>()?;
+    crate::partition::filter(&mut courses, partition);
     let labs = courses.iter().flat_map(|c| c.labs.iter());
     let text = match format {
         Format::Json => {

@@ -63,6 +63,10 @@ pub struct Settings {
     pub report: Option<PathBuf>,
     /// Whether lab commands are confined with Landlock.
     pub confine: confine::Confine,
+    /// Run only this shard of the labs.
+    pub partition: Option<crate::partition::Partition>,
+    /// Run only part of each lab (`--only`, `--from`, `--until`, `--no-setup`).
+    pub steps: crate::step_filter::StepFilter,
 }
 
 /// The run ended because this machine cannot run labs at all (exit code 3), not because of the
@@ -132,11 +136,15 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
         args.step_timeout >= Duration::from_secs(1),
         "--step-timeout must be at least 1 second"
     );
-    let courses: Vec<Course> = args
+    let mut courses: Vec<Course> = args
         .paths
         .iter()
         .map(|p| labbook::course::load(p))
         .collect::<Result<_, _>>()?;
+    crate::partition::filter(&mut courses, args.partition);
+    for lab in courses.iter_mut().flat_map(|c| c.labs.iter_mut()) {
+        args.steps.apply(lab)?;
+    }
     let redactors: Vec<Redactor> = courses
         .iter()
         .map(|c| Redactor::new(&c.config.redactions))
@@ -286,7 +294,11 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
     if let Some(dir) = &args.report {
         reports::write(dir, &report)?;
     }
-    if jobs.is_empty() {
+    if let (true, Some(partition)) = (jobs.is_empty(), args.partition) {
+        console.print(&format!(
+            "labbook: shard {partition} has no labs: nothing to run, the shard passes"
+        ));
+    } else if jobs.is_empty() {
         console.print("labbook: no labs found (no chapters with runnable blocks)");
     }
     console.summary(&report.labs, &problems, started.elapsed());

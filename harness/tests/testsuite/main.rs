@@ -13,4 +13,5 @@ mod lint;
 mod plan;
 mod run;
 mod run_kind;
+mod scale;
 mod support;
