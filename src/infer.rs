@@ -27,7 +27,8 @@ const DOMINANT_SECTIONS: [(StepKind, &str); 3] = [
 ];
 
 /// The sections that apply when the commands say nothing stronger; the deepest heading decides.
-const WEAK_SECTIONS: [(StepKind, &str); 2] = [
+const WEAK_SECTIONS: [(StepKind, &str); 3] = [
+    (StepKind::Optional, r"(?i)\(\s*optional\s*\)|^\s*optional\b"),
     (StepKind::Verify, r"(?i)^\s*(verify|verification)\b"),
     (
         StepKind::Setup,
@@ -45,17 +46,24 @@ fn compile(table: &[(StepKind, &str)]) -> Vec<(StepKind, Regex)> {
         .collect()
 }
 
-/// A cue saying that the block is typed inside a pod or container shell.
+/// A cue saying that the block is typed inside a pod or container shell (or on the host a session
+/// logged in to).
 static SESSION_CUE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)^\s*(now\s+|then\s+|from\s+)?inside\b|\b(inside|within|in)\s+(the|this|that|your)\s+([\w-]+\s+){0,2}(pod|container|shell|session|generator|prompt)\b",
+        r"(?i)^\s*(now\s+|then\s+|from\s+)?inside\b|\b(inside|within|in)\s+(the|this|that|your)\s+([\w-]+\s+){0,2}(pod|container|shell|session|generator|prompt)\b|\bon\s+the\s+(node|bastion|host|vm|jump\s*box|remote\s+machine)\b|^\s*then\b[^.]*\brun\b",
     )
     .expect("static regex")
 });
 
 /// A cue saying that the block is optional.
 static OPTIONAL_CUE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(optional(ly)?|alternative(ly)?|if you (want|like|wish|prefer))\b")
+    Regex::new(r"(?i)\b(optional(ly)?|alternative(ly)?|if you (want|like|wish|prefer)|if you('re| are) (unsure|not sure))\b")
+        .expect("static regex")
+});
+
+/// A cue saying that the block is for when something went wrong.
+static TROUBLE_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(in case|if) you (run into|hit|have|see|get) (any )?(problems?|issues?|trouble|errors?)\b|\bif (something|anything|it) (goes wrong|fails)\b")
         .expect("static regex")
 });
 
@@ -69,7 +77,7 @@ static STOP_HINT: LazyLock<Regex> = LazyLock::new(|| {
 pub fn section_kind(heading: &[String], dominant: bool) -> Option<(StepKind, String)> {
     if dominant {
         for (kind, pattern) in DOMINANT.iter() {
-            if let Some(h) = heading.iter().find(|h| pattern.is_match(h)) {
+            if let Some(h) = heading.iter().find(|h| pattern.is_match(&plain_heading(h))) {
                 return Some((*kind, h.clone()));
             }
         }
@@ -77,7 +85,7 @@ pub fn section_kind(heading: &[String], dominant: bool) -> Option<(StepKind, Str
     }
     for h in heading.iter().rev() {
         for (kind, pattern) in WEAK.iter() {
-            if pattern.is_match(h) {
+            if pattern.is_match(&plain_heading(h)) {
                 return Some((*kind, h.clone()));
             }
         }
@@ -107,6 +115,25 @@ fn quote_cue(cue: &str) -> String {
 /// Whether the cue says the block is optional; returns the words that say so.
 pub(crate) fn optional_cue(cue: &str) -> Option<String> {
     OPTIONAL_CUE.is_match(cue).then(|| quote_cue(cue))
+}
+
+/// Whether the cue says the block is only for when something went wrong.
+pub(crate) fn trouble_cue(cue: &str) -> Option<String> {
+    TROUBLE_CUE.is_match(cue).then(|| quote_cue(cue))
+}
+
+/// A heading as read for its kind: without emoji, `:shortcode:` icons and leading symbols, so that
+/// `:white_check_mark: Verify` and `✅ Verify` read as `Verify`.
+fn plain_heading(heading: &str) -> std::borrow::Cow<'_, str> {
+    static ICON: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r":[a-z0-9_+-]+:").expect("static regex"));
+    let without = ICON.replace_all(heading, "");
+    let trimmed = without.trim_start_matches(|c: char| !c.is_alphanumeric() && c != '(');
+    if trimmed.len() == heading.len() {
+        std::borrow::Cow::Borrowed(heading)
+    } else {
+        std::borrow::Cow::Owned(trimmed.to_string())
+    }
 }
 
 /// What the prose says to wait for before stopping a watch.

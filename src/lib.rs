@@ -6,12 +6,15 @@
 
 pub mod annotation;
 pub mod course;
+pub mod dialect;
 pub mod error;
 pub mod infer;
 pub mod kubectl;
 pub mod model;
 mod parse;
+pub mod placeholder;
 pub mod plan;
+pub mod printed;
 pub mod report;
 pub mod shell;
 pub mod snapshot;
@@ -20,4 +23,5 @@ pub use annotation::{Annotation, Expect};
 pub use course::{Course, CourseConfig};
 pub use error::{LoadError, ParseError};
 pub use model::Heading;
-pub use model::{Dialect, Lab, Reason, SessionInfo, Span, Step, StepKind};
+pub use model::{Dialect, Lab, Reason, SessionInfo, Span, Step, StepKind, Warning};
+pub use placeholder::Placeholder;

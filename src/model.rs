@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::annotation::Annotation;
+use crate::placeholder::Placeholder;
 use crate::shell::Analysis;
 
 /// What a runnable block is for, and so how the harness runs it.
@@ -43,11 +44,13 @@ pub enum StepKind {
     Cleanup,
     /// Not part of the lab; never runs.
     Skip,
+    /// What the step before it prints ("Output:", a kubectl table): shown, never run.
+    Output,
 }
 
 impl StepKind {
     /// Every kind, in the order of the design's table.
-    pub const ALL: [StepKind; 12] = [
+    pub const ALL: [StepKind; 13] = [
         StepKind::Setup,
         StepKind::Run,
         StepKind::Verify,
@@ -60,6 +63,7 @@ impl StepKind {
         StepKind::Troubleshoot,
         StepKind::Cleanup,
         StepKind::Skip,
+        StepKind::Output,
     ];
 
     /// The kind's name as used in JSON, HTML and annotations.
@@ -77,6 +81,7 @@ impl StepKind {
             StepKind::Troubleshoot => "troubleshoot",
             StepKind::Cleanup => "cleanup",
             StepKind::Skip => "skip",
+            StepKind::Output => "output",
         }
     }
 
@@ -89,8 +94,13 @@ impl StepKind {
     pub fn in_main_sequence(self) -> bool {
         !matches!(
             self,
-            StepKind::Troubleshoot | StepKind::Cleanup | StepKind::Skip
+            StepKind::Troubleshoot | StepKind::Cleanup | StepKind::Skip | StepKind::Output
         )
+    }
+
+    /// Whether blocks of this kind are ever run (`skip` and `output` are only shown).
+    pub fn runs(self) -> bool {
+        !matches!(self, StepKind::Skip | StepKind::Output)
     }
 }
 
@@ -172,6 +182,15 @@ pub enum Reason {
         /// The Markdown line of the command.
         line: usize,
     },
+    /// Another tab of a content tab group: the lab runs the group's first tab.
+    Tab {
+        /// The tab's label.
+        tab: String,
+        /// The label of the group's first tab.
+        first: String,
+    },
+    /// What the block holds is printed output, not commands.
+    Printed,
     /// Nothing says otherwise.
     Default,
 }
@@ -183,6 +202,10 @@ impl fmt::Display for Reason {
             Reason::Heading { heading } => write!(f, "heading: {heading}"),
             Reason::Cue { words } => write!(f, "cue: \"{words}\""),
             Reason::Command { what, line } => write!(f, "command {what} (line {line})"),
+            Reason::Tab { tab, first } => {
+                write!(f, "another tab: \"{tab}\" (the lab runs \"{first}\")")
+            }
+            Reason::Printed => f.write_str("printed output, not commands"),
             Reason::Default => f.write_str("an ordinary command"),
         }
     }
@@ -242,8 +265,16 @@ pub struct Step {
     pub stop_hint: Option<String>,
     /// The explicit settings from the block's annotation.
     pub annotation: Annotation,
-    /// The commands the block runs, as understood by the shell parser.
+    /// The commands the block runs, as understood by the shell parser (placeholders read as words).
     pub analysis: Analysis,
+    /// For `output`: the id of the step whose printed output it shows.
+    pub output_of: Option<String>,
+    /// Values the reader must fill in before running the block.
+    pub placeholders: Vec<Placeholder>,
+    /// Executable Docs' `expected_similarity` for an `output` block, as written.
+    pub similarity: Option<String>,
+    /// Whether some lines of the block are printed output, which the reader does not type.
+    pub printed: bool,
 }
 
 impl Step {
@@ -261,6 +292,15 @@ impl Step {
             .get(code_line)
             .copied()
             .unwrap_or(self.span.line)
+    }
+
+    /// The code with each placeholder filled by `value(name)`, or by a plain word made of its
+    /// name: what the shell parser and ShellCheck should read.
+    pub fn filled_code(&self, value: impl Fn(&str) -> Option<String>) -> String {
+        if self.placeholders.is_empty() {
+            return self.code.clone();
+        }
+        crate::placeholder::fill(&self.code, &self.placeholders, value)
     }
 
     /// The innermost heading, if any.
@@ -299,6 +339,21 @@ pub struct Lab {
     /// The chapter's Markdown, unchanged.
     #[serde(skip)]
     pub source: String,
+    /// What the reader should know about how the chapter was read (a fence never closed).
+    #[serde(skip)]
+    pub warnings: Vec<Warning>,
+    /// mkdocs `--8<--` snippet includes, for the lint to check that their files exist.
+    #[serde(skip)]
+    pub snippets: Vec<crate::dialect::Snippet>,
+}
+
+/// Something the parser read in a forgiving way, that the author should fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// 1-based line.
+    pub line: usize,
+    /// What was read, and how to fix it.
+    pub message: String,
 }
 
 impl Lab {

@@ -42,6 +42,7 @@ pub fn badge(lab: &Lab, step: &Step) -> String {
         StepKind::Troubleshoot => "Only if something failed".into(),
         StepKind::Cleanup => "Always run at the end".into(),
         StepKind::Skip => "Not part of the lab".into(),
+        StepKind::Output => "What you should see".into(),
     }
 }
 
