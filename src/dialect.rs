@@ -187,15 +187,12 @@ pub(crate) fn prepare(source: &str) -> Prepared {
     if let Some(line) = lines.first() {
         let opening = text(line).trim_start_matches('\u{feff}').trim_end();
         if opening == "---" || opening == "+++" {
-            if let Some(close) = lines[1..]
-                .iter()
-                .position(|l| text(l).trim_end() == opening || (opening == "---" && text(l).trim_end() == "..."))
-            {
+            if let Some(close) = lines[1..].iter().position(|l| {
+                text(l).trim_end() == opening || (opening == "---" && text(l).trim_end() == "...")
+            }) {
                 let close = close + 1;
-                prepared.title = front_matter_title(
-                    lines[1..close].iter().map(|l| text(l)),
-                    opening == "+++",
-                );
+                prepared.title =
+                    front_matter_title(lines[1..close].iter().map(|l| text(l)), opening == "+++");
                 blank(&mut bytes, 0..lines[close].end);
                 first = close + 1;
             }
@@ -422,7 +419,8 @@ static TROUBLE: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// An admonition that says its blocks are optional.
 static OPTIONAL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(optional(ly)?|alternative(ly)?|bonus|extra credit)\b").expect("static regex")
+    Regex::new(r"(?i)\b(optional(ly)?|alternative(ly)?|bonus|extra credit)\b")
+        .expect("static regex")
 });
 
 /// The kind an admonition's cue gives the blocks inside it, with the words that say so.
@@ -496,7 +494,10 @@ mod tests {
                 (1, 0, "One", "One")
             ]
         );
-        assert_eq!(&source[prepared.tabs[1].bytes.clone()], "=== \"macOS\"\n    b");
+        assert_eq!(
+            &source[prepared.tabs[1].bytes.clone()],
+            "=== \"macOS\"\n    b"
+        );
     }
 
     #[test]
@@ -505,11 +506,24 @@ mod tests {
         let prepared = prepare(source);
         let found: Vec<String> = prepared.admonitions.iter().map(Admonition::cue).collect();
         assert_eq!(found, ["Stuck? (tip)", "note"]);
-        let kinds: Vec<Option<&str>> = ["Stuck? (tip)", "note", "Optional: a faster way (info)", "failure"]
-            .iter()
-            .map(|c| admonition_kind(c).map(|(k, _)| k.name()))
-            .collect();
-        assert_eq!(kinds, [Some("troubleshoot"), None, Some("optional"), Some("troubleshoot")]);
+        let kinds: Vec<Option<&str>> = [
+            "Stuck? (tip)",
+            "note",
+            "Optional: a faster way (info)",
+            "failure",
+        ]
+        .iter()
+        .map(|c| admonition_kind(c).map(|(k, _)| k.name()))
+        .collect();
+        assert_eq!(
+            kinds,
+            [
+                Some("troubleshoot"),
+                None,
+                Some("optional"),
+                Some("troubleshoot")
+            ]
+        );
         let source = "```\nls\n```{{exec}}\n\n```\nvi x\n```{{copy}}\n";
         let prepared = prepare(source);
         let markers: Vec<Marker> = prepared.markers.iter().map(|(_, m)| *m).collect();

@@ -80,8 +80,7 @@ pub(crate) fn parse_lab(path: PathBuf, source: &str) -> Result<Lab, ParseError> 
     let lines = LineIndex::new(source);
     let prepared = dialect::prepare(source);
     let mut warnings = Vec::new();
-    let (title, blocks, all_headings) =
-        collect_blocks(&path, &prepared, &lines, &mut warnings)?;
+    let (title, blocks, all_headings) = collect_blocks(&path, &prepared, &lines, &mut warnings)?;
     let (title, title_bytes) = match title {
         Some((text, bytes)) => (Some(text), Some(bytes)),
         None => (None, None),
@@ -499,7 +498,7 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
         // A block that is not run: printed output of the step before it, or not a step at all.
         if !block.runnable {
             let shows = after_step
-                && previous.is_some()
+                && after_previous(&steps, previous)
                 && printed::shows_output(&block.lang, &block.text, block.cue.as_deref());
             if !shows {
                 after_step = false;
@@ -535,8 +534,9 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
                     })
             });
             // Under "Example output:", lines that start with no known program are printed too.
-            let shown = said
-                .filter(|_| after_previous(&steps, previous) && !printed::looks_like_commands(&commands.code));
+            let shown = said.filter(|_| {
+                after_previous(&steps, previous) && printed::looks_like_prose(&commands.code)
+            });
             let reason = match transcript.or(shown) {
                 Some(words) => Some(Reason::Cue { words }),
                 None if commands.printed && commands.code.trim().is_empty() => {
@@ -583,7 +583,10 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
             infer::session_cue(cue).filter(|_| open.is_some() || strong_session_cue)
         {
             (kind, reason) = (StepKind::SessionInput, Reason::Cue { words });
-        } else if let Some((k, words)) = block.admonition.as_deref().and_then(dialect::admonition_kind)
+        } else if let Some((k, words)) = block
+            .admonition
+            .as_deref()
+            .and_then(dialect::admonition_kind)
         {
             (kind, reason) = (k, Reason::Cue { words });
         } else if let Some(words) = infer::trouble_cue(cue) {

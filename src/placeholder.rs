@@ -55,7 +55,10 @@ pub(crate) fn find(code: &str, lines: &[usize]) -> Vec<Placeholder> {
                 let text = whole.as_str().trim_start_matches(|ch: char| ch != '<');
                 (text.to_string(), name.as_str().to_string())
             } else if let Some(name) = c.name("sn").or(c.name("tn")) {
-                (c[0].to_string(), name.as_str().trim_start_matches('.').to_string())
+                (
+                    c[0].to_string(),
+                    name.as_str().trim_start_matches('.').to_string(),
+                )
             } else {
                 let text = c["yn"].trim_start_matches(|ch: char| !ch.is_ascii_uppercase());
                 (text.to_string(), text.to_string())
@@ -108,10 +111,16 @@ mod tests {
     fn finds_placeholders_by_name() {
         // (code, names)
         let cases: &[(&str, &[&str])] = &[
-            ("kubectl get pods -n <your-namespace>\n", &["your-namespace"]),
+            (
+                "kubectl get pods -n <your-namespace>\n",
+                &["your-namespace"],
+            ),
             ("curl -I http://<guestbook_IP>/\n", &["guestbook_IP"]),
             ("export TAG=<version number>\n", &["version number"]),
-            ("gcloud config set project YOUR_PROJECT_ID\n", &["YOUR_PROJECT_ID"]),
+            (
+                "gcloud config set project YOUR_PROJECT_ID\n",
+                &["YOUR_PROJECT_ID"],
+            ),
             ("echo $YOUR_PROJECT_ID ${YOUR_ZONE}\n", &[]),
             ("export V={{< edge-version >}}\n", &["edge-version"]),
             ("kubectl create ns {{ namespace }}\n", &["namespace"]),

@@ -30,7 +30,9 @@ pub fn fence_lang(info: &str) -> String {
         "shell-session" | "bash-session" | "sh-session" | "console-session" | "shellsession" => {
             "console".into()
         }
-        "azurecli" | "azurecli-interactive" | "azure-cli" | "azure-cli-interactive" => "bash".into(),
+        "azurecli" | "azurecli-interactive" | "azure-cli" | "azure-cli-interactive" => {
+            "bash".into()
+        }
         _ => lang,
     }
 }
@@ -39,7 +41,16 @@ pub fn fence_lang(info: &str) -> String {
 pub const RUNNABLE_LANGS: [&str; 5] = ["bash", "sh", "shell", "zsh", "console"];
 
 /// Fence languages that show what a command printed when the prose says so.
-const SHOWN_LANGS: [&str; 8] = ["", "text", "output", "plain", "txt", "log", "none", "plaintext"];
+const SHOWN_LANGS: [&str; 8] = [
+    "",
+    "text",
+    "output",
+    "plain",
+    "txt",
+    "log",
+    "none",
+    "plaintext",
+];
 
 /// Fence languages of data that is printed output only when the cue says it is.
 const DATA_LANGS: [&str; 5] = ["json", "yaml", "yml", "html", "xml"];
@@ -249,11 +260,12 @@ fn prompt_commands(raw: &[&str], first_line: usize, dollar: bool) -> Commands {
 }
 
 /// Programs that start the commands of a block written without a language.
-const PROGRAMS: [&str; 44] = [
+const PROGRAMS: [&str; 50] = [
     "kubectl", "helm", "istioctl", "gcloud", "az", "aws", "eksctl", "curl", "wget", "cd", "export",
     "git", "docker", "kind", "make", "linkerd", "cat", "echo", "source", "minikube", "openssl",
     "watch", "ls", "mkdir", "cp", "mv", "rm", "sudo", "ssh", "tar", "unzip", "chmod", "jq",
     "meshctl", "glooctl", "kubectx", "kubens", "while", "for", "if", "sleep", "bash", "sh", "k3d",
+    "awk", "sed", "grep", "sort", "python3", "go",
 ];
 
 /// Whether a block written without a language holds commands a reader runs.
@@ -276,11 +288,27 @@ pub(crate) fn looks_like_commands(text: &str) -> bool {
         return true;
     }
     // `pod=$(kubectl …)`: an assignment from a command.
-    word.split_once('=')
-        .is_some_and(|(name, value)| {
-            !name.is_empty()
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && (value.starts_with("$(") || value.starts_with("\"$(") || value.starts_with('`'))
+    word.split_once('=').is_some_and(|(name, value)| {
+        !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && (value.starts_with("$(") || value.starts_with("\"$(") || value.starts_with('`'))
+    })
+}
+
+/// Whether lines a shell would take for commands read as a sentence a program printed
+/// ("Retrieving host names…"): a capitalised first word that is no program.
+pub(crate) fn looks_like_prose(code: &str) -> bool {
+    if looks_like_commands(code) {
+        return false;
+    }
+    code.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .and_then(|l| l.split_whitespace().next())
+        .is_some_and(|word| {
+            let mut chars = word.chars();
+            chars.next().is_some_and(|c| c.is_ascii_uppercase())
+                && chars.next().is_some_and(|c| c.is_ascii_lowercase())
         })
 }
 
@@ -480,5 +508,8 @@ mod tests {
         for block in no {
             assert!(!looks_like_commands(block), "{block:?}");
         }
+        assert!(looks_like_prose("Retrieving host names...\nOK\n"));
+        assert!(!looks_like_prose("awk -F, -f calc.awk costs.csv\n"));
+        assert!(!looks_like_prose("myscript --flag\n"));
     }
 }

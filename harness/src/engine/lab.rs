@@ -308,10 +308,9 @@ impl<'a> Runner<'a> {
         let mut main_stopped = false;
         for (i, step) in lab.steps.iter().enumerate() {
             match step.kind {
-                StepKind::Skip
-                | StepKind::Output
-                | StepKind::Troubleshoot
-                | StepKind::Cleanup => continue,
+                StepKind::Skip | StepKind::Output | StepKind::Troubleshoot | StepKind::Cleanup => {
+                    continue;
+                }
                 StepKind::SessionInput => {
                     self.report_session_input(i);
                     continue;
