@@ -424,8 +424,8 @@ static OPTIONAL: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// The kind an admonition's cue gives the blocks inside it, with the words that say so.
-pub(crate) fn admonition_kind(cue: &str) -> Option<(crate::model::StepKind, String)> {
-    use crate::model::StepKind;
+pub(crate) fn admonition_kind(cue: &str) -> Option<(crate::kinds::StepKind, String)> {
+    use crate::kinds::StepKind;
     if TROUBLE.is_match(cue) {
         Some((StepKind::Troubleshoot, cue.to_string()))
     } else if OPTIONAL.is_match(cue) {
