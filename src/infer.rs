@@ -263,7 +263,12 @@ pub(crate) fn open_session(command: &Command) -> Option<SessionInfo> {
             line: command.line,
         });
     }
-    if command.program() == "docker" && command.args().first().is_some_and(|a| a == "run") {
+    if let Some(session) = login_session(command) {
+        return Some(session);
+    }
+    let docker_sub = command.args().first().map(String::as_str);
+    if command.program() == "docker" && matches!(docker_sub, Some("run" | "exec")) {
+        let exec = docker_sub == Some("exec");
         let args = &command.args()[1..];
         let interactive = args
             .iter()
@@ -293,20 +298,69 @@ pub(crate) fn open_session(command: &Command) -> Option<SessionInfo> {
             );
             i += if takes_value { 2 } else { 1 };
         }
-        let image = args.get(i)?.clone();
+        let target = args.get(i)?.clone();
         let shell = interactive_shell(&args[i + 1..])?;
+        if exec && shell.is_none() {
+            // `docker exec -it ctr` without a command is an error, not a shell.
+            return None;
+        }
+        let image = (!exec).then(|| target.clone());
         return Some(SessionInfo {
             tool: "docker".into(),
-            target: Some(image.clone()),
-            dialect: dialect_for(shell, Some(&image)),
+            target: Some(target),
+            dialect: dialect_for(shell, image.as_deref()),
             shell: shell.cloned(),
-            image: Some(image),
+            image,
             remove: args.iter().any(|a| a == "--rm"),
             restart_never: true,
             line: command.line,
         });
     }
     None
+}
+
+/// A login shell on another host or as another user: `ssh host` with no remote command, `su -`,
+/// `sudo -i`, `sudo -s`, `sudo su -`.
+fn login_session(command: &Command) -> Option<SessionInfo> {
+    let args = command.args();
+    let session = |tool: &str, target: Option<String>| SessionInfo {
+        tool: tool.into(),
+        target,
+        dialect: Dialect::Bash,
+        shell: None,
+        image: None,
+        remove: false,
+        restart_never: true,
+        line: command.line,
+    };
+    match command.program() {
+        "ssh" => {
+            // Options that take a value, from ssh(1).
+            const VALUED: &str = "BbcDEeFIiJLlmOoPpQRSWw";
+            let mut i = 0;
+            while i < args.len() && args[i].starts_with('-') {
+                let flag = &args[i][1..];
+                let takes_value = flag.len() == 1 && VALUED.contains(flag);
+                i += if takes_value { 2 } else { 1 };
+            }
+            let host = args.get(i)?;
+            // `-N` (no command) and `-f` (background) are tunnels, not shells.
+            let tunnel = args[..i].iter().any(|a| a == "-N" || a == "-f");
+            (args.len() == i + 1 && !tunnel).then(|| session("ssh", Some(host.clone())))
+        }
+        "su" => {
+            let scripted = args.iter().any(|a| a == "-c" || a == "--command");
+            let user = args.iter().find(|a| !a.starts_with('-')).cloned();
+            (!scripted && args.len() <= 2).then(|| session("su", user))
+        }
+        "sudo" => match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["-i"] | ["-s"] | ["su"] | ["su", "-"] | ["-i", "-u", _] | ["-u", _, "-i"] => {
+                Some(session("sudo", None))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Why a command never ends by itself, if it does not.
@@ -443,6 +497,60 @@ mod tests {
         let session = open_session(&bash.commands[0]).expect("session");
         assert_eq!(session.dialect, Dialect::Bash);
         assert!(!session.restart_never);
+    }
+
+    #[test]
+    fn sessions_beyond_kubectl() {
+        // (command, tool and target of the session, or None when it is no session)
+        let cases: &[(&str, Option<(&str, Option<&str>)>)] = &[
+            ("docker exec -it web sh", Some(("docker", Some("web")))),
+            ("docker exec -it -u root web bash", Some(("docker", Some("web")))),
+            ("docker exec -it web", None),
+            ("docker exec web ls", None),
+            ("kubectl debug -it node/kind-worker --image=busybox", Some(("kubectl", Some("node/kind-worker")))),
+            ("kubectl attach -it web", Some(("kubectl", Some("web")))),
+            ("ssh bastion", Some(("ssh", Some("bastion")))),
+            ("ssh -i key.pem ubuntu@10.0.0.5", Some(("ssh", Some("ubuntu@10.0.0.5")))),
+            ("ssh bastion uptime", None),
+            ("ssh -N -L 8080:web:80 bastion", None),
+            ("su -", Some(("su", None))),
+            ("su - admin", Some(("su", Some("admin")))),
+            ("su -c whoami", None),
+            ("sudo -i", Some(("sudo", None))),
+            ("sudo su -", Some(("sudo", None))),
+            ("sudo apt-get update", None),
+        ];
+        for (code, expected) in cases {
+            let analysis = analyze(code, &[1]);
+            let found = open_session(&analysis.commands[0]);
+            let found = found.as_ref().map(|s| (s.tool.as_str(), s.target.as_deref()));
+            assert_eq!(found, *expected, "{code}");
+        }
+    }
+
+    #[test]
+    fn headings_with_icons_and_optional() {
+        let heading = |h: &str| vec![h.to_string()];
+        let cases: &[(&str, bool, Option<StepKind>)] = &[
+            (":white_check_mark: Verify", false, Some(StepKind::Verify)),
+            ("✅ Verify the rollout", false, Some(StepKind::Verify)),
+            ("🧹 Clean up", true, Some(StepKind::Cleanup)),
+            ("Clean up", true, Some(StepKind::Cleanup)),
+            ("Use the tone analyzer (Optional)", false, Some(StepKind::Optional)),
+            ("Optional: a faster path", false, Some(StepKind::Optional)),
+            ("Deploy the app", false, None),
+        ];
+        for (text, dominant, kind) in cases {
+            assert_eq!(
+                section_kind(&heading(text), *dominant).map(|s| s.0),
+                *kind,
+                "{text}"
+            );
+        }
+        assert!(trouble_cue("Follow these steps in case you run into problems with make:").is_some());
+        assert!(optional_cue("If you're unsure which version runs, use:").is_some());
+        assert!(session_cue("On the node:").is_some());
+        assert!(session_cue("Then, press enter and run `nslookup web`:").is_some());
     }
 
     #[test]

@@ -60,6 +60,9 @@ struct Block {
     admonition: Option<String>,
     /// Executable Docs' `expected_similarity` comment right before the block.
     similarity: Option<String>,
+    /// All the prose after the block, up to the next block or heading ("Use Ctrl-C … when you
+    /// are done" may come a few list items later).
+    later: String,
     heading: Vec<String>,
     /// How many leading entries of `heading` are the chapter title (0 or 1).
     title_levels: usize,
@@ -145,6 +148,8 @@ fn collect_blocks(
     let mut code: Option<(Range<usize>, String, String, bool)> = None;
     // The block waiting for the paragraph right after it.
     let mut wants_after: Option<usize> = None;
+    // The block collecting the prose after it, up to the next block or heading.
+    let mut later_for: Option<usize> = None;
     let mut blocks: Vec<Block> = Vec::new();
     let mut title_heading = false;
 
@@ -156,6 +161,7 @@ fn collect_blocks(
                 heading_line = lines.line(range.start);
                 last_prose = None;
                 wants_after = None;
+                later_for = None;
             }
             Event::End(TagEnd::Heading(_)) => {
                 if let Some((level, text)) = heading_text.take() {
@@ -193,6 +199,13 @@ fn collect_blocks(
                     }
                     if paragraph_is_title || alert_depth.is_some() {
                         continue;
+                    }
+                    if let Some(index) = later_for {
+                        let later = &mut blocks[index].later;
+                        if !later.is_empty() {
+                            later.push(' ');
+                        }
+                        later.push_str(&text);
                     }
                     if let Some(index) = wants_after.take() {
                         blocks[index].after = Some(text.clone());
@@ -259,6 +272,7 @@ fn collect_blocks(
                 };
                 let heading: Vec<String> = headings.iter().map(|(_, t)| t.clone()).collect();
                 wants_after = runnable.then_some(blocks.len());
+                later_for = runnable.then_some(blocks.len());
                 let other_tab = prepared
                     .tab(range.start)
                     .filter(|t| t.index > 0)
@@ -276,6 +290,7 @@ fn collect_blocks(
                     runnable,
                     other_tab,
                     similarity: similarity.take(),
+                    later: String::new(),
                     title_levels: usize::from(title_heading && !heading.is_empty()),
                     heading,
                     cue: last_prose.take(),
@@ -679,6 +694,7 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
                     .after
                     .as_deref()
                     .and_then(infer::stop_hint)
+                    .or_else(|| infer::stop_hint(&block.later))
                     .or_else(|| infer::stop_hint(cue))
             })
             .flatten();

@@ -51,6 +51,10 @@ pub(crate) fn find(code: &str, lines: &[usize]) -> Vec<Placeholder> {
         let markdown_line = lines.get(i).copied().unwrap_or(0);
         for c in PLACEHOLDER.captures_iter(line) {
             let (text, name) = if let Some(name) = c.name("an") {
+                // `grep "<title>.*</title>"`: a tag closed on the same line is HTML, not a value.
+                if line.contains(&format!("</{}>", name.as_str())) {
+                    continue;
+                }
                 let whole = c.name("angle").expect("angle group");
                 let text = whole.as_str().trim_start_matches(|ch: char| ch != '<');
                 (text.to_string(), name.as_str().to_string())
@@ -90,6 +94,29 @@ pub fn fill(
     out
 }
 
+/// The value of the placeholder `name` for the step at `index` of `lab`: from the last
+/// `var.NAME=` annotation at or before that step, else from the book's `variables`.
+pub fn value(
+    lab: &crate::model::Lab,
+    index: usize,
+    variables: &std::collections::BTreeMap<String, String>,
+    name: &str,
+) -> Option<String> {
+    lab.steps
+        .iter()
+        .take(index + 1)
+        .rev()
+        .find_map(|s| {
+            s.annotation
+                .vars
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        })
+        .or_else(|| variables.get(name).cloned())
+}
+
 /// A placeholder's name as a word the shell reads as one plain argument.
 fn word(name: &str) -> String {
     name.chars()
@@ -126,6 +153,7 @@ mod tests {
             ("kubectl create ns {{ namespace }}\n", &["namespace"]),
             ("cat <<EOF > f.html\n<b>bold</b>\nEOF\nsort <in.txt\n", &[]),
             ("diff <(ls a) <(ls b)\n", &[]),
+            ("curl -s web | grep -o \"<title>.*</title>\"\n", &[]),
             ("kubectl apply -f - <<EOF\nname: <x>\nEOF\n", &[]),
         ];
         for (code, names) in cases {
