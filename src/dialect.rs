@@ -528,6 +528,6 @@ mod tests {
         let prepared = prepare(source);
         let markers: Vec<Marker> = prepared.markers.iter().map(|(_, m)| *m).collect();
         assert_eq!(markers, [Marker::Exec, Marker::Copy]);
-        assert!(prepared.text.contains("```\nls\n```       \n"));
+        assert!(prepared.text.starts_with("```\nls\n```        \n"));
     }
 }

@@ -353,7 +353,12 @@ fn login_session(command: &Command) -> Option<SessionInfo> {
             let user = args.iter().find(|a| !a.starts_with('-')).cloned();
             (!scripted && args.len() <= 2).then(|| session("su", user))
         }
-        "sudo" => match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        "sudo" => match args
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             ["-i"] | ["-s"] | ["su"] | ["su", "-"] | ["-i", "-u", _] | ["-u", _, "-i"] => {
                 Some(session("sudo", None))
             }
@@ -504,13 +509,22 @@ mod tests {
         // (command, tool and target of the session, or None when it is no session)
         let cases: &[(&str, Option<(&str, Option<&str>)>)] = &[
             ("docker exec -it web sh", Some(("docker", Some("web")))),
-            ("docker exec -it -u root web bash", Some(("docker", Some("web")))),
+            (
+                "docker exec -it -u root web bash",
+                Some(("docker", Some("web"))),
+            ),
             ("docker exec -it web", None),
             ("docker exec web ls", None),
-            ("kubectl debug -it node/kind-worker --image=busybox", Some(("kubectl", Some("node/kind-worker")))),
+            (
+                "kubectl debug -it node/kind-worker --image=busybox",
+                Some(("kubectl", Some("node/kind-worker"))),
+            ),
             ("kubectl attach -it web", Some(("kubectl", Some("web")))),
             ("ssh bastion", Some(("ssh", Some("bastion")))),
-            ("ssh -i key.pem ubuntu@10.0.0.5", Some(("ssh", Some("ubuntu@10.0.0.5")))),
+            (
+                "ssh -i key.pem ubuntu@10.0.0.5",
+                Some(("ssh", Some("ubuntu@10.0.0.5"))),
+            ),
             ("ssh bastion uptime", None),
             ("ssh -N -L 8080:web:80 bastion", None),
             ("su -", Some(("su", None))),
@@ -523,7 +537,9 @@ mod tests {
         for (code, expected) in cases {
             let analysis = analyze(code, &[1]);
             let found = open_session(&analysis.commands[0]);
-            let found = found.as_ref().map(|s| (s.tool.as_str(), s.target.as_deref()));
+            let found = found
+                .as_ref()
+                .map(|s| (s.tool.as_str(), s.target.as_deref()));
             assert_eq!(found, *expected, "{code}");
         }
     }
@@ -536,7 +552,11 @@ mod tests {
             ("✅ Verify the rollout", false, Some(StepKind::Verify)),
             ("🧹 Clean up", true, Some(StepKind::Cleanup)),
             ("Clean up", true, Some(StepKind::Cleanup)),
-            ("Use the tone analyzer (Optional)", false, Some(StepKind::Optional)),
+            (
+                "Use the tone analyzer (Optional)",
+                false,
+                Some(StepKind::Optional),
+            ),
             ("Optional: a faster path", false, Some(StepKind::Optional)),
             ("Deploy the app", false, None),
         ];
@@ -547,7 +567,9 @@ mod tests {
                 "{text}"
             );
         }
-        assert!(trouble_cue("Follow these steps in case you run into problems with make:").is_some());
+        assert!(
+            trouble_cue("Follow these steps in case you run into problems with make:").is_some()
+        );
         assert!(optional_cue("If you're unsure which version runs, use:").is_some());
         assert!(session_cue("On the node:").is_some());
         assert!(session_cue("Then, press enter and run `nslookup web`:").is_some());

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::annotation::Annotation;
-use crate::placeholder::Placeholder;
 pub use crate::kinds::{Dialect, StepKind};
+use crate::placeholder::Placeholder;
 use crate::shell::Analysis;
 use crate::text::{Style, sanitize};
 
@@ -279,6 +279,8 @@ mod tests {
                 headings: Vec::new(),
                 title_bytes: None,
                 source: String::new(),
+                warnings: Vec::new(),
+                snippets: Vec::new(),
             };
             assert_eq!(lab.key(src.map(Path::new)), want, "{path}");
         }

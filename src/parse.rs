@@ -411,7 +411,7 @@ fn check_closed(source: &str, lines: &LineIndex, range: &Range<usize>) -> Option
     (!closed).then(|| Warning {
         line: lines.line(range.start),
         message: format!(
-            "code fence `{}` is never closed, so it runs to the end of its section or file: add a closing `{}` line",
+            "the fence {} is never closed, so it runs to the end of its section or file: add a closing {} line",
             opening.trim_end(),
             fence_char.to_string().repeat(fence_len)
         ),
@@ -558,14 +558,16 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
                     })
             });
             // Under "Example output:", lines that start with no known program are printed too.
-            let shown = said.filter(|_| {
+            let shown = said.clone().filter(|_| {
                 after_previous(&steps, previous) && printed::looks_like_prose(&commands.code)
             });
+            let empty = commands.printed && commands.code.trim().is_empty();
             let reason = match transcript.or(shown) {
                 Some(words) => Some(Reason::Cue { words }),
-                None if commands.printed && commands.code.trim().is_empty() => {
-                    Some(Reason::Printed)
-                }
+                None if empty => Some(match said {
+                    Some(words) => Reason::Cue { words },
+                    None => Reason::Printed,
+                }),
                 None => None,
             };
             if let Some(reason) = reason {
@@ -805,12 +807,6 @@ mod tests {
     #[test]
     fn bad_input_names_the_line() {
         let cases: &[(&str, usize, &str)] = &[
-            ("# T\n\n```bash\necho hi\n", 3, "never closed"),
-            (
-                "# T\n\n- item\n\n  ```bash\n  echo hi\n\nafter\n",
-                5,
-                "never closed",
-            ),
             (
                 "# T\n\n<!-- labbook: kind=verify\n\n```bash\necho\n```\n",
                 3,
@@ -858,6 +854,39 @@ mod tests {
             assert_eq!(err.line, *line, "{source:?}: {err}");
             assert!(err.message.contains(needle), "{source:?}: {err}");
         }
+    }
+
+    #[test]
+    fn unclosed_fences_close_at_the_end_with_a_warning() {
+        // (source, the fence's line, the code the block runs)
+        let cases: &[(&str, usize, &str)] = &[
+            ("# T\n\n```bash\necho hi\n", 3, "echo hi\n"),
+            (
+                "# T\n\n- item\n\n  ```bash\n  echo hi\n\nafter\n",
+                5,
+                "echo hi\n\n",
+            ),
+            (
+                "# T\n\n~~~sh\necho a\n```\necho b\n",
+                3,
+                "echo a\n```\necho b\n",
+            ),
+        ];
+        for (source, line, code) in cases {
+            let lab = parse(source).expect(source);
+            assert_eq!(lab.warnings.len(), 1, "{source:?}");
+            assert_eq!(lab.warnings[0].line, *line, "{source:?}");
+            assert!(
+                lab.warnings[0].message.contains("never closed"),
+                "{source:?}"
+            );
+            assert_eq!(lab.steps[0].code, *code, "{source:?}");
+        }
+        // A Killercoda marker closes its block, with no warning.
+        let lab = parse("```\nls\n```{{exec}}\n\n```bash\npwd\n```\n").expect("parses");
+        assert!(lab.warnings.is_empty());
+        let codes: Vec<&str> = lab.steps.iter().map(|s| s.code.as_str()).collect();
+        assert_eq!(codes, ["ls\n", "pwd\n"]);
     }
 
     #[test]

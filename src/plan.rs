@@ -193,7 +193,11 @@ pub fn to_text(lab: &Lab) -> String {
         );
         let lines: Vec<&str> = step.code.lines().collect();
         // Printed output is shown as printed, without the prompt a command gets.
-        let prompt = if step.kind == StepKind::Output { "|" } else { "$" };
+        let prompt = if step.kind == StepKind::Output {
+            "|"
+        } else {
+            "$"
+        };
         for line in lines.iter().take(SHOWN_LINES) {
             let _ = writeln!(out, "       {prompt} {}", truncate(line, 100));
         }

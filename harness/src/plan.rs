@@ -10,6 +10,17 @@ pub fn run(paths: &[PathBuf], format: Format) -> anyhow::Result<u8> {
         .iter()
         .map(|p| labbook::course::load(p))
         .collect::<Result<Vec<_>, _>>()?;
+    // A chapter read in a forgiving way (a fence never closed) still plans; the author hears why.
+    for lab in courses.iter().flat_map(|c| c.labs.iter()) {
+        for warning in &lab.warnings {
+            eprintln!(
+                "warning: {}:{}: {}",
+                lab.path.display(),
+                warning.line,
+                warning.message
+            );
+        }
+    }
     let labs = courses.iter().flat_map(|c| c.labs.iter());
     let text = match format {
         Format::Json => {

@@ -89,7 +89,10 @@ fn snippets(lab: &Lab, sink: &mut Sink<'_>) {
                     "snippet `{}` is not found from the chapter's folder or the folders above it",
                     snippet.file
                 ),
-                Some("mkdocs would insert nothing here (or fail the build with `check_paths`)".into()),
+                Some(
+                    "mkdocs would insert nothing here (or fail the build with `check_paths`)"
+                        .into(),
+                ),
             );
         }
     }
