@@ -549,6 +549,7 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
         // output and its commands only repeat the step before (a transcript of it).
         if block.annotation.kind.is_none() && block.annotation.until.is_none() {
             let said = block.cue.as_deref().and_then(printed::output_cue);
+            let cue_names_output = block.cue.as_deref().is_some_and(printed::names_output);
             let transcript = said.clone().filter(|_| {
                 commands.printed
                     && previous.is_some_and(|p| {
@@ -559,7 +560,9 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
             });
             // Under "Example output:", lines that start with no known program are printed too.
             let shown = said.clone().filter(|_| {
-                after_previous(&steps, previous) && printed::looks_like_prose(&commands.code)
+                after_previous(&steps, previous)
+                    && (printed::looks_like_prose(&commands.code)
+                        || (cue_names_output && !printed::looks_like_commands(&commands.code)))
             });
             let empty = commands.printed && commands.code.trim().is_empty();
             let reason = match transcript.or(shown) {

@@ -334,6 +334,12 @@ pub(crate) fn output_cue(cue: &str) -> Option<String> {
     OUTPUT_CUE.find(cue).map(|m| m.as_str().trim().to_string())
 }
 
+/// Whether the cue names output outright ("Output:", "Example output", "The output is similar
+/// to"): then a block that does not start with a known program is printed output.
+pub(crate) fn names_output(cue: &str) -> bool {
+    output_cue(cue).is_some_and(|words| words.to_ascii_lowercase().contains("output"))
+}
+
 /// Whether a block that is not run shows what the step before it printed.
 ///
 /// `cue` is the prose between the two blocks, `None` when the block follows the step directly.
