@@ -268,6 +268,18 @@ pub(crate) fn prepare(source: &str) -> Prepared {
             }
         }
 
+        // Most lines are prose: only lines that start like a construct go through the regexes.
+        let lead = t
+            .trim_start_matches([' ', '\t', '>'])
+            .as_bytes()
+            .first()
+            .copied();
+        if !matches!(lead, Some(b'`' | b'~' | b'!' | b'?' | b'=' | b'{' | b'-')) {
+            if !t.trim().is_empty() {
+                last_content_end = line.end;
+            }
+            continue;
+        }
         if let Some(c) = HUGO_OPEN.captures(t) {
             let at = line.start + c[1].len();
             write_over(&mut bytes, at..line.end, &format!("```{}", &c[2]));

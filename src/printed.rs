@@ -77,9 +77,9 @@ static HEREDOC: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"<<-?[ \t]*(?:'([\w.-]+)'|"([\w.-]+)"|\\?([\w.-]+))"#).expect("static regex")
 });
 
-/// Lines that are printed output, never a command a reader types.
-static OUTPUT_LINE: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [
+/// Lines that are printed output, never a command a reader types (one set: one pass per line).
+static OUTPUT_LINE: LazyLock<regex::RegexSet> = LazyLock::new(|| {
+    regex::RegexSet::new([
         // A table header: two or more upper-case columns (`NAME   READY   STATUS`).
         r"^\s*[A-Z][A-Z0-9_()%./-]*(?: [A-Z][A-Z0-9_()%./-]*)?(?:\s{2,}[A-Z][A-Z0-9_()%./-]*(?: [A-Z][A-Z0-9_()%./-]*)?)+\s*$",
         // A lone upper-case column header, indented.
@@ -100,15 +100,13 @@ static OUTPUT_LINE: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"^\s*[│└├─┌┐┘┴┬╰╭]",
         // A bare URL.
         r"^\s*https?://\S+\s*$",
-    ]
-    .iter()
-    .map(|p| Regex::new(p).expect("static regex"))
-    .collect()
+    ])
+    .expect("static regex set")
 });
 
 /// Whether a line is printed output rather than a command.
 pub(crate) fn is_output_line(line: &str) -> bool {
-    OUTPUT_LINE.iter().any(|r| r.is_match(line))
+    OUTPUT_LINE.is_match(line)
 }
 
 /// The state of a command that goes on to the next line.
