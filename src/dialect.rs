@@ -186,16 +186,16 @@ pub(crate) fn prepare(source: &str) -> Prepared {
     }
     if let Some(line) = lines.first() {
         let opening = text(line).trim_start_matches('\u{feff}').trim_end();
-        if opening == "---" || opening == "+++" {
-            if let Some(close) = lines[1..].iter().position(|l| {
-                text(l).trim_end() == opening || (opening == "---" && text(l).trim_end() == "...")
-            }) {
-                let close = close + 1;
-                prepared.title =
-                    front_matter_title(lines[1..close].iter().map(|l| text(l)), opening == "+++");
-                blank(&mut bytes, 0..lines[close].end);
-                first = close + 1;
-            }
+        let closing = |l: &Line| {
+            text(l).trim_end() == opening || (opening == "---" && text(l).trim_end() == "...")
+        };
+        if (opening == "---" || opening == "+++")
+            && let Some(close) = lines[1..].iter().position(closing)
+        {
+            let close = close + 1;
+            prepared.title = front_matter_title(lines[1..close].iter().map(text), opening == "+++");
+            blank(&mut bytes, 0..lines[close].end);
+            first = close + 1;
         }
     }
 
@@ -396,18 +396,12 @@ fn front_matter_title<'a>(lines: impl Iterator<Item = &'a str>, toml: bool) -> O
 impl Prepared {
     /// The innermost tab holding the byte `at`.
     pub fn tab(&self, at: usize) -> Option<&Tab> {
-        self.tabs
-            .iter()
-            .filter(|t| t.bytes.contains(&at))
-            .next_back()
+        self.tabs.iter().rfind(|t| t.bytes.contains(&at))
     }
 
     /// The innermost admonition holding the byte `at`.
     pub fn admonition(&self, at: usize) -> Option<&Admonition> {
-        self.admonitions
-            .iter()
-            .filter(|a| a.bytes.contains(&at))
-            .next_back()
+        self.admonitions.iter().rfind(|a| a.bytes.contains(&at))
     }
 
     /// Whether the byte `at` is on a tab's or an admonition's header line.
