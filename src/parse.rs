@@ -18,6 +18,7 @@ use crate::model::{Dialect, Heading, Lab, Reason, Span, Step, StepKind, Warning}
 use crate::placeholder;
 use crate::printed::{self, RUNNABLE_LANGS};
 use crate::shell;
+use crate::text::{Style, sanitize};
 
 /// The Markdown extensions mdBook enables, so that headings and blocks are seen as mdBook sees them.
 pub fn markdown_options() -> Options {
@@ -459,18 +460,6 @@ fn shown_text(block: &mut Block) -> (String, Vec<usize>) {
     (text, (first..first + count).collect())
 }
 
-fn slug(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars().flat_map(char::to_lowercase) {
-        if c.is_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    out.trim_end_matches('-').to_string()
-}
-
 /// Prose saying that the block runs beside the previous one, in a terminal of its own.
 fn second_terminal(cue: &str) -> Option<String> {
     static SECOND: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
@@ -740,7 +729,7 @@ fn heading_base(inner_heading: &[String]) -> String {
     } else {
         inner_heading
             .iter()
-            .map(|h| slug(h))
+            .map(|h| sanitize(h, Style::Slug))
             .collect::<Vec<_>>()
             .join("--")
     }

@@ -1,12 +1,20 @@
 //! The command line: clap definitions (doc comments are the help text) and exit codes.
 //!
 //! Exit codes follow the contract: 0 success, 1 a lab failed or lint found an error, 2 bad usage
-//! or unreadable input (with a message naming the file and line).
+//! or unreadable input (with a message naming the file and line), 3 this machine cannot run labs
+//! (no bash, no writable temporary folder).
+//!
+//! `labbook run`'s arguments become [`engine::Settings`] and a [`Backend`] here
+//! ([`RunArgs::to_settings`]); the engine never sees a clap type.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::cluster::Backend;
+use crate::engine;
 
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;
@@ -14,11 +22,16 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code for bad usage or unreadable input.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code when this machine cannot run labs (bash missing, no writable temporary folder).
+pub const EXIT_ENVIRONMENT: u8 = 3;
 
 /// labbook keeps hands-on course Markdown honest: it plans, lints, runs and publishes the labs in it.
 ///
 /// A PATH is a chapter file, a folder of chapters, or an mdBook folder (holding book.toml), whose
 /// chapters are taken in SUMMARY.md order.
+///
+/// Exit codes: 0 success, 1 a lab failed or the lint found an error, 2 bad usage or unreadable
+/// input, 3 this machine cannot run labs (bash missing, no writable temporary folder).
 #[derive(Debug, Parser)]
 #[command(name = "labbook", version, propagate_version = true)]
 pub struct Cli {
@@ -36,9 +49,9 @@ pub enum Format {
     Json,
 }
 
-/// Cluster backends of `run`.
+/// The values of `run --cluster`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ClusterBackend {
+pub enum ClusterChoice {
     /// No cluster: KUBECONFIG points to an empty file, so no real cluster can be reached.
     None,
     /// A throw-away kind cluster per lab, deleted at the end.
@@ -68,7 +81,8 @@ pub enum Command {
     /// difference writes a pending `.snap.new` and never touches the accepted file. Exit codes:
     /// 0 every lab passed, 1 a lab failed or the run was interrupted (Ctrl+C stops the running
     /// step, runs cleanup and tears down; a second Ctrl+C skips cleanup), 2 bad usage or
-    /// unreadable input.
+    /// unreadable input, 3 this machine cannot run labs (bash missing, no writable temporary
+    /// folder).
     Run(RunArgs),
     /// Find broken labs without a cluster: shell, heredocs, manifests, and a model of the cluster.
     Lint {
@@ -97,8 +111,8 @@ pub struct RunArgs {
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Where the labs run.
-    #[arg(long, value_enum, default_value_t = ClusterBackend::None)]
-    pub cluster: ClusterBackend,
+    #[arg(long, value_enum, default_value_t = ClusterChoice::None)]
+    pub cluster: ClusterChoice,
     /// Write the outputs as the accepted snapshots instead of comparing.
     #[arg(long)]
     pub accept: bool,
@@ -128,6 +142,28 @@ pub struct RunArgs {
     pub report: Option<PathBuf>,
 }
 
+impl RunArgs {
+    /// The engine's settings and the cluster backend these arguments ask for.
+    pub fn to_settings(&self) -> (engine::Settings, Backend) {
+        let settings = engine::Settings {
+            paths: self.paths.clone(),
+            accept: self.accept,
+            keep_going: self.keep_going,
+            step_timeout: Duration::from_secs(self.step_timeout),
+            watch_limit: Duration::from_secs(self.watch_limit),
+            jobs: self.jobs,
+            report: self.report.clone(),
+        };
+        let backend = match self.cluster {
+            ClusterChoice::None => Backend::None,
+            ClusterChoice::Kind => Backend::Kind {
+                keep_cluster: self.keep_cluster,
+            },
+        };
+        (settings, backend)
+    }
+}
+
 /// Parses the command line, runs it and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -141,7 +177,11 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_USAGE)
+            if e.downcast_ref::<engine::EnvironmentError>().is_some() {
+                ExitCode::from(EXIT_ENVIRONMENT)
+            } else {
+                ExitCode::from(EXIT_USAGE)
+            }
         }
     }
 }
@@ -156,12 +196,17 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Runs a parsed command line; `Err` means bad usage or unreadable input (exit code 2).
+/// Runs a parsed command line; `Err` means bad usage or unreadable input (exit code 2), or an
+/// [`engine::EnvironmentError`] (exit code 3).
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Plan { paths, format } => crate::plan::run(&paths, format),
         Command::Doctor => crate::doctor::run(),
-        Command::Run(args) => crate::engine::run(&args),
+        Command::Run(args) => {
+            let (settings, backend) = args.to_settings();
+            let passed = engine::run(&settings, backend)?;
+            Ok(if passed { EXIT_OK } else { EXIT_FAILED })
+        }
         Command::Lint { paths, format } => crate::lint::run(&paths, format),
         Command::Build { book } => crate::build::run(&book),
     }
