@@ -213,6 +213,29 @@ pub struct Lab {
     pub snippets: Vec<crate::dialect::Snippet>,
 }
 
+/// The value of the placeholder `name` for the step at `index` of `lab`: from the last
+/// `var.NAME=` annotation at or before that step, else from the book's `variables`.
+pub fn placeholder_value(
+    lab: &Lab,
+    index: usize,
+    variables: &std::collections::BTreeMap<String, String>,
+    name: &str,
+) -> Option<String> {
+    lab.steps
+        .iter()
+        .take(index + 1)
+        .rev()
+        .find_map(|s| {
+            s.annotation
+                .vars
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        })
+        .or_else(|| variables.get(name).cloned())
+}
+
 /// Something the parser read in a forgiving way, that the author should fix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Warning {

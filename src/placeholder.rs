@@ -94,29 +94,6 @@ pub fn fill(
     out
 }
 
-/// The value of the placeholder `name` for the step at `index` of `lab`: from the last
-/// `var.NAME=` annotation at or before that step, else from the book's `variables`.
-pub fn value(
-    lab: &crate::model::Lab,
-    index: usize,
-    variables: &std::collections::BTreeMap<String, String>,
-    name: &str,
-) -> Option<String> {
-    lab.steps
-        .iter()
-        .take(index + 1)
-        .rev()
-        .find_map(|s| {
-            s.annotation
-                .vars
-                .iter()
-                .rev()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-        })
-        .or_else(|| variables.get(name).cloned())
-}
-
 /// A placeholder's name as a word the shell reads as one plain argument.
 fn word(name: &str) -> String {
     name.chars()

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use super::{Severity, Sink};
 use labbook::course::Course;
 use labbook::model::Lab;
-use labbook::placeholder;
 
 /// Runs the checks on one lab.
 pub(crate) fn check(course: &Course, lab: &Lab, sink: &mut Sink<'_>) {
@@ -35,7 +34,8 @@ fn placeholders(course: &Course, lab: &Lab, sink: &mut Sink<'_>) {
         let mut names: Vec<&str> = Vec::new();
         for p in &step.placeholders {
             let filled =
-                placeholder::value(lab, index, &course.config.variables, &p.name).is_some();
+                labbook::model::placeholder_value(lab, index, &course.config.variables, &p.name)
+                    .is_some();
             if !filled && !names.contains(&p.text.as_str()) {
                 names.push(&p.text);
             }

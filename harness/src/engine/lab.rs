@@ -359,7 +359,7 @@ impl<'a> Runner<'a> {
         // A placeholder the reader fills in (`<your-namespace>`) is not shell: refuse the step
         // before running it, unless the book or an annotation gives its value.
         let variables = &self.job.course.config.variables;
-        let value = |name: &str| labbook::placeholder::value(lab, i, variables, name);
+        let value = |name: &str| labbook::model::placeholder_value(lab, i, variables, name);
         let unfilled: Vec<&str> = std::iter::once(step)
             .chain(inputs.iter().copied())
             .flat_map(|s| &s.placeholders)
