@@ -33,6 +33,10 @@ pub struct CourseConfig {
     /// Extra redactions, on top of the built-in ones.
     #[serde(default)]
     pub redactions: Vec<Redaction>,
+    /// Values for the placeholders readers fill in (`<your-namespace>` is filled by
+    /// `your-namespace = "shop"`), used by `labbook run` and the lint.
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, String>,
     /// The `report.json` of the last run, relative to the book folder, shown as "last verified".
     pub report: Option<PathBuf>,
     /// mdBook's own preprocessor keys, accepted and ignored.

@@ -37,11 +37,13 @@ pub enum StepKind {
     Cleanup,
     /// Not part of the lab; never runs.
     Skip,
+    /// What the step before it prints ("Output:", a kubectl table): shown, never run.
+    Output,
 }
 
 impl StepKind {
     /// Every kind, in the order of the design's table.
-    pub const ALL: [StepKind; 12] = [
+    pub const ALL: [StepKind; 13] = [
         StepKind::Setup,
         StepKind::Run,
         StepKind::Verify,
@@ -54,6 +56,7 @@ impl StepKind {
         StepKind::Troubleshoot,
         StepKind::Cleanup,
         StepKind::Skip,
+        StepKind::Output,
     ];
 
     /// The kind's name as used in JSON, HTML and annotations.
@@ -71,6 +74,7 @@ impl StepKind {
             StepKind::Troubleshoot => "troubleshoot",
             StepKind::Cleanup => "cleanup",
             StepKind::Skip => "skip",
+            StepKind::Output => "output",
         }
     }
 
@@ -83,8 +87,13 @@ impl StepKind {
     pub fn in_main_sequence(self) -> bool {
         !matches!(
             self,
-            StepKind::Troubleshoot | StepKind::Cleanup | StepKind::Skip
+            StepKind::Troubleshoot | StepKind::Cleanup | StepKind::Skip | StepKind::Output
         )
+    }
+
+    /// Whether blocks of this kind are ever run (`skip` and `output` are only shown).
+    pub fn runs(self) -> bool {
+        !matches!(self, StepKind::Skip | StepKind::Output)
     }
 }
 

@@ -10,6 +10,9 @@
 //!
 //! 1. [`kinds`] (step kinds, shell dialects), [`tools`] (which programs talk to a cluster, which
 //!    commands and `make` targets create one), [`text`] (ids, slugs, truncation) and [`error`];
+//!    [`printed`] (fence info strings, prompts, printed output), [`placeholder`] (values the
+//!    reader fills in) and [`dialect`] (mkdocs, Hugo, Killercoda and front matter read as
+//!    CommonMark);
 //! 2. [`shell`]: the one visitor over brush-parser's syntax tree: commands, assignments,
 //!    redirections, heredocs and the files they write;
 //! 3. [`kubectl`] (the one flag reader, for kubectl, istioctl and kind) and [`yaml`] (YAML with
@@ -24,6 +27,7 @@
 
 pub mod annotation;
 pub mod course;
+pub mod dialect;
 pub mod error;
 pub mod infer;
 pub mod kinds;
@@ -31,7 +35,9 @@ pub mod kubectl;
 pub mod manifest;
 pub mod model;
 mod parse;
+pub mod placeholder;
 pub mod plan;
+pub mod printed;
 pub mod report;
 pub mod shell;
 pub mod snapshot;
@@ -43,4 +49,5 @@ pub use annotation::{Annotation, Expect};
 pub use course::{Course, CourseConfig};
 pub use error::{LoadError, ParseError};
 pub use model::Heading;
-pub use model::{Dialect, Lab, Reason, SessionInfo, Span, Step, StepKind};
+pub use model::{Dialect, Lab, Reason, SessionInfo, Span, Step, StepKind, Warning};
+pub use placeholder::Placeholder;

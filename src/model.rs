@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::annotation::Annotation;
 pub use crate::kinds::{Dialect, StepKind};
+use crate::placeholder::Placeholder;
 use crate::shell::Analysis;
 use crate::text::{Style, sanitize};
 
@@ -47,6 +48,15 @@ pub enum Reason {
         /// The Markdown line of the command.
         line: usize,
     },
+    /// Another tab of a content tab group: the lab runs the group's first tab.
+    Tab {
+        /// The tab's label.
+        tab: String,
+        /// The label of the group's first tab.
+        first: String,
+    },
+    /// What the block holds is printed output, not commands.
+    Printed,
     /// Nothing says otherwise.
     Default,
 }
@@ -58,6 +68,10 @@ impl fmt::Display for Reason {
             Reason::Heading { heading } => write!(f, "heading: {heading}"),
             Reason::Cue { words } => write!(f, "cue: \"{words}\""),
             Reason::Command { what, line } => write!(f, "command {what} (line {line})"),
+            Reason::Tab { tab, first } => {
+                write!(f, "another tab: \"{tab}\" (the lab runs \"{first}\")")
+            }
+            Reason::Printed => f.write_str("printed output, not commands"),
             Reason::Default => f.write_str("an ordinary command"),
         }
     }
@@ -119,6 +133,14 @@ pub struct Step {
     pub annotation: Annotation,
     /// The commands the block runs, as understood by the shell parser.
     pub analysis: Analysis,
+    /// For `output`: the id of the step whose printed output it shows.
+    pub output_of: Option<String>,
+    /// Values the reader must fill in before running the block.
+    pub placeholders: Vec<Placeholder>,
+    /// Executable Docs' `expected_similarity` for an `output` block, as written.
+    pub similarity: Option<String>,
+    /// Whether some lines of the block are printed output, which the reader does not type.
+    pub printed: bool,
 }
 
 impl Step {
@@ -136,6 +158,15 @@ impl Step {
             .get(code_line)
             .copied()
             .unwrap_or(self.span.line)
+    }
+
+    /// The code with each placeholder filled by `value(name)`, or by a plain word made of its
+    /// name: what the shell parser and ShellCheck should read.
+    pub fn filled_code(&self, value: impl Fn(&str) -> Option<String>) -> String {
+        if self.placeholders.is_empty() {
+            return self.code.clone();
+        }
+        crate::placeholder::fill(&self.code, &self.placeholders, value)
     }
 
     /// The innermost heading, if any.
@@ -174,6 +205,44 @@ pub struct Lab {
     /// The chapter's Markdown, unchanged.
     #[serde(skip)]
     pub source: String,
+    /// What the author should know about how the chapter was read (a fence never closed).
+    #[serde(skip)]
+    pub warnings: Vec<Warning>,
+    /// mkdocs `--8<--` snippet includes, for the lint to check that their files exist.
+    #[serde(skip)]
+    pub snippets: Vec<crate::dialect::Snippet>,
+}
+
+/// The value of the placeholder `name` for the step at `index` of `lab`: from the last
+/// `var.NAME=` annotation at or before that step, else from the book's `variables`.
+pub fn placeholder_value(
+    lab: &Lab,
+    index: usize,
+    variables: &std::collections::BTreeMap<String, String>,
+    name: &str,
+) -> Option<String> {
+    lab.steps
+        .iter()
+        .take(index + 1)
+        .rev()
+        .find_map(|s| {
+            s.annotation
+                .vars
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        })
+        .or_else(|| variables.get(name).cloned())
+}
+
+/// Something the parser read in a forgiving way, that the author should fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// 1-based line.
+    pub line: usize,
+    /// What was read, and how to fix it.
+    pub message: String,
 }
 
 impl Lab {
@@ -233,6 +302,8 @@ mod tests {
                 headings: Vec::new(),
                 title_bytes: None,
                 source: String::new(),
+                warnings: Vec::new(),
+                snippets: Vec::new(),
             };
             assert_eq!(lab.key(src.map(Path::new)), want, "{path}");
         }

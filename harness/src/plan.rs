@@ -15,6 +15,17 @@ pub fn run(
         .map(|p| labbook::course::load(p))
         .collect::<Result<Vec<_>, _>>()?;
     crate::partition::filter(&mut courses, partition);
+    // A chapter read in a forgiving way (a fence never closed) still plans; the author hears why.
+    for lab in courses.iter().flat_map(|c| c.labs.iter()) {
+        for warning in &lab.warnings {
+            eprintln!(
+                "warning: {}:{}: {}",
+                lab.path.display(),
+                warning.line,
+                warning.message
+            );
+        }
+    }
     let labs = courses.iter().flat_map(|c| c.labs.iter());
     let text = match format {
         Format::Json => {

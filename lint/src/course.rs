@@ -15,7 +15,7 @@ use labbook::model::{Lab, Step, StepKind};
 /// Runs the course-structure checks on one lab.
 pub(crate) fn check(course: &Course, lab: &Lab, sink: &mut Sink<'_>) {
     for step in &lab.steps {
-        if step.kind == StepKind::Skip {
+        if !step.kind.runs() {
             continue;
         }
         run_without_restart_never(step, sink);
@@ -295,7 +295,7 @@ fn make_targets(course: &Course, lab: &Lab, sink: &mut Sink<'_>) {
     let mut cwd: Option<PathBuf> = Some(course.start_dir(lab));
     let mut cache: HashMap<PathBuf, Targets> = HashMap::new();
     for step in &lab.steps {
-        if matches!(step.kind, StepKind::SessionInput | StepKind::Skip) {
+        if step.kind == StepKind::SessionInput || !step.kind.runs() {
             continue;
         }
         for command in &step.analysis.commands {

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use super::yaml::{self, Node, Seg, Value};
 use super::{Severity, Sink, istio};
 use labbook::manifest::{Manifest, Target};
-use labbook::model::{Lab, StepKind};
+use labbook::model::Lab;
 
 /// One document of a manifest, with its Markdown lines.
 #[derive(Debug, Clone)]
@@ -81,7 +81,7 @@ pub(crate) struct Manifests {
 pub(crate) fn check(lab: &Lab, sink: &mut Sink<'_>) -> Manifests {
     let mut manifests = Manifests::default();
     for manifest in lab.manifests().all {
-        if lab.steps[manifest.step].kind == StepKind::Skip {
+        if !lab.steps[manifest.step].kind.runs() {
             continue;
         }
         let key = (manifest.step, manifest.command);

@@ -13,14 +13,14 @@ use brush_parser::word::{Parameter, ParameterExpr, WordPiece};
 use regex::Regex;
 
 use super::{Severity, Sink};
-use labbook::model::{Dialect, Lab, Step, StepKind};
+use labbook::model::{Dialect, Lab, Step};
 use labbook::shell::WordRole;
 
 /// Runs the built-in checks that do not depend on ShellCheck.
 pub(crate) fn check(lab: &Lab, sink: &mut Sink<'_>) {
     let defined = definitions(lab);
     for step in &lab.steps {
-        if step.kind == StepKind::Skip {
+        if !step.kind.runs() {
             continue;
         }
         if step.dialect == Dialect::Sh {

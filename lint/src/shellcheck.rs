@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Diagnostic, Severity, ShellcheckMode};
-use labbook::model::{Dialect, Lab, StepKind};
+use labbook::model::{Dialect, Lab};
 
 /// Codes left out, and why.
 pub const EXCLUDED: &[(&str, &str)] = &[
@@ -87,12 +87,14 @@ pub struct Block {
 pub fn blocks_of(lab: &Lab) -> Vec<Block> {
     lab.steps
         .iter()
-        .filter(|s| s.kind != StepKind::Skip && s.dialect != Dialect::Zsh)
+        .filter(|s| s.kind.runs() && s.dialect != Dialect::Zsh)
         .filter(|s| !s.code.trim().is_empty())
         .map(|s| Block {
             path: lab.path.clone(),
             dialect: s.dialect,
-            code: s.code.clone(),
+            // Placeholders read as plain words: the `placeholder` rule names them once, instead of
+            // ShellCheck reporting `<your-namespace>` as two redirections.
+            code: s.filled_code(|_| None),
             code_lines: s.code_lines.clone(),
         })
         .collect()

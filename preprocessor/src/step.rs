@@ -42,6 +42,7 @@ pub fn badge(lab: &Lab, step: &Step) -> String {
         StepKind::Troubleshoot => "Only if something failed".into(),
         StepKind::Cleanup => "Always run at the end".into(),
         StepKind::Skip => "Not part of the lab".into(),
+        StepKind::Output => "What you should see".into(),
     }
 }
 
@@ -51,6 +52,8 @@ fn place(info: &SessionInfo) -> String {
     match (info.tool.as_str(), &info.target) {
         ("docker", Some(target)) => format!("a {} container", code(target)),
         ("docker", None) => "a container".into(),
+        ("ssh", Some(target)) => format!("{} (over ssh)", code(target)),
+        ("su" | "sudo", _) => "the login shell opened before".into(),
         (_, Some(target)) if target.contains('/') => code(target),
         (_, Some(target)) => format!("the {} pod", code(target)),
         (_, None) => "a pod".into(),

@@ -292,7 +292,9 @@ impl<'a> Runner<'a> {
         let mut main_stopped = false;
         for (i, step) in lab.steps.iter().enumerate() {
             match step.kind {
-                StepKind::Skip | StepKind::Troubleshoot | StepKind::Cleanup => continue,
+                StepKind::Skip | StepKind::Output | StepKind::Troubleshoot | StepKind::Cleanup => {
+                    continue;
+                }
                 StepKind::SessionInput => {
                     self.report_session_input(i);
                     continue;
@@ -385,8 +387,33 @@ impl<'a> Runner<'a> {
             }
             _ => step.code.clone(),
         };
+        // A placeholder the reader fills in (`<your-namespace>`) is not shell: refuse the step
+        // before running it, unless the book or an annotation gives its value.
+        let variables = &self.job.course.config.variables;
+        let value = |name: &str| labbook::model::placeholder_value(lab, i, variables, name);
+        let unfilled: Vec<&str> = std::iter::once(step)
+            .chain(inputs.iter().copied())
+            .flat_map(|s| &s.placeholders)
+            .filter(|p| value(&p.name).is_none())
+            .map(|p| p.text.as_str())
+            .collect();
+        if !unfilled.is_empty() {
+            let judgement = Judgement::failed(
+                StepStatus::Failed,
+                None,
+                format!(
+                    "this step holds values the reader must fill in ({}); give them under \
+                     `[preprocessor.labbook] variables` in book.toml or with a `var.NAME=VALUE` \
+                     annotation",
+                    unfilled.join(", ")
+                ),
+            );
+            return self.record(i, report, judgement, None, started);
+        }
+        let code = labbook::placeholder::fill(&code, &step.placeholders, value);
         let stdin = (step.kind == StepKind::OpenSession).then(|| {
-            let blocks: Vec<&str> = inputs.iter().map(|s| s.code.as_str()).collect();
+            let filled: Vec<String> = inputs.iter().map(|s| s.filled_code(value)).collect();
+            let blocks: Vec<&str> = filled.iter().map(String::as_str).collect();
             session::input(&self.token, &blocks)
         });
         let watch = step.kind == StepKind::Watch;

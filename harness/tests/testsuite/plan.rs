@@ -29,7 +29,15 @@ fn json_plan_follows_the_contract() {
     for step in steps {
         assert_eq!(
             keys(step),
-            ["code", "heading", "id", "kind", "line", "session"]
+            [
+                "code",
+                "heading",
+                "id",
+                "kind",
+                "line",
+                "output_of",
+                "session"
+            ]
         );
     }
     let open = &steps[0];
@@ -92,16 +100,6 @@ fn text_plan_explains_each_kind() {
 fn bad_input_exits_2_naming_file_and_line() {
     let cases = [
         (
-            "fixtures/bad/unterminated-fence.md",
-            "fixtures/bad/unterminated-fence.md:5:",
-            "never closed",
-        ),
-        (
-            "fixtures/bad/unterminated-in-list.md",
-            "fixtures/bad/unterminated-in-list.md:5:",
-            "never closed",
-        ),
-        (
             "fixtures/bad/unclosed-annotation.md",
             "fixtures/bad/unclosed-annotation.md:3:",
             "never closed with `-->`",
@@ -140,6 +138,28 @@ fn bad_input_exits_2_naming_file_and_line() {
             assert!(stderr.contains(location), "{path}: {stderr}");
             assert!(stderr.contains(message), "{path}: {stderr}");
             assert!(!stderr.contains("panicked"), "{path}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn unclosed_fences_plan_with_a_warning_naming_the_line() {
+    for (path, location) in [
+        (
+            "fixtures/unclosed/at-end-of-file.md",
+            "fixtures/unclosed/at-end-of-file.md:5:",
+        ),
+        (
+            "fixtures/unclosed/in-a-list.md",
+            "fixtures/unclosed/in-a-list.md:5:",
+        ),
+    ] {
+        for format in ["text", "json"] {
+            let out = labbook(&["plan", path, "--format", format]);
+            let stderr = &out.stderr;
+            assert_eq!(out.code, Some(0), "{path}: {stderr}");
+            assert!(stderr.contains(location), "{path}: {stderr}");
+            assert!(stderr.contains("never closed"), "{path}: {stderr}");
         }
     }
 }

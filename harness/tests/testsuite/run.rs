@@ -348,6 +348,36 @@ fn a_relative_report_folder_still_gives_labs_a_usable_kubeconfig() {
 }
 
 #[test]
+fn placeholders_are_filled_or_their_step_refused_and_output_never_runs() {
+    let fixture = Fixture::new("run");
+    let run = fixture.run(&["placeholders.md"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let filled = run.step("placeholders.md", "intro-1");
+    assert_eq!(filled["status"], "passed", "{filled}");
+    assert!(
+        filled["output"]
+            .as_str()
+            .unwrap_or("")
+            .contains("hello, world"),
+        "{filled}"
+    );
+    let refused = run.step("placeholders.md", "intro-2");
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert!(
+        refused["failure"]
+            .as_str()
+            .unwrap_or("")
+            .contains("<your-name>"),
+        "{refused}"
+    );
+    // Refused before running: its first line never ran.
+    assert!(!fixture.path("ran-anyway.txt").exists());
+    let output = run.step("placeholders.md", "intro-1-output");
+    assert_eq!(output["kind"], "output", "{output}");
+    assert_eq!(output["status"], "skipped", "{output}");
+}
+
+#[test]
 fn a_syntax_error_fails_its_step() {
     let fixture = Fixture::new("run");
     let run = fixture.run(&["syntax.md"]);
