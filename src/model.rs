@@ -243,6 +243,9 @@ pub struct Warning {
     pub line: usize,
     /// What was read, and how to fix it.
     pub message: String,
+    /// For a fence never closed: the closing fence it lacks (the preprocessor adds it before
+    /// its own markup, which would otherwise become code).
+    pub missing_fence: Option<String>,
 }
 
 impl Lab {

@@ -397,26 +397,34 @@ fn check_pending(
 /// code, which is rarely what the author meant.
 fn check_closed(source: &str, lines: &LineIndex, range: &Range<usize>) -> Option<Warning> {
     let text = &source[range.clone()];
-    let mut block_lines = text.lines();
-    let opening = block_lines.next().unwrap_or("");
+    let closing = missing_closing_fence(text)?;
+    let opening = text.lines().next().unwrap_or("");
+    let opening = opening.trim_start_matches(|c: char| c.is_whitespace() || c == '>');
+    Some(Warning {
+        line: lines.line(range.start),
+        message: format!(
+            "the fence {} is never closed, so it runs to the end of its section or file: add a closing {closing} line",
+            opening.trim_end(),
+        ),
+        missing_fence: Some(closing),
+    })
+}
+
+/// The closing fence a fenced block (its text, fences included) lacks, or `None` when it is
+/// closed.
+fn missing_closing_fence(block: &str) -> Option<String> {
+    let mut block_lines = block.lines();
     let strip = |l: &str| -> String {
         l.trim_start_matches(|c: char| c.is_whitespace() || c == '>')
             .to_string()
     };
-    let opening = strip(opening);
+    let opening = strip(block_lines.next().unwrap_or(""));
     let fence_char = opening.chars().next().unwrap_or('`');
     let fence_len = opening.chars().take_while(|c| *c == fence_char).count();
     let closing = block_lines.next_back().map(strip).unwrap_or_default();
     let closing = closing.trim_end();
     let closed = closing.len() >= fence_len && closing.chars().all(|c| c == fence_char);
-    (!closed).then(|| Warning {
-        line: lines.line(range.start),
-        message: format!(
-            "the fence {} is never closed, so it runs to the end of its section or file: add a closing {} line",
-            opening.trim_end(),
-            fence_char.to_string().repeat(fence_len)
-        ),
-    })
+    (!closed).then(|| fence_char.to_string().repeat(fence_len))
 }
 
 /// Whether a paragraph in a block quote opens a GitHub alert (`> [!NOTE]`).

@@ -208,6 +208,17 @@ impl Book {
         if !source[..at].ends_with('\n') {
             tail.push('\n');
         }
+        // A fence never closed would swallow the markup below as code: close it first.
+        if let Some(fence) = lab
+            .warnings
+            .iter()
+            .find(|w| w.line == step.span.line)
+            .and_then(|w| w.missing_fence.as_ref())
+        {
+            tail.push_str(&prefix);
+            tail.push_str(fence);
+            tail.push('\n');
+        }
         tail.push_str(blank);
         tail.push('\n');
         tail.push_str(&prefix);
