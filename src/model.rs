@@ -85,6 +85,26 @@ impl StepKind {
         StepKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
+    /// Whether a step of this kind runs at all (a chapter with one such step is a lab).
+    ///
+    /// The one place that decides it: banners, reports, summaries and JUnit suites go to labs only.
+    pub fn runs(self) -> bool {
+        match self {
+            StepKind::Skip => false,
+            StepKind::Setup
+            | StepKind::Run
+            | StepKind::Verify
+            | StepKind::WriteFile
+            | StepKind::OpenSession
+            | StepKind::SessionInput
+            | StepKind::Watch
+            | StepKind::Background
+            | StepKind::Optional
+            | StepKind::Troubleshoot
+            | StepKind::Cleanup => true,
+        }
+    }
+
     /// Whether the harness runs this kind in the lab's main sequence.
     pub fn in_main_sequence(self) -> bool {
         !matches!(
@@ -280,7 +300,7 @@ pub struct Heading {
     pub line: usize,
 }
 
-/// A chapter understood as a lab.
+/// A chapter understood as a lab (whether it really is one: [`Lab::is_lab`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct Lab {
     /// The chapter's path, as the user named it (or relative to the book).
@@ -309,6 +329,12 @@ impl Lab {
         crate::parse::parse_lab(path.into(), source)
     }
 
+    /// Whether the chapter is a lab: it has at least one step that runs (see [`StepKind::runs`]).
+    /// A chapter of prose, or of blocks that are all `skip`, is not a lab.
+    pub fn is_lab(&self) -> bool {
+        self.steps.iter().any(|s| s.kind.runs())
+    }
+
     /// The step with the given id.
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
@@ -319,5 +345,38 @@ impl Lab {
         self.steps
             .iter()
             .filter(move |s| s.session.as_deref() == Some(session_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_skip_steps_do_not_run() {
+        for kind in StepKind::ALL {
+            assert_eq!(kind.runs(), kind != StepKind::Skip, "{kind}");
+        }
+    }
+
+    #[test]
+    fn a_lab_has_a_step_that_runs() {
+        let cases = [
+            ("# Prose\n\nNo block.\n", false),
+            ("# Config\n\n```yaml\na: 1\n```\n", false),
+            (
+                "# Skipped\n\n<!-- labbook: kind=skip -->\n```bash\necho hi\n```\n",
+                false,
+            ),
+            ("# Lab\n\n```bash\necho hi\n```\n", true),
+            (
+                "# Mixed\n\n<!-- labbook: kind=skip -->\n```bash\necho a\n```\n\n```bash\necho b\n```\n",
+                true,
+            ),
+        ];
+        for (source, expected) in cases {
+            let lab = Lab::parse("ch.md", source).expect("parses");
+            assert_eq!(lab.is_lab(), expected, "{source}");
+        }
     }
 }

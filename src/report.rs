@@ -93,6 +93,10 @@ pub struct StepReport {
     /// Why the step failed, with the Markdown line of the failing command when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// For a snapshot that differs: the unified diff from the accepted snapshot to the new output,
+    /// headed by `chapter.md:LINE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
     /// How long the cluster took to settle before this verify, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settle_ms: Option<u64>,

@@ -161,6 +161,7 @@ fn skipped(step: &Step) -> StepReport {
         duration_ms: 0,
         output: String::new(),
         failure: None,
+        diff: None,
         settle_ms: None,
     }
 }
@@ -497,6 +498,7 @@ impl<'a> Runner<'a> {
         report.status = judgement.status;
         report.exit_code = judgement.exit_code;
         report.failure = judgement.failure;
+        report.diff = judgement.details.clone();
         report.duration_ms = millis(started.elapsed());
         let failed = !matches!(report.status, StepStatus::Passed | StepStatus::Stopped);
         let hint = if failed {

@@ -132,7 +132,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let jobs: Vec<(usize, usize)> = courses
         .iter()
         .enumerate()
-        .flat_map(|(c, course)| (0..course.labs.len()).map(move |l| (c, l)))
+        // Only labs run, and so only labs reach the summary, report.json and junit.xml.
+        .flat_map(|(c, course)| {
+            (0..course.labs.len())
+                .filter(|&l| course.labs[l].is_lab())
+                .map(move |l| (c, l))
+        })
         .collect();
     let bash = which("bash").context("failed to find bash on PATH; labbook runs labs in bash")?;
 
