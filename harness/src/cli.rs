@@ -85,6 +85,38 @@ pub enum Command {
         #[arg(default_value = ".")]
         book: PathBuf,
     },
+    /// Review pending snapshots (`.snap.new`) one by one: a diff against the accepted one, the
+    /// chapter and line of the block, then accept, reject or skip.
+    ///
+    /// Works in any course repository; inside a Cargo workspace `cargo insta review` reads the
+    /// same files. Answers come one per line on stdin: a(ccept), r(eject), s(kip), q(uit).
+    Review {
+        /// Where to look for pending snapshots (searched recursively).
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Accept every pending snapshot without asking.
+        #[arg(long, conflicts_with_all = ["reject_all", "list"])]
+        accept_all: bool,
+        /// Reject (delete) every pending snapshot without asking.
+        #[arg(long, conflicts_with = "list")]
+        reject_all: bool,
+        /// Only list the pending snapshots (`chapter.md:LINE<TAB>file`).
+        #[arg(long)]
+        list: bool,
+    },
+    /// Find accepted snapshots that no step refers to any more (a heading was renamed, a block
+    /// removed), and list or delete them.
+    ///
+    /// `list` prints them and exits 1 when there are any; `delete` removes them and their
+    /// pending `.snap.new`. A chapter inside a book is checked against the whole book.
+    Snapshots {
+        /// Chapter files, folders or book folders.
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// What to do with unreferenced snapshots.
+        #[arg(long, value_enum, value_name = "ACTION", required = true)]
+        unreferenced: crate::snapshots::Unreferenced,
+    },
     /// List the tools a course needs (docker, kind, kubectl, istioctl, helm, shellcheck) and
     /// which cluster backend can be used here.
     Doctor,
@@ -164,5 +196,23 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => crate::engine::run(&args),
         Command::Lint { paths, format } => crate::lint::run(&paths, format),
         Command::Build { book } => crate::build::run(&book),
+        Command::Review {
+            path,
+            accept_all,
+            reject_all,
+            list,
+        } => {
+            let mode = match (accept_all, reject_all, list) {
+                (true, _, _) => crate::review::Mode::AcceptAll,
+                (_, true, _) => crate::review::Mode::RejectAll,
+                (_, _, true) => crate::review::Mode::List,
+                _ => crate::review::Mode::Ask,
+            };
+            crate::review::run(&path, mode)
+        }
+        Command::Snapshots {
+            paths,
+            unreferenced,
+        } => crate::snapshots::run(&paths, unreferenced),
     }
 }

@@ -10,3 +10,5 @@ pub mod doctor;
 pub mod engine;
 pub mod lint;
 pub mod plan;
+pub mod review;
+pub mod snapshots;

@@ -86,10 +86,13 @@ impl Course {
         self.labbook_with(args, "", &[])
     }
 
-    /// `labbook run . <args> --report <tmp>/report`.
+    /// `labbook run <args> --report <tmp>/report`, on `.` when `args` name no path.
     fn run(&self, args: &[&str]) -> Done {
         let report = self.report_dir();
-        let mut all = vec!["run", "."];
+        let mut all = vec!["run"];
+        if args.iter().all(|a| a.starts_with("--")) {
+            all.push(".");
+        }
         all.extend_from_slice(args);
         all.extend_from_slice(&["--report", report.to_str().expect("utf-8")]);
         self.labbook(&all)
@@ -247,4 +250,248 @@ fn junit_validates_against_the_xunit_schema() {
     .expect("write");
     let refused = xmllint(&bad, &xsd).expect_err("line= is not in junit-10.xsd");
     assert!(refused.contains("'line'"), "{refused}");
+}
+
+// ---- 3. Snapshot headers: insta's own, rewritten only when the content changed ----
+
+/// The course inside a repository (a `.git` folder above it), as `<tmp>/repo/course`.
+fn in_repository() -> Course {
+    let mut course = Course::fixture("ecosystem");
+    let repo = course.tmp.path().join("repo");
+    std::fs::create_dir_all(repo.join(".git")).expect("mkdir .git");
+    let moved = repo.join("course");
+    std::fs::rename(&course.root, &moved).expect("move into the repository");
+    course.root = moved;
+    course
+}
+
+#[test]
+fn accept_writes_insta_headers_that_insta_reads_back_byte_for_byte() {
+    let course = in_repository();
+    let done = course.run(&["--accept"]);
+    assert!(
+        done.stderr
+            .contains("labbook: snapshots: 0 created, 1 updated, 1 unchanged, 0 unreferenced"),
+        "{}",
+        done.stderr
+    );
+    let file = course.path("snapshots/failing__verify-the-columns-1.snap");
+    let ours = course.read("snapshots/failing__verify-the-columns-1.snap");
+    assert_eq!(
+        ours,
+        "---\nsource: course/src/failing.md\nexpression: \"printf 'name\\\\tvalue\\\\n'\"\n---\n\
+         name     value\ncolour   blue\n"
+    );
+    // insta's own parser reads what we wrote ...
+    let snap = insta::Snapshot::from_file(&file).expect("insta parses the file");
+    assert_eq!(snap.metadata().source(), Some("course/src/failing.md"));
+    assert_eq!(snap.metadata().assertion_line(), None);
+    assert_eq!(
+        snap.metadata().expression(),
+        Some("printf 'name\\tvalue\\n'")
+    );
+    let text = snap.as_text().expect("a text snapshot");
+    assert_eq!(text.to_string(), "name     value\ncolour   blue");
+    // ... and writes back the very same bytes, so `cargo insta review` and `--accept` agree.
+    let resaved = course.tmp.path().join("resaved.snap");
+    snap.save(&resaved).expect("insta saves");
+    assert_eq!(std::fs::read_to_string(&resaved).expect("read"), ours);
+}
+
+#[test]
+fn accept_rewrites_only_snapshots_whose_content_changed() {
+    let course = in_repository();
+    course.run(&["--accept"]);
+    let before = course.read("snapshots/passing__verify-the-greeting-1.snap");
+    let failing_before = course.read("snapshots/failing__verify-the-columns-1.snap");
+    // Prose inserted above the blocks moves every line; no header may change for it.
+    for chapter in ["src/passing.md", "src/failing.md"] {
+        let text = course.read(chapter);
+        let moved = text.replacen("\n\n", "\n\nA new paragraph.\n\nAnd another.\n\n", 1);
+        std::fs::write(course.path(chapter), moved).expect("write");
+    }
+    let done = course.run(&["--accept"]);
+    assert!(
+        done.stderr
+            .contains("labbook: snapshots: 0 created, 0 updated, 2 unchanged, 0 unreferenced"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(course.read("snapshots/passing__verify-the-greeting-1.snap"), before);
+    assert_eq!(course.read("snapshots/failing__verify-the-columns-1.snap"), failing_before);
+    // A new step is created, and a pending snapshot says where its block is.
+    std::fs::remove_file(course.path("snapshots/passing__verify-the-greeting-1.snap"))
+        .expect("rm");
+    course.run(&[]);
+    let pending = course.read("snapshots/passing__verify-the-greeting-1.snap.new");
+    assert!(
+        pending.starts_with("---\nsource: course/src/passing.md\nassertion_line: 15\n"),
+        "{pending}"
+    );
+    let done = course.run(&["--accept"]);
+    assert!(
+        done.stderr.contains("1 created, 0 updated, 1 unchanged"),
+        "{}",
+        done.stderr
+    );
+}
+
+// ---- 4. labbook review ----
+
+#[test]
+fn review_lists_accepts_rejects_and_skips_pending_snapshots() {
+    let course = Course::fixture("ecosystem");
+    std::fs::remove_file(course.path("snapshots/passing__verify-the-greeting-1.snap"))
+        .expect("rm");
+    let run = course.run(&[]);
+    // Outside a Cargo workspace, failures name `labbook review` only.
+    assert!(run.stderr.contains("review it with `labbook review`"), "{}", run.stderr);
+    assert!(!run.stderr.contains("cargo insta"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("accept this output with `labbook review` or run with --accept"),
+        "{}",
+        run.stderr
+    );
+
+    let list = course.labbook(&["review", "--list"]);
+    assert_eq!(list.code, 0, "{}", list.all());
+    assert_eq!(
+        list.stdout,
+        "src/failing.md:7\t./snapshots/failing__verify-the-columns-1.snap.new\n\
+         src/passing.md:11\t./snapshots/passing__verify-the-greeting-1.snap.new\n"
+    );
+
+    // Skip the first, accept the second.
+    let review = course.labbook_with(&["review"], "s\na\n", &[]);
+    assert_eq!(review.code, 0, "{}", review.all());
+    assert!(review.stdout.contains("Snapshot 1/2: src/failing.md:7"), "{}", review.stdout);
+    assert!(review.stdout.contains("-colour   red\n+colour   blue\n"), "{}", review.stdout);
+    assert!(!review.stdout.contains('\x1b'), "NO_COLOR: {}", review.stdout);
+    assert!(review.stdout.contains("Snapshot 2/2: src/passing.md:11"), "{}", review.stdout);
+    assert!(review.stderr.contains("1 accepted, 0 rejected, 1 skipped"), "{}", review.stderr);
+    assert!(course.path("snapshots/failing__verify-the-columns-1.snap.new").exists());
+    assert!(!course.path("snapshots/passing__verify-the-greeting-1.snap.new").exists());
+    assert_eq!(
+        course.read("snapshots/passing__verify-the-greeting-1.snap"),
+        "---\nsource: src/passing.md\nexpression: \"echo \\\"$greeting, reader\\\"\"\n---\nhello, reader\n",
+        "accepted as insta writes it: no assertion_line"
+    );
+    // The accepted snapshot now passes.
+    let rerun = course.run(&["src/passing.md"]);
+    assert!(rerun.stderr.contains("1 passed"), "{}", rerun.stderr);
+
+    // Colour on request.
+    let coloured = course.labbook_with(&["review"], "s\n", &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "")]);
+    assert!(coloured.stdout.contains("\x1b[31m-colour   red\x1b[0m"), "{}", coloured.stdout);
+
+    let rejected = course.labbook(&["review", "--reject-all"]);
+    assert!(rejected.stderr.contains("0 accepted, 1 rejected"), "{}", rejected.stderr);
+    assert!(!course.path("snapshots/failing__verify-the-columns-1.snap.new").exists());
+    assert!(course.read("snapshots/failing__verify-the-columns-1.snap").contains("colour   red"));
+
+    course.run(&[]);
+    let all = course.labbook(&["review", "--accept-all"]);
+    assert!(all.stderr.contains("1 accepted"), "{}", all.stderr);
+    assert!(course.read("snapshots/failing__verify-the-columns-1.snap").contains("colour   blue"));
+    let none = course.labbook(&["review", "--list"]);
+    assert!(none.stderr.contains("no pending snapshots"), "{}", none.stderr);
+}
+
+#[test]
+fn failures_name_cargo_insta_inside_a_cargo_workspace() {
+    let course = Course::fixture("ecosystem");
+    std::fs::write(course.tmp.path().join("Cargo.toml"), "[workspace]\n").expect("write");
+    let run = course.run(&[]);
+    assert!(
+        run.stderr
+            .contains("review it with `cargo insta review` (or `labbook review`)"),
+        "{}",
+        run.stderr
+    );
+}
+
+// ---- 5. Orphan snapshots ----
+
+#[test]
+fn unreferenced_snapshots_are_listed_and_deleted() {
+    let course = Course::fixture("ecosystem");
+    let orphan = course.path("snapshots/passing__old-heading-1.snap");
+    std::fs::copy(
+        course.path("snapshots/passing__verify-the-greeting-1.snap"),
+        &orphan,
+    )
+    .expect("copy");
+    std::fs::write(course.path("snapshots/passing__old-heading-1.snap.new"), "---\n").expect("w");
+    // Not ours: no insta header. Never touched.
+    std::fs::write(course.path("snapshots/notes.snap"), "my own notes\n").expect("write");
+    let list = course.labbook(&["snapshots", "--unreferenced", "list"]);
+    assert_eq!(list.code, 1, "{}", list.all());
+    assert_eq!(list.stdout, "./snapshots/passing__old-heading-1.snap\n");
+    // A single chapter of the book is checked against the whole book.
+    let one = course.labbook(&["snapshots", "src/passing.md", "--unreferenced", "list"]);
+    assert_eq!(one.stdout, list.stdout, "{}", one.all());
+    let delete = course.labbook(&["snapshots", "--unreferenced", "delete"]);
+    assert_eq!(delete.code, 0, "{}", delete.all());
+    assert!(!orphan.exists());
+    assert!(!course.path("snapshots/passing__old-heading-1.snap.new").exists());
+    assert!(course.path("snapshots/notes.snap").exists());
+    assert!(course.path("snapshots/passing__verify-the-greeting-1.snap").exists());
+    let again = course.labbook(&["snapshots", "--unreferenced", "list"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+}
+
+#[test]
+fn a_missing_snapshot_does_not_wait_for_its_retry_window() {
+    let course = Course::fixture("ecosystem");
+    let chapter = course.read("src/passing.md").replace(
+        "## Verify the greeting\n\n",
+        "## Verify the greeting\n\n<!-- labbook: retry=20s -->\n",
+    );
+    std::fs::write(course.path("src/passing.md"), chapter).expect("write");
+    std::fs::remove_file(course.path("snapshots/passing__verify-the-greeting-1.snap"))
+        .expect("rm");
+    let run = course.run(&["src/passing.md"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let report = course.report();
+    let step = &report["labs"][0]["steps"][1];
+    let failure = step["failure"].as_str().expect("failure");
+    assert!(failure.starts_with("no accepted snapshot"), "{failure}");
+    assert!(!failure.contains("attempts"), "retried: {failure}");
+    assert!(failure.contains("labbook snapshots --unreferenced list"), "{failure}");
+}
+
+/// Every accepted snapshot committed under `fixtures/` and `book/` is in insta's current format:
+/// insta reads it and writes back the same bytes, with no `assertion_line`.
+#[test]
+fn committed_snapshots_are_in_insta_format() {
+    let mut checked = 0;
+    let mut stack = vec![repo().join("fixtures"), repo().join("book")];
+    let out = tempfile::tempdir().expect("tempdir");
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let in_snapshots = path.parent().is_some_and(|p| p.ends_with("snapshots"));
+            if !in_snapshots || path.extension().is_none_or(|e| e != "snap") {
+                continue;
+            }
+            let ours = std::fs::read_to_string(&path).expect("read");
+            assert!(!ours.contains("\nassertion_line:"), "{}", path.display());
+            let snap = insta::Snapshot::from_file(&path).expect("insta parses it");
+            let resaved = out.path().join("resaved.snap");
+            snap.save(&resaved).expect("insta saves");
+            assert_eq!(
+                std::fs::read_to_string(&resaved).expect("read"),
+                ours,
+                "{}",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "only {checked} snapshots found");
 }

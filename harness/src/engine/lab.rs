@@ -182,6 +182,8 @@ struct Judgement {
     line: Option<usize>,
     /// Shown under the step on the console (a diff, a hint).
     details: Option<String>,
+    /// Trying again cannot change the outcome (no accepted snapshot): `retry=` stops at once.
+    final_: bool,
 }
 
 impl Judgement {
@@ -192,6 +194,7 @@ impl Judgement {
             failure: None,
             line: None,
             details: None,
+            final_: false,
         }
     }
 
@@ -202,6 +205,7 @@ impl Judgement {
             failure: Some(failure),
             line: None,
             details: None,
+            final_: false,
         }
     }
 
@@ -433,6 +437,7 @@ impl<'a> Runner<'a> {
             };
             let judgement = self.judge(step, &outcome, limit, until.is_some());
             let again = !judgement.ok()
+                && !judgement.final_
                 && outcome.ending != Ending::Interrupted
                 && retry_deadline.is_some_and(|d| Instant::now() + Duration::from_secs(1) < d);
             if !again {
@@ -745,19 +750,26 @@ impl<'a> Runner<'a> {
                     exit_code,
                     format!(
                         "the output differs from the accepted snapshot; the new one is in {} \
-                         (review it with `cargo insta review`, or run with --accept)",
-                        pending.display()
+                         (review it with {}, or run with --accept)",
+                        pending.display(),
+                        crate::review::hint(&course.root())
                     ),
                 )
             },
-            Ok(Verdict::Missing { path, .. }) => Judgement::failed(
-                StepStatus::Failed,
-                exit_code,
-                format!(
-                    "no accepted snapshot {} yet: run with --accept to accept this output",
-                    path.display()
-                ),
-            ),
+            Ok(Verdict::Missing { path, .. }) => Judgement {
+                final_: true,
+                ..Judgement::failed(
+                    StepStatus::Failed,
+                    exit_code,
+                    format!(
+                        "no accepted snapshot {} yet: accept this output with {} or run with \
+                         --accept; if a heading was renamed, `labbook snapshots --unreferenced \
+                         list` shows the old snapshot",
+                        path.display(),
+                        crate::review::hint(&course.root())
+                    ),
+                )
+            },
             Err(e) => Judgement::failed(StepStatus::Failed, exit_code, error_chain(&e)),
         }
     }

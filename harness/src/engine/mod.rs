@@ -139,6 +139,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
                 .map(move |l| (c, l))
         })
         .collect();
+    let before_accept = args
+        .accept
+        .then(|| crate::snapshots::BeforeAccept::take(&courses));
     let bash = which("bash").context("failed to find bash on PATH; labbook runs labs in bash")?;
 
     // Sandboxes live in a temporary folder, or under --report DIR/run/ to be kept for debugging.
@@ -240,6 +243,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         console.print("labbook: no labs found (no chapters with runnable blocks)");
     }
     console.summary(&report.labs, &problems, started.elapsed());
+    if let Some(before) = &before_accept {
+        console.print(&before.summary(&report));
+    }
     let all_passed = report.labs.iter().all(|l| l.status == LabStatus::Passed);
     Ok(if all_passed && interrupt.count() == 0 {
         EXIT_OK

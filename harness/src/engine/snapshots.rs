@@ -28,12 +28,12 @@ pub struct SnapshotError {
 pub enum Verdict {
     /// Same as the accepted snapshot.
     Matched,
-    /// `--accept`: written (or already identical, `changed` false).
+    /// `--accept`: the accepted snapshot now holds this output.
     Accepted {
         /// The accepted file.
         path: PathBuf,
-        /// Whether the file changed.
-        changed: bool,
+        /// What `--accept` did to it.
+        change: Change,
     },
     /// Different from the accepted snapshot; a pending snapshot was written.
     Differs {
@@ -53,21 +53,15 @@ pub enum Verdict {
     },
 }
 
-/// How the chapter is named in snapshot headers: relative to the book (or just its file name), so
-/// that running from another folder does not rewrite every header.
-pub fn source_name(course: &Course, lab: &Lab) -> String {
-    let absolute = super::sandbox::absolute;
-    let relative = course
-        .book
-        .as_ref()
-        .and_then(|book| {
-            absolute(&lab.path)
-                .strip_prefix(absolute(book))
-                .ok()
-                .map(Path::to_path_buf)
-        })
-        .unwrap_or_else(|| PathBuf::from(lab.path.file_name().unwrap_or_default()));
-    relative.to_string_lossy().replace('\\', "/")
+/// What `--accept` did to an accepted snapshot; only a file whose content changed is rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// There was none.
+    Created,
+    /// Its content changed.
+    Updated,
+    /// Its content was already this output: the file was left as it was, header included.
+    Unchanged,
 }
 
 /// Compares `content` with the step's accepted snapshot, or accepts it.
@@ -80,9 +74,9 @@ pub fn check(
 ) -> Result<Verdict, SnapshotError> {
     let path = snapshot::path(course, lab, step);
     let pending = snapshot::pending_path(&path);
-    let header = Header {
-        source: source_name(course, lab),
-        line: step.span.line,
+    let mut header = Header {
+        source: snapshot::source_name(course, lab),
+        assertion_line: None,
         expression: step.code.lines().next().unwrap_or("").to_string(),
     };
     let rendered = snapshot::render(&header, content);
@@ -102,13 +96,22 @@ pub fn check(
         let _ = fs::remove_file(&pending);
     };
     if accept {
-        let changed = accepted.as_deref() != Some(rendered.as_str());
-        if changed {
+        let change = match &accepted {
+            None => Change::Created,
+            Some(text) if snapshot::content(text) == snapshot::content(&rendered) => {
+                Change::Unchanged
+            }
+            Some(_) => Change::Updated,
+        };
+        if change != Change::Unchanged {
             write(&path, &rendered)?;
         }
         remove_pending();
-        return Ok(Verdict::Accepted { path, changed });
+        return Ok(Verdict::Accepted { path, change });
     }
+    // A pending snapshot says where its block is, as insta's do.
+    header.assertion_line = Some(step.span.line);
+    let rendered = snapshot::render(&header, content);
     let Some(accepted) = accepted else {
         write(&pending, &rendered)?;
         return Ok(Verdict::Missing { path, pending });
