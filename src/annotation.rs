@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::model::{Dialect, StepKind};
+use crate::kinds::{Dialect, StepKind};
 
 /// The opening of an annotation comment, in its canonical spelling.
 pub const PREFIX: &str = "<!-- labbook:";

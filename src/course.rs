@@ -183,8 +183,9 @@ fn find_book(path: &Path) -> Option<PathBuf> {
     Some(normalize(&book))
 }
 
-/// Removes `x/..` pairs without touching the file system, so paths stay readable.
-fn normalize(path: &Path) -> PathBuf {
+/// Removes `.` and `x/..` pairs without touching the file system, so paths stay readable (the
+/// lint resolves `make -C dir` with it too).
+pub fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {
@@ -321,6 +322,9 @@ mod tests {
             ("./book", "book"),
             ("a/b/../../..", ".."),
             ("", "."),
+            ("a/b/../c/./d", "a/c/d"),
+            ("a/..", "."),
+            ("../x", "../x"),
         ];
         for (input, expected) in cases {
             assert_eq!(

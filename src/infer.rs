@@ -167,7 +167,7 @@ pub(crate) fn command_kind(analysis: &Analysis) -> Option<(StepKind, Reason, Opt
             None,
         ));
     }
-    if let Some((command, file)) = top().find_map(|c| written_file(c).map(|f| (c, f))) {
+    if let Some((command, file)) = top().find_map(|c| c.written_file().map(|f| (c, f))) {
         return Some((
             StepKind::WriteFile,
             Reason::Command {
@@ -176,18 +176,6 @@ pub(crate) fn command_kind(analysis: &Analysis) -> Option<(StepKind, Reason, Opt
             },
             None,
         ));
-    }
-    None
-}
-
-/// The file a heredoc command writes: `cat > f <<EOF`, `cat <<EOF >> f`, `tee f <<EOF`.
-pub(crate) fn written_file(command: &Command) -> Option<String> {
-    command.heredoc.as_ref()?;
-    if let Some(file) = command.writes.first() {
-        return Some(file.clone());
-    }
-    if command.program() == "tee" {
-        return command.args().iter().find(|a| !a.starts_with('-')).cloned();
     }
     None
 }

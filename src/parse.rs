@@ -60,6 +60,15 @@ struct Block {
     annotation: Annotation,
 }
 
+impl Lab {
+    /// Parses a chapter's Markdown into a lab.
+    ///
+    /// `path` is only used to name the chapter in errors and output.
+    pub fn parse(path: impl Into<PathBuf>, source: &str) -> Result<Lab, ParseError> {
+        parse_lab(path.into(), source)
+    }
+}
+
 pub(crate) fn parse_lab(path: PathBuf, source: &str) -> Result<Lab, ParseError> {
     if let Some(nul) = source.find('\0') {
         let line = LineIndex::new(source).line(nul);

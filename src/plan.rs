@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::model::{Lab, StepKind};
+use crate::text::truncate;
 
 /// The `plan --format json` document.
 #[derive(Debug, Serialize)]
@@ -188,13 +189,4 @@ pub fn to_text(lab: &Lab) -> String {
         }
     }
     out
-}
-
-fn truncate(line: &str, max: usize) -> String {
-    if line.chars().count() <= max {
-        line.to_string()
-    } else {
-        let cut: String = line.chars().take(max).collect();
-        format!("{cut}…")
-    }
 }

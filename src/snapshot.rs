@@ -9,35 +9,16 @@ use std::path::{Path, PathBuf};
 
 use crate::course::Course;
 use crate::model::{Lab, Step, StepKind};
+use crate::text::{Style, sanitize};
 
 /// The extension of accepted snapshots.
 pub const EXTENSION: &str = "snap";
 /// The extension of pending snapshots, as `cargo insta review` expects.
 pub const PENDING_EXTENSION: &str = "snap.new";
 
-/// The chapter part of snapshot names: the chapter path (relative to the book's `src`, or its file
-/// name without a book) without `.md`, with `/` replaced by `__`.
+/// The chapter part of snapshot names: [`Lab::key`] within the course's book.
 pub fn chapter_key(course: &Course, lab: &Lab) -> String {
-    let relative = course
-        .chapter_in_book(lab)
-        .unwrap_or_else(|| PathBuf::from(lab.path.file_name().unwrap_or_default()));
-    let text = relative
-        .with_extension("")
-        .to_string_lossy()
-        .replace(['/', '\\'], "__");
-    sanitize(&text)
-}
-
-fn sanitize(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    lab.key(course.src.as_deref())
 }
 
 /// The accepted snapshot file of a step: `<snapshot dir>/<chapter key>__<step id>.snap`.
@@ -45,7 +26,7 @@ pub fn path(course: &Course, lab: &Lab, step: &Step) -> PathBuf {
     course.snapshot_dir(lab).join(format!(
         "{}__{}.{EXTENSION}",
         chapter_key(course, lab),
-        sanitize(&step.id)
+        sanitize(&step.id, Style::FileName)
     ))
 }
 

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -265,12 +264,7 @@ enum Ran {
 
 /// The executable `name` in the first directory of `path` that has it.
 pub fn which(name: &str, path: &OsString) -> Option<PathBuf> {
-    std::env::split_paths(path)
-        .map(|dir| dir.join(name))
-        .find(|file| {
-            std::fs::metadata(file)
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+    labbook::tools::which(name, path)
 }
 
 /// The first word that looks like a version: `v1.34.1`, `28.2.2`, `0.10.0`, `v3.19.0+g3d8990f`.

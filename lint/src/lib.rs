@@ -34,7 +34,7 @@ pub use labbook::kubectl;
 pub mod manifest;
 pub mod shell;
 pub mod shellcheck;
-pub(crate) mod yaml;
+pub use labbook::yaml;
 
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -24,6 +24,7 @@ use labbook::course::{Course, CourseConfig};
 use labbook::model::{Lab, Step, StepKind};
 use labbook::report::Report;
 use labbook::snapshot;
+use labbook::text::{Style, sanitize};
 
 pub use html::escape;
 /// The mdBook preprocessor crate this module implements, for callers that drive mdBook themselves.
@@ -246,18 +247,11 @@ impl Book {
     /// The stable anchor of a step: chapter and step id, so that anchors stay unique on the
     /// print page, where all chapters share one document.
     fn anchor(&self, lab: &Lab, step: &Step) -> String {
-        let id: String = step
-            .id
-            .chars()
-            .map(|c| {
-                if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        format!("step-{}--{id}", snapshot::chapter_key(&self.course, lab))
+        format!(
+            "step-{}--{}",
+            snapshot::chapter_key(&self.course, lab),
+            sanitize(&step.id, Style::FileName)
+        )
     }
 
     /// Escapes snapshot text for a `<pre>`, marking redaction placeholders (`[pod-hash]`, `[age]`,

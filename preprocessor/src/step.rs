@@ -67,14 +67,8 @@ fn written_file(step: &Step) -> Option<String> {
     step.analysis
         .commands
         .iter()
-        .filter(|c| c.heredoc.is_some() && !c.substituted)
-        .find_map(|c| {
-            c.writes.first().cloned().or_else(|| {
-                (c.program() == "tee")
-                    .then(|| c.args().iter().find(|a| !a.starts_with('-')).cloned())
-                    .flatten()
-            })
-        })
+        .filter(|c| !c.substituted)
+        .find_map(|c| c.written_file())
 }
 
 /// What the reader is shown under a block about its output.

@@ -1,7 +1,6 @@
 //! A cheap, deterministic stand-in for the fuzzer that runs in every `cargo test`: mutated
 //! fixtures and random bytes must parse or fail with an error, never panic.
 
-
 /// A small xorshift generator, so the test is reproducible without extra dependencies.
 struct Rng(u64);
 

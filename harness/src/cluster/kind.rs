@@ -39,6 +39,9 @@ use std::time::{Duration, Instant};
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
+use labbook::kubectl::{Grammar, Invocation};
+use labbook::text::Style;
+use labbook::tools;
 use labbook::{Lab, Step, StepKind};
 
 use super::scope::lab_scope;
@@ -50,15 +53,6 @@ pub const MAX_NAME_LEN: usize = 40;
 
 /// Where the kind config lives, relative to the repository root.
 pub const CONFIG_PATH: &str = "ci/kind/cluster.yaml";
-
-/// `make` targets (and script names) that create the lab's cluster.
-const CLUSTER_TARGETS: &[&str] = &[
-    "kind-up",
-    "cluster-up",
-    "kind-create",
-    "create-cluster",
-    "kind-cluster",
-];
 
 /// Why the kind backend could not do its part.
 #[derive(Debug, thiserror::Error)]
@@ -226,15 +220,7 @@ pub fn cluster_name(run_id: &str, lab_slug: &str) -> String {
 
 /// Lowercase ASCII letters and digits, other runs of characters as one dash, no dash at the ends.
 fn sanitize(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    out.trim_matches('-').to_string()
+    labbook::text::sanitize(text, Style::AsciiSlug)
 }
 
 /// FNV-1a, 64 bits: a hash that stays the same across Rust versions and platforms, unlike
@@ -253,14 +239,9 @@ pub fn lab_creates_cluster(lab: &Lab) -> bool {
         .filter(|s| s.kind.in_main_sequence() && s.kind != StepKind::SessionInput)
         .flat_map(|s| &s.analysis.commands)
         .any(|c| {
-            let args = c.args();
-            let program = c.program();
-            let stem = program.split('.').next().unwrap_or(program);
-            (program == "kind"
-                && args.first().map(String::as_str) == Some("create")
-                && args.get(1).map(String::as_str) == Some("cluster"))
-                || (program == "make" && args.iter().any(|a| CLUSTER_TARGETS.contains(&a.as_str())))
-                || CLUSTER_TARGETS.contains(&stem)
+            tools::creates_cluster(c.program(), c.args())
+                || (c.program() == "make"
+                    && c.args().iter().any(|a| tools::creates_cluster_target(a)))
         })
 }
 
@@ -330,7 +311,15 @@ pub fn foreign_target(step: &Step, cluster: &str, kubeconfig: &Path) -> Option<S
             "kind" => (&["--kubeconfig"], &[]),
             _ => continue,
         };
-        for (flag, value) in flag_pairs(words) {
+        let Some(grammar) = Grammar::of(program) else {
+            continue;
+        };
+        let invocation = Invocation::read(&grammar, words, line);
+        for (flag, value) in invocation
+            .flags
+            .iter()
+            .filter_map(|(flag, value)| Some((*flag, (*value)?)))
+        {
             if kubeconfig_flags.contains(&flag) && literal(&value) && value != our_kubeconfig {
                 return Some(format!(
                     "line {line}: `{program} {flag} {value}` reads a kubeconfig other than the \
@@ -366,56 +355,15 @@ pub fn foreign_target(step: &Step, cluster: &str, kubeconfig: &Path) -> Option<S
     None
 }
 
-/// The first assignment to `KUBECONFIG` in a step (`export KUBECONFIG=…`, or a plain
-/// `KUBECONFIG=…`, which changes the exported variable too), with its Markdown line. The parsed
-/// commands keep only their words, not assignments, so the code's lines are read here.
+/// The first assignment to `KUBECONFIG` in a step (`export KUBECONFIG=…`, a plain
+/// `KUBECONFIG=…`, which changes the exported variable too, or one before a command), with its
+/// Markdown line, as the shell parser recorded it.
 fn kubeconfig_assignment(step: &Step) -> Option<(usize, String)> {
-    for (index, text) in step.code.lines().enumerate() {
-        let Ok(words) = shell_words::split(text) else {
-            continue;
-        };
-        // Leading assignments, then `export`/`declare -x` arguments.
-        for word in words.iter().map(String::as_str) {
-            if let Some(value) = word.strip_prefix("KUBECONFIG=") {
-                return Some((step.markdown_line(index), value.to_string()));
-            }
-            let assignment = word.split_once('=').is_some_and(|(name, _)| {
-                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            });
-            if assignment {
-                continue;
-            }
-            if matches!(
-                word,
-                "export" | "declare" | "typeset" | "readonly" | "-x" | "-gx"
-            ) {
-                continue;
-            }
-            break;
-        }
-    }
-    None
-}
-
-/// `(flag, value)` for `--flag value` and `--flag=value` words.
-fn flag_pairs(words: &[String]) -> Vec<(&str, String)> {
-    let mut pairs = Vec::new();
-    let mut i = 0;
-    while i < words.len() {
-        let word = words[i].as_str();
-        if word == "--" {
-            break;
-        }
-        if word.starts_with('-') {
-            if let Some((flag, value)) = word.split_once('=') {
-                pairs.push((flag, value.to_string()));
-            } else if let Some(value) = words.get(i + 1) {
-                pairs.push((word, value.clone()));
-            }
-        }
-        i += 1;
-    }
-    pairs
+    step.analysis
+        .assignments
+        .iter()
+        .find(|a| a.name == "KUBECONFIG" && a.value.is_some())
+        .map(|a| (a.line, a.value.clone().unwrap_or_default()))
 }
 
 /// A kube client for the cluster behind `context` in `kubeconfig`, reading that file only (never

@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use labbook::report::{LabReport, LabStatus, StepReport, StepStatus};
+use labbook::text::truncate;
+use labbook::tools;
 use labbook::{Course, Expect, Lab, Step, StepKind};
 use regex::Regex;
 
@@ -76,21 +78,6 @@ pub struct LabResult {
 /// Creates the cluster backend of a lab, given its run folder.
 pub type BackendFactory<'a> =
     dyn Fn(&Path, &Lab) -> anyhow::Result<Box<dyn ClusterBackend>> + Sync + 'a;
-
-/// Programs that talk to a cluster: when they fail under `--cluster none`, the lab needs kind.
-const CLUSTER_TOOLS: &[&str] = &[
-    "kubectl",
-    "istioctl",
-    "helm",
-    "kind",
-    "k9s",
-    "kubectx",
-    "kubens",
-    "stern",
-    "linkerd",
-    "argocd",
-    "kustomize",
-];
 
 /// Runs one lab to the end and reports it. Never panics on lab content; problems of the lab's
 /// infrastructure (sandbox, backend) fail the lab with a message.
@@ -570,13 +557,9 @@ impl<'a> Runner<'a> {
         }
         let tool = step.analysis.commands.iter().find_map(|c| {
             let program = c.program();
-            let is_make_cluster_target = program == "make"
-                && c.args().iter().any(|a| {
-                    ["kind", "cluster", "istio", "mesh"]
-                        .iter()
-                        .any(|t| a.contains(t))
-                });
-            (CLUSTER_TOOLS.contains(&program) || is_make_cluster_target)
+            let is_make_cluster_target =
+                program == "make" && c.args().iter().any(|a| tools::is_infra_target(a));
+            (tools::talks_to_cluster(program) || is_make_cluster_target)
                 .then(|| (c.argv.join(" "), c.line))
         })?;
         // Only when the failure comes from talking to a cluster: a test double that fails for
@@ -600,7 +583,7 @@ impl<'a> Runner<'a> {
         ]
         .iter()
         .any(|needle| output.contains(needle));
-        let tool_failed = CLUSTER_TOOLS.contains(&first_word) || first_word == "make";
+        let tool_failed = tools::talks_to_cluster(first_word) || first_word == "make";
         (connection || tool_failed).then(|| {
             format!(
                 "hint: this step talks to a cluster (`{}` at {}:{}), and --cluster none has none: \
@@ -1016,15 +999,6 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = e.source();
     }
     text
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_string()
-    } else {
-        let cut: String = text.chars().take(max).collect();
-        format!("{cut}…")
-    }
 }
 
 /// Lines that only say "there is no cluster": under `--cluster none` a hint explains them once,

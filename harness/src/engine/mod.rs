@@ -49,11 +49,10 @@ pub fn backend_for(
     match args.cluster {
         cli::ClusterBackend::None => Ok(Box::new(NoCluster::new(run_dir)?)),
         cli::ClusterBackend::Kind => {
-            let lab_slug = lab
-                .path
-                .with_extension("")
-                .to_string_lossy()
-                .replace(['/', '\\'], "-");
+            // The run folder is `<index>-<chapter key>` (`Lab::key`): unique within the run.
+            let lab_slug = run_dir
+                .file_name()
+                .map_or_else(|| lab.key(None), |name| name.to_string_lossy().into_owned());
             let options = crate::cluster::kind::KindOptions {
                 keep_cluster: args.keep_cluster,
                 ..crate::cluster::kind::KindOptions::new(run_id(), lab_slug, run_dir)
@@ -93,12 +92,9 @@ fn inherited(name: &str) -> bool {
         || name.starts_with("LABBOOK_"))
 }
 
-/// Finds a program on `PATH`.
+/// Finds an executable program on `PATH`.
 fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
+    labbook::tools::which(program, &std::env::var_os("PATH")?)
 }
 
 fn on_signal(count: usize) {

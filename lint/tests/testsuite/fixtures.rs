@@ -229,9 +229,7 @@ fn the_rules_doc_describes_every_rule() {
 fn json_diagnostics() {
     at_root();
     insta::glob!("../../../fixtures/lint", "*/*.md", |path| {
-        let relative = path
-            .strip_prefix(crate::support::root())
-            .unwrap_or(path);
+        let relative = path.strip_prefix(crate::support::root()).unwrap_or(path);
         let found = lint_path(relative, ShellcheckMode::Off);
         insta::assert_json_snapshot!(lint::to_json(&found));
     });

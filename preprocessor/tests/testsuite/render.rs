@@ -132,10 +132,7 @@ fn rendered_chapters_keep_their_blocks() {
     let mut checked = 0;
     for (path, source) in lab_fixtures() {
         let lab = labbook::Lab::parse(&path, &source).expect("fixture parses");
-        for output in [
-            mdbook_labbook::Output::Html,
-            mdbook_labbook::Output::Clean,
-        ] {
+        for output in [mdbook_labbook::Output::Html, mdbook_labbook::Output::Clean] {
             let rendered = book.render(&lab, output);
             assert_eq!(find_opening(&rendered), None, "{}", path.display());
             let again = labbook::Lab::parse(&path, &rendered).expect("rendered chapter parses");

@@ -5,6 +5,9 @@
 //! and then need the line of that path in the heredoc. This module keeps both: a small tree whose
 //! nodes carry their line, built by serde-saphyr's `Spanned` wrapper (no hand-written YAML parser),
 //! and a lookup from a path to the line.
+//!
+//! It lives in the model (layer 3) because [`crate::Lab::manifests`] parses every manifest once,
+//! for the lint's checks and the kind backend's namespace scope alike.
 
 use std::fmt;
 
@@ -14,7 +17,7 @@ use serde_saphyr::Spanned;
 
 /// One YAML node and the 1-based line (within the parsed text) where it starts.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Node {
+pub struct Node {
     /// The node's value.
     pub value: Value,
     /// The line of the node itself (for a nested mapping, its first key).
@@ -23,15 +26,18 @@ pub(crate) struct Node {
 
 /// A mapping entry: the key, the key's line, and the value.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Entry {
+pub struct Entry {
+    /// The key, as text.
     pub key: String,
+    /// The line of the key.
     pub line: usize,
+    /// The value under the key.
     pub value: Node,
 }
 
 /// What a node holds.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Value {
+pub enum Value {
     /// `~`, `null` or nothing.
     Null,
     /// A string, number or boolean, as YAML resolved it.
@@ -44,7 +50,7 @@ pub(crate) enum Value {
 
 /// YAML that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct YamlError {
+pub struct YamlError {
     /// The 1-based line within the parsed text.
     pub line: usize,
     /// The parser's message, without location.
@@ -53,8 +59,10 @@ pub(crate) struct YamlError {
 
 /// One step of a path into a document: a mapping key or a sequence index.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Seg {
+pub enum Seg {
+    /// A mapping key.
     Key(String),
+    /// A sequence index.
     Index(usize),
 }
 
@@ -68,7 +76,7 @@ impl fmt::Display for Seg {
 }
 
 /// Writes a path the way Kubernetes docs do: `spec.template.spec.containers[0].image`.
-pub(crate) fn path_text(path: &[Seg]) -> String {
+pub fn path_text(path: &[Seg]) -> String {
     let mut out = String::new();
     for seg in path {
         match seg {
@@ -85,7 +93,7 @@ pub(crate) fn path_text(path: &[Seg]) -> String {
 }
 
 /// Parses every document of a multi-document stream; empty documents are skipped.
-pub(crate) fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
+pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
     let options = serde_saphyr::options! {
         with_snippet: false,
     };
