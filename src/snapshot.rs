@@ -77,8 +77,10 @@ pub fn render(header: &Header, content: &str) -> String {
 fn yaml_string(text: &str) -> String {
     let starts = |c: char| "&*?|-<>=!%@".contains(c);
     let special = |c: char| {
-        matches!(c, ':' | '{' | '}' | '[' | ']' | ',' | '#' | '`' | '"' | '\'' | '\\' | '\t' | '\n' | '\r')
-            || matches!(c, '\0'..='\x06' | '\x0e'..='\x1a' | '\x1c'..='\x1f')
+        matches!(
+            c,
+            ':' | '{' | '}' | '[' | ']' | ',' | '#' | '`' | '"' | '\'' | '\\' | '\t' | '\n' | '\r'
+        ) || matches!(c, '\0'..='\x06' | '\x0e'..='\x1a' | '\x1c'..='\x1f')
     };
     let keyword = [
         "yes", "Yes", "YES", "no", "No", "NO", "True", "TRUE", "true", "False", "FALSE", "false",
@@ -212,7 +214,9 @@ mod tests {
         ] {
             let file = render(&header, content_text);
             assert!(
-                file.starts_with("---\nsource: book/src/m.md\nexpression: \"kubectl get \\\"pods\\\"\"\n---\n"),
+                file.starts_with(
+                    "---\nsource: book/src/m.md\nexpression: \"kubectl get \\\"pods\\\"\"\n---\n"
+                ),
                 "{file}"
             );
             assert_eq!(

@@ -85,6 +85,13 @@ pub enum Command {
         #[arg(default_value = ".")]
         book: PathBuf,
     },
+    /// Read a run's report: `labbook report summary [DIR]` prints a Markdown table with one row
+    /// per lab, for `$GITHUB_STEP_SUMMARY`.
+    Report {
+        /// What to print.
+        #[command(subcommand)]
+        what: ReportCommand,
+    },
     /// Review pending snapshots (`.snap.new`) one by one: a diff against the accepted one, the
     /// chapter and line of the block, then accept, reject or skip.
     ///
@@ -120,6 +127,17 @@ pub enum Command {
     /// List the tools a course needs (docker, kind, kubectl, istioctl, helm, shellcheck) and
     /// which cluster backend can be used here.
     Doctor,
+}
+
+/// The subcommands of `labbook report`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// A Markdown summary, one row per lab: result, steps passed, time and first failure.
+    Summary {
+        /// The `--report` folder of a run, or its `report.json`.
+        #[arg(default_value = "report")]
+        report: PathBuf,
+    },
 }
 
 /// Options of `labbook run`.
@@ -196,6 +214,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => crate::engine::run(&args),
         Command::Lint { paths, format } => crate::lint::run(&paths, format),
         Command::Build { book } => crate::build::run(&book),
+        Command::Report {
+            what: ReportCommand::Summary { report },
+        } => crate::summary::run(&report),
         Command::Review {
             path,
             accept_all,

@@ -109,8 +109,8 @@ fn find(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .with_context(|| format!("failed to read {}", dir.display()))?;
+        let entries =
+            std::fs::read_dir(&dir).with_context(|| format!("failed to read {}", dir.display()))?;
         for entry in entries {
             let entry = entry.with_context(|| format!("failed to read {}", dir.display()))?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -173,12 +173,18 @@ fn diff(old: Option<&str>, new: &str, colour: bool) -> String {
 /// Runs `labbook review`.
 pub fn run(path: &Path, mode: Mode) -> anyhow::Result<u8> {
     if !path.exists() {
-        anyhow::bail!("failed to review {}: no such file or folder", path.display());
+        anyhow::bail!(
+            "failed to review {}: no such file or folder",
+            path.display()
+        );
     }
     let pending = find(path)?;
     let mut out = String::new();
     if pending.is_empty() {
-        eprintln!("labbook review: no pending snapshots under {}", path.display());
+        eprintln!(
+            "labbook review: no pending snapshots under {}",
+            path.display()
+        );
         return Ok(EXIT_OK);
     }
     if mode == Mode::List {
@@ -252,11 +258,7 @@ pub fn run(path: &Path, mode: Mode) -> anyhow::Result<u8> {
     }
     eprintln!(
         "labbook review: {accepted} accepted, {rejected} rejected, {skipped} skipped{}",
-        if skipped > 0 {
-            " (still pending)"
-        } else {
-            ""
-        }
+        if skipped > 0 { " (still pending)" } else { "" }
     );
     Ok(EXIT_OK)
 }
@@ -271,7 +273,10 @@ mod tests {
         assert!(plain.contains("-b\n+c\n"), "{plain}");
         assert!(!plain.contains('\x1b'));
         let coloured = diff(Some("a\nb"), "a\nc", true);
-        assert!(coloured.contains("\x1b[31m-b\x1b[0m\n\x1b[32m+c\x1b[0m\n"), "{coloured}");
+        assert!(
+            coloured.contains("\x1b[31m-b\x1b[0m\n\x1b[32m+c\x1b[0m\n"),
+            "{coloured}"
+        );
         let created = diff(None, "x", false);
         assert!(created.contains("+x\n"), "{created}");
     }

@@ -48,9 +48,7 @@ pub fn referenced(course: &Course) -> anyhow::Result<Referenced> {
         for lab in &course.labs {
             referenced.dirs.insert(course.snapshot_dir(lab));
             for step in lab.steps.iter().filter(|s| snapshot::expected(s)) {
-                referenced
-                    .files
-                    .insert(snapshot::path(course, lab, step));
+                referenced.files.insert(snapshot::path(course, lab, step));
             }
         }
     }
@@ -78,7 +76,8 @@ pub fn unreferenced(referenced: &Referenced) -> anyhow::Result<Vec<PathBuf>> {
             if !is_snap || referenced.files.contains(&path) || !path.is_file() {
                 continue;
             }
-            let looks_like_ours = std::fs::read_to_string(&path).is_ok_and(|t| t.starts_with("---\n"));
+            let looks_like_ours =
+                std::fs::read_to_string(&path).is_ok_and(|t| t.starts_with("---\n"));
             if looks_like_ours {
                 orphans.push(path);
             }

@@ -46,8 +46,7 @@ impl Course {
     }
 
     fn read(&self, relative: &str) -> String {
-        std::fs::read_to_string(self.path(relative))
-            .unwrap_or_else(|e| panic!("{relative}: {e}"))
+        std::fs::read_to_string(self.path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
     }
 
     fn report_dir(&self) -> PathBuf {
@@ -160,9 +159,14 @@ fn only_labs_are_run_reported_and_counted() {
         .iter()
         .map(|l| l["path"].as_str().expect("path"))
         .collect();
-    assert_eq!(paths, ["./src/passing.md", "./src/failing.md"], "{report:#}");
+    assert_eq!(
+        paths,
+        ["./src/passing.md", "./src/failing.md"],
+        "{report:#}"
+    );
     assert!(
-        done.stderr.contains("labbook: 2 lab(s): 1 passed, 1 failed"),
+        done.stderr
+            .contains("labbook: 2 lab(s): 1 passed, 1 failed"),
         "{}",
         done.stderr
     );
@@ -317,11 +321,16 @@ fn accept_rewrites_only_snapshots_whose_content_changed() {
         "{}",
         done.stderr
     );
-    assert_eq!(course.read("snapshots/passing__verify-the-greeting-1.snap"), before);
-    assert_eq!(course.read("snapshots/failing__verify-the-columns-1.snap"), failing_before);
+    assert_eq!(
+        course.read("snapshots/passing__verify-the-greeting-1.snap"),
+        before
+    );
+    assert_eq!(
+        course.read("snapshots/failing__verify-the-columns-1.snap"),
+        failing_before
+    );
     // A new step is created, and a pending snapshot says where its block is.
-    std::fs::remove_file(course.path("snapshots/passing__verify-the-greeting-1.snap"))
-        .expect("rm");
+    std::fs::remove_file(course.path("snapshots/passing__verify-the-greeting-1.snap")).expect("rm");
     course.run(&[]);
     let pending = course.read("snapshots/passing__verify-the-greeting-1.snap.new");
     assert!(
@@ -341,11 +350,14 @@ fn accept_rewrites_only_snapshots_whose_content_changed() {
 #[test]
 fn review_lists_accepts_rejects_and_skips_pending_snapshots() {
     let course = Course::fixture("ecosystem");
-    std::fs::remove_file(course.path("snapshots/passing__verify-the-greeting-1.snap"))
-        .expect("rm");
+    std::fs::remove_file(course.path("snapshots/passing__verify-the-greeting-1.snap")).expect("rm");
     let run = course.run(&[]);
     // Outside a Cargo workspace, failures name `labbook review` only.
-    assert!(run.stderr.contains("review it with `labbook review`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("review it with `labbook review`"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("cargo insta"), "{}", run.stderr);
     assert!(
         run.stderr
@@ -365,13 +377,41 @@ fn review_lists_accepts_rejects_and_skips_pending_snapshots() {
     // Skip the first, accept the second.
     let review = course.labbook_with(&["review"], "s\na\n", &[]);
     assert_eq!(review.code, 0, "{}", review.all());
-    assert!(review.stdout.contains("Snapshot 1/2: src/failing.md:7"), "{}", review.stdout);
-    assert!(review.stdout.contains("-colour   red\n+colour   blue\n"), "{}", review.stdout);
-    assert!(!review.stdout.contains('\x1b'), "NO_COLOR: {}", review.stdout);
-    assert!(review.stdout.contains("Snapshot 2/2: src/passing.md:11"), "{}", review.stdout);
-    assert!(review.stderr.contains("1 accepted, 0 rejected, 1 skipped"), "{}", review.stderr);
-    assert!(course.path("snapshots/failing__verify-the-columns-1.snap.new").exists());
-    assert!(!course.path("snapshots/passing__verify-the-greeting-1.snap.new").exists());
+    assert!(
+        review.stdout.contains("Snapshot 1/2: src/failing.md:7"),
+        "{}",
+        review.stdout
+    );
+    assert!(
+        review.stdout.contains("-colour   red\n+colour   blue\n"),
+        "{}",
+        review.stdout
+    );
+    assert!(
+        !review.stdout.contains('\x1b'),
+        "NO_COLOR: {}",
+        review.stdout
+    );
+    assert!(
+        review.stdout.contains("Snapshot 2/2: src/passing.md:11"),
+        "{}",
+        review.stdout
+    );
+    assert!(
+        review.stderr.contains("1 accepted, 0 rejected, 1 skipped"),
+        "{}",
+        review.stderr
+    );
+    assert!(
+        course
+            .path("snapshots/failing__verify-the-columns-1.snap.new")
+            .exists()
+    );
+    assert!(
+        !course
+            .path("snapshots/passing__verify-the-greeting-1.snap.new")
+            .exists()
+    );
     assert_eq!(
         course.read("snapshots/passing__verify-the-greeting-1.snap"),
         "---\nsource: src/passing.md\nexpression: \"echo \\\"$greeting, reader\\\"\"\n---\nhello, reader\n",
@@ -382,20 +422,48 @@ fn review_lists_accepts_rejects_and_skips_pending_snapshots() {
     assert!(rerun.stderr.contains("1 passed"), "{}", rerun.stderr);
 
     // Colour on request.
-    let coloured = course.labbook_with(&["review"], "s\n", &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "")]);
-    assert!(coloured.stdout.contains("\x1b[31m-colour   red\x1b[0m"), "{}", coloured.stdout);
+    let coloured = course.labbook_with(
+        &["review"],
+        "s\n",
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "")],
+    );
+    assert!(
+        coloured.stdout.contains("\x1b[31m-colour   red\x1b[0m"),
+        "{}",
+        coloured.stdout
+    );
 
     let rejected = course.labbook(&["review", "--reject-all"]);
-    assert!(rejected.stderr.contains("0 accepted, 1 rejected"), "{}", rejected.stderr);
-    assert!(!course.path("snapshots/failing__verify-the-columns-1.snap.new").exists());
-    assert!(course.read("snapshots/failing__verify-the-columns-1.snap").contains("colour   red"));
+    assert!(
+        rejected.stderr.contains("0 accepted, 1 rejected"),
+        "{}",
+        rejected.stderr
+    );
+    assert!(
+        !course
+            .path("snapshots/failing__verify-the-columns-1.snap.new")
+            .exists()
+    );
+    assert!(
+        course
+            .read("snapshots/failing__verify-the-columns-1.snap")
+            .contains("colour   red")
+    );
 
     course.run(&[]);
     let all = course.labbook(&["review", "--accept-all"]);
     assert!(all.stderr.contains("1 accepted"), "{}", all.stderr);
-    assert!(course.read("snapshots/failing__verify-the-columns-1.snap").contains("colour   blue"));
+    assert!(
+        course
+            .read("snapshots/failing__verify-the-columns-1.snap")
+            .contains("colour   blue")
+    );
     let none = course.labbook(&["review", "--list"]);
-    assert!(none.stderr.contains("no pending snapshots"), "{}", none.stderr);
+    assert!(
+        none.stderr.contains("no pending snapshots"),
+        "{}",
+        none.stderr
+    );
 }
 
 #[test]
@@ -422,7 +490,11 @@ fn unreferenced_snapshots_are_listed_and_deleted() {
         &orphan,
     )
     .expect("copy");
-    std::fs::write(course.path("snapshots/passing__old-heading-1.snap.new"), "---\n").expect("w");
+    std::fs::write(
+        course.path("snapshots/passing__old-heading-1.snap.new"),
+        "---\n",
+    )
+    .expect("w");
     // Not ours: no insta header. Never touched.
     std::fs::write(course.path("snapshots/notes.snap"), "my own notes\n").expect("write");
     let list = course.labbook(&["snapshots", "--unreferenced", "list"]);
@@ -434,9 +506,17 @@ fn unreferenced_snapshots_are_listed_and_deleted() {
     let delete = course.labbook(&["snapshots", "--unreferenced", "delete"]);
     assert_eq!(delete.code, 0, "{}", delete.all());
     assert!(!orphan.exists());
-    assert!(!course.path("snapshots/passing__old-heading-1.snap.new").exists());
+    assert!(
+        !course
+            .path("snapshots/passing__old-heading-1.snap.new")
+            .exists()
+    );
     assert!(course.path("snapshots/notes.snap").exists());
-    assert!(course.path("snapshots/passing__verify-the-greeting-1.snap").exists());
+    assert!(
+        course
+            .path("snapshots/passing__verify-the-greeting-1.snap")
+            .exists()
+    );
     let again = course.labbook(&["snapshots", "--unreferenced", "list"]);
     assert_eq!(again.code, 0, "{}", again.all());
 }
@@ -449,8 +529,7 @@ fn a_missing_snapshot_does_not_wait_for_its_retry_window() {
         "## Verify the greeting\n\n<!-- labbook: retry=20s -->\n",
     );
     std::fs::write(course.path("src/passing.md"), chapter).expect("write");
-    std::fs::remove_file(course.path("snapshots/passing__verify-the-greeting-1.snap"))
-        .expect("rm");
+    std::fs::remove_file(course.path("snapshots/passing__verify-the-greeting-1.snap")).expect("rm");
     let run = course.run(&["src/passing.md"]);
     assert_eq!(run.code, 1, "{}", run.all());
     let report = course.report();
@@ -458,7 +537,10 @@ fn a_missing_snapshot_does_not_wait_for_its_retry_window() {
     let failure = step["failure"].as_str().expect("failure");
     assert!(failure.starts_with("no accepted snapshot"), "{failure}");
     assert!(!failure.contains("attempts"), "retried: {failure}");
-    assert!(failure.contains("labbook snapshots --unreferenced list"), "{failure}");
+    assert!(
+        failure.contains("labbook snapshots --unreferenced list"),
+        "{failure}"
+    );
 }
 
 /// Every accepted snapshot committed under `fixtures/` and `book/` is in insta's current format:
@@ -494,4 +576,110 @@ fn committed_snapshots_are_in_insta_format() {
         }
     }
     assert!(checked >= 40, "only {checked} snapshots found");
+}
+
+// ---- 6. GitHub: job summary and annotations ----
+
+#[test]
+fn report_summary_is_a_markdown_table_with_one_row_per_lab() {
+    let course = Course::fixture("ecosystem");
+    course.run(&[]);
+    let report = course.report_dir();
+    let done = course.labbook(&["report", "summary", report.to_str().expect("utf-8")]);
+    assert_eq!(done.code, 0, "{}", done.all());
+    let rows: Vec<&str> = done
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("| "))
+        .collect();
+    assert_eq!(rows.len(), 3, "{}", done.stdout);
+    assert!(
+        rows[1].starts_with("| A lab that passes | `./src/passing.md` | ✅ passed | 2/2 |"),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[2].starts_with("| A lab that fails | `./src/failing.md` | ❌ failed | 0/1 |"),
+        "{}",
+        rows[2]
+    );
+    assert!(
+        rows[2].contains("`verify-the-columns-1` (line 7): the output differs"),
+        "{}",
+        rows[2]
+    );
+    let missing = course.labbook(&["report", "summary", "nowhere"]);
+    assert_eq!(missing.code, 2, "{}", missing.all());
+    assert!(
+        missing.stderr.contains("nowhere/report.json") || missing.stderr.contains("nowhere"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn run_annotations_carry_the_diff_and_the_hint() {
+    let course = Course::fixture("ecosystem");
+    let done = course.labbook_with(
+        &["run", ".", "--keep-going"],
+        "",
+        &[("GITHUB_ACTIONS", "true")],
+    );
+    let annotation = done
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::error file=./src/failing.md,line=7::"))
+        .unwrap_or_else(|| panic!("no annotation: {}", done.stdout));
+    assert!(
+        annotation.contains("review it with `labbook review`"),
+        "{annotation}"
+    );
+    assert!(
+        annotation.contains("%0A--- accepted%0A+++ new%0A"),
+        "{annotation}"
+    );
+    assert!(
+        annotation.contains("%0A-colour   red%0A+colour   blue"),
+        "{annotation}"
+    );
+    let command = done
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::error file=./src/failing.md,line=16::"))
+        .unwrap_or_else(|| panic!("no annotation: {}", done.stdout));
+    assert!(
+        command.contains("%0Aoutput"),
+        "the output excerpt: {command}"
+    );
+}
+
+#[test]
+fn lint_prints_annotations_under_github_actions() {
+    let course = Course::fixture("ecosystem");
+    std::fs::write(
+        course.path("src/passing.md"),
+        "# Broken\n\n```bash\ncat <<EOF > a.txt\nhome is $HOME\nEOF\nif then\n```\n",
+    )
+    .expect("write");
+    let plain = course.labbook(&["lint", "src/passing.md"]);
+    assert!(!plain.stdout.contains("::error"), "{}", plain.stdout);
+    let done = course.labbook_with(
+        &["lint", "src/passing.md"],
+        "",
+        &[("GITHUB_ACTIONS", "true")],
+    );
+    let annotations: Vec<&str> = done
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::"))
+        .collect();
+    assert!(
+        annotations
+            .iter()
+            .any(|a| a.starts_with("::error file=src/passing.md,line=")
+                && a.contains(",title=labbook lint%3A ")),
+        "{}",
+        done.stdout
+    );
+    assert!(annotations.iter().all(|a| !a.contains('\n')));
 }

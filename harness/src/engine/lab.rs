@@ -122,6 +122,7 @@ pub fn run(
                 lab: lab.title.clone(),
                 step: "-".into(),
                 message,
+                detail: None,
                 warning: false,
             });
         }
@@ -502,6 +503,8 @@ impl<'a> Runner<'a> {
             failure.push_str(&format!("\n{hint}"));
         }
         self.progress.finished(&report);
+        // The hint and the diff (or output), shown under the step and carried by annotations.
+        let mut detail = None;
         if failed {
             let mut details = Vec::new();
             if let Some(hint) = &hint {
@@ -513,7 +516,9 @@ impl<'a> Runner<'a> {
                 details.push(output_excerpt("output", &report.output, hint.is_some()));
             }
             if !details.is_empty() {
-                self.progress.detail(&details.join("\n"));
+                let joined = details.join("\n");
+                self.progress.detail(&joined);
+                detail = Some(joined);
             }
         } else if step.kind == StepKind::Troubleshoot && !report.output.trim().is_empty() {
             self.progress.detail(&output_excerpt(
@@ -542,6 +547,7 @@ impl<'a> Runner<'a> {
                     } else {
                         message
                     },
+                    detail,
                     warning: optional,
                 });
             }

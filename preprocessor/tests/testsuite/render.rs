@@ -197,5 +197,8 @@ fn only_labs_get_a_banner() {
             }
         }
     }
-    assert!(seen.0 > 0 && seen.1 > 0, "fixtures cover labs and skip-only chapters: {seen:?}");
+    assert!(
+        seen.0 > 0 && seen.1 > 0,
+        "fixtures cover labs and skip-only chapters: {seen:?}"
+    );
 }
