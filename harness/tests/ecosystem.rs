@@ -683,3 +683,34 @@ fn lint_prints_annotations_under_github_actions() {
     );
     assert!(annotations.iter().all(|a| !a.contains('\n')));
 }
+
+// ---- 7. The course workflow ----
+
+#[test]
+fn the_workflow_records_pins_its_actions_and_spares_main() {
+    let workflow =
+        std::fs::read_to_string(repo().join(".github/workflows/labs.yml")).expect("read");
+    let mut uses = 0;
+    for line in workflow.lines().filter(|l| l.contains("uses: ")) {
+        uses += 1;
+        let pinned = regex::Regex::new(r"uses: [\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+            .expect("regex");
+        assert!(
+            pinned.is_match(line.trim()),
+            "not pinned by SHA with a version: {line}"
+        );
+    }
+    assert!(uses >= 5, "{workflow}");
+    for expected in [
+        "cancel-in-progress: ${{ github.ref != 'refs/heads/main' }}",
+        "      accept:\n",
+        "ACCEPT: ${{ inputs.accept && '1' || '' }}",
+        "name: recorded-snapshots",
+        "target/release/labbook lint book",
+        "hashFiles('**/*.rs', '**/Cargo.toml')",
+    ] {
+        assert!(workflow.contains(expected), "{expected}");
+    }
+    let dependabot = std::fs::read_to_string(repo().join(".github/dependabot.yml")).expect("read");
+    assert!(dependabot.contains("package-ecosystem: github-actions"));
+}
