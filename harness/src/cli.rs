@@ -1,7 +1,7 @@
 //! The command line: clap definitions (doc comments are the help text) and exit codes.
 //!
 //! Exit codes follow the contract: 0 success, 1 a lab failed or lint found an error, 2 bad usage
-//! or unreadable input (with a message naming the file and line).
+//! or unreadable input (with a message naming the file and line), a path with no labs included.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

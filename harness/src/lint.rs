@@ -20,6 +20,7 @@ pub fn run(paths: &[PathBuf], format: Format) -> anyhow::Result<u8> {
         .iter()
         .map(|p| labbook::course::load(p))
         .collect::<Result<Vec<_>, _>>()?;
+    crate::plan::require_labs(paths, &courses)?;
     let options = Options {
         shellcheck: ShellcheckMode::from_env(),
     };

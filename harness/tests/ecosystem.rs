@@ -714,3 +714,55 @@ fn the_workflow_records_pins_its_actions_and_spares_main() {
     let dependabot = std::fs::read_to_string(repo().join(".github/dependabot.yml")).expect("read");
     assert!(dependabot.contains("package-ecosystem: github-actions"));
 }
+
+// ---- 8. Smaller points ----
+
+#[test]
+fn a_path_without_labs_exits_2_for_run_plan_and_lint() {
+    let course = Course::fixture("ecosystem");
+    for command in ["run", "plan", "lint"] {
+        for path in ["src/README.md", "src/authoring.md"] {
+            let done = course.labbook(&[command, path]);
+            assert_eq!(done.code, 2, "{command} {path}: {}", done.all());
+            assert!(
+                done.stderr.contains(&format!("no labs in {path}")),
+                "{command}: {}",
+                done.stderr
+            );
+        }
+        let fine = course.labbook(&[command, "src/passing.md"]);
+        assert_ne!(fine.code, 2, "{command}: {}", fine.all());
+    }
+}
+
+#[test]
+fn keep_going_continues_past_a_changed_write_file_snapshot() {
+    let course = Course::fixture("ecosystem");
+    std::fs::write(
+        course.path("src/passing.md"),
+        "# Files\n\n## Write the settings\n\n```bash\ncat > settings.conf <<'EOF'\nport = 8080\nEOF\n```\n\n## Verify the greeting\n\n```bash\necho \"hello, reader\"\n```\n",
+    )
+    .expect("write");
+    std::fs::write(
+        course.path("snapshots/passing__write-the-settings-1.snap"),
+        "---\nsource: src/passing.md\nexpression: \"cat > settings.conf <<'EOF'\"\n---\nport = 9090\n",
+    )
+    .expect("write");
+    course.run(&["src/passing.md"]);
+    let report = course.report();
+    assert_eq!(
+        report["labs"][0]["steps"][1]["status"], "skipped",
+        "{report:#}"
+    );
+    course.run(&["src/passing.md", "--keep-going"]);
+    let report = course.report();
+    let steps = &report["labs"][0]["steps"];
+    assert_eq!(steps[0]["status"], "failed", "{report:#}");
+    assert!(
+        steps[0]["diff"]
+            .as_str()
+            .is_some_and(|d| d.contains("+port = 8080")),
+        "{report:#}"
+    );
+    assert_eq!(steps[1]["status"], "passed", "{report:#}");
+}

@@ -9,8 +9,7 @@ use labbook::model::{Lab, SessionInfo, Step, StepKind};
 
 /// What a check without an accepted snapshot says instead of its expected output: for readers,
 /// who never run labbook themselves.
-pub const NOT_RECORDED: &str =
-    "No expected output has been recorded for this check yet.";
+pub const NOT_RECORDED: &str = "No expected output has been recorded for this check yet.";
 
 use super::html::{code, escape};
 

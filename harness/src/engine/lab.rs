@@ -315,7 +315,11 @@ impl<'a> Runner<'a> {
             let ok = matches!(report.status, StepStatus::Passed | StepStatus::Stopped);
             if !ok && step.kind != StepKind::Optional {
                 self.failed = true;
-                let keep_going = self.settings.keep_going && step.kind == StepKind::Verify;
+                // Past a failed verify, or a write-file whose file differs from its snapshot
+                // (the file was written: later steps can still use it).
+                let keep_going = self.settings.keep_going
+                    && (step.kind == StepKind::Verify
+                        || (step.kind == StepKind::WriteFile && report.diff.is_some()));
                 if !keep_going {
                     main_stopped = true;
                 }

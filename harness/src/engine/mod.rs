@@ -121,6 +121,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         .iter()
         .map(|p| labbook::course::load(p))
         .collect::<Result<_, _>>()?;
+    crate::plan::require_labs(&args.paths, &courses)?;
     let redactors: Vec<Redactor> = courses
         .iter()
         .map(|c| Redactor::new(&c.config.redactions))
@@ -234,9 +235,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     };
     if let Some(dir) = &args.report {
         reports::write(dir, &report)?;
-    }
-    if jobs.is_empty() {
-        console.print("labbook: no labs found (no chapters with runnable blocks)");
     }
     console.summary(&report.labs, &problems, started.elapsed());
     if let Some(before) = &before_accept {

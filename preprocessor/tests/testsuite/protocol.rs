@@ -134,7 +134,10 @@ fn version_and_help_answer_without_reading_stdin() {
         let help = mdbook_labbook(&[flag], b"");
         assert!(help.status.success(), "{}", stderr(&help));
         let text = String::from_utf8_lossy(&help.stdout);
-        assert!(text.contains("mdbook-labbook supports <renderer>"), "{text}");
+        assert!(
+            text.contains("mdbook-labbook supports <renderer>"),
+            "{text}"
+        );
         assert!(text.contains("[preprocessor.labbook]"), "{text}");
     }
 }
