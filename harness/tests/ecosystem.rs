@@ -766,3 +766,15 @@ fn keep_going_continues_past_a_changed_write_file_snapshot() {
     );
     assert_eq!(steps[1]["status"], "passed", "{report:#}");
 }
+
+#[test]
+fn the_sample_course_passes_its_own_lint() {
+    let course = Course::fixture("sample-course");
+    let done = course.labbook(&["lint", "."]);
+    assert_eq!(done.code, 0, "{}", done.all());
+    assert!(
+        done.stdout.contains("lint: 0 errors, 0 warnings"),
+        "{}",
+        done.stdout
+    );
+}
