@@ -85,6 +85,13 @@ pub enum Command {
         #[arg(default_value = ".")]
         book: PathBuf,
     },
+    /// Scaffold a course, like `mdbook init`: book.toml with the preprocessor, the stylesheet,
+    /// SUMMARY.md, a first lab and a GitHub workflow. Only adds missing files.
+    Init {
+        /// The course folder (created if needed).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Read a run's report: `labbook report summary [DIR]` prints a Markdown table with one row
     /// per lab, for `$GITHUB_STEP_SUMMARY`.
     Report {
@@ -214,6 +221,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => crate::engine::run(&args),
         Command::Lint { paths, format } => crate::lint::run(&paths, format),
         Command::Build { book } => crate::build::run(&book),
+        Command::Init { dir } => crate::init::run(&dir),
         Command::Report {
             what: ReportCommand::Summary { report },
         } => crate::summary::run(&report),

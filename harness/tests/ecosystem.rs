@@ -778,3 +778,108 @@ fn the_sample_course_passes_its_own_lint() {
         done.stdout
     );
 }
+
+#[test]
+fn init_scaffolds_a_course_that_lints_runs_and_builds() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let course = Course {
+        root: tmp.path().to_path_buf(),
+        tmp,
+    };
+    let init = course.labbook(&["init", "shop"]);
+    assert_eq!(init.code, 0, "{}", init.all());
+    for file in [
+        "book.toml",
+        "theme/labbook.css",
+        "src/SUMMARY.md",
+        "src/first-lab.md",
+        ".github/workflows/labs.yml",
+    ] {
+        assert!(
+            init.stdout.contains(&format!("created shop/{file}")),
+            "{}",
+            init.stdout
+        );
+    }
+    let toml = course.read("shop/book.toml");
+    assert!(
+        toml.contains("extra-watch-dirs = [\"snapshots\"]"),
+        "{toml}"
+    );
+    assert!(toml.contains("[preprocessor.labbook]"), "{toml}");
+    assert_eq!(
+        course.read("shop/theme/labbook.css"),
+        mdbook_labbook::STYLESHEET
+    );
+
+    let lint = course.labbook(&["lint", "shop"]);
+    assert_eq!(lint.code, 0, "{}", lint.all());
+    assert!(
+        lint.stdout.contains("0 errors, 0 warnings"),
+        "{}",
+        lint.stdout
+    );
+    let first = course.labbook(&["run", "shop"]);
+    assert_eq!(first.code, 1, "no snapshot yet: {}", first.all());
+    let accept = course.labbook(&["run", "shop", "--accept"]);
+    assert_eq!(accept.code, 0, "{}", accept.all());
+    assert_eq!(course.labbook(&["run", "shop"]).code, 0);
+    let build = course.labbook(&["build", "shop"]);
+    assert_eq!(build.code, 0, "{}", build.all());
+    assert!(!build.stderr.contains("stylesheet"), "{}", build.stderr);
+    let page = course.read("shop/book/first-lab.html");
+    assert!(
+        page.contains("labbook-expected"),
+        "the expected output is shown"
+    );
+
+    // The workflow passes actionlint (installed by .ci/run).
+    let actionlint = Command::new("actionlint")
+        .arg(course.path("shop/.github/workflows/labs.yml"))
+        .output()
+        .expect("actionlint is installed (.ci/run installs it)");
+    assert!(
+        actionlint.status.success(),
+        "{}",
+        String::from_utf8_lossy(&actionlint.stdout)
+    );
+
+    // Again: nothing is overwritten.
+    std::fs::write(
+        course.path("shop/src/first-lab.md"),
+        "# Mine\n\n```bash\necho mine\n```\n",
+    )
+    .expect("write");
+    let again = course.labbook(&["init", "shop"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(
+        again
+            .stdout
+            .contains("kept    shop/src/first-lab.md (it exists)"),
+        "{}",
+        again.stdout
+    );
+    assert!(course.read("shop/src/first-lab.md").starts_with("# Mine"));
+}
+
+#[test]
+fn build_warns_when_the_stylesheet_is_missing() {
+    let course = Course::fixture("ecosystem");
+    let build = course.labbook(&["build", "."]);
+    assert_eq!(build.code, 0, "{}", build.all());
+    assert!(
+        build
+            .stderr
+            .contains("the book does not load labbook's stylesheet"),
+        "{}",
+        build.stderr
+    );
+    assert!(build.stderr.contains("labbook init"), "{}", build.stderr);
+}
+
+/// The book ships the stylesheet the tool embeds, not a copy that drifts.
+#[test]
+fn the_book_uses_the_embedded_stylesheet() {
+    let book = std::fs::read_to_string(repo().join("book/theme/labbook.css")).expect("read");
+    assert_eq!(book, mdbook_labbook::STYLESHEET);
+}

@@ -31,6 +31,14 @@ pub use html::escape;
 pub use mdbook_preprocessor;
 pub use preprocessor::{Labbook, RenderError};
 
+/// The stylesheet of the marks the preprocessor adds (badges, expected output, banners), shipped
+/// with the tool: `labbook init` writes it as `theme/labbook.css`, and a book lists it in
+/// `[output.html] additional-css`. Without it expected output shows as unlabelled text.
+pub const STYLESHEET: &str = include_str!("labbook.css");
+
+/// Where `labbook init` puts the stylesheet, relative to the book folder.
+pub const STYLESHEET_PATH: &str = "theme/labbook.css";
+
 /// Builds the lab model's lazily compiled parts (regular expressions, the shell parser) by
 /// parsing a small chapter that reaches them.
 ///
