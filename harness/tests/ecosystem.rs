@@ -691,10 +691,10 @@ fn the_workflow_records_pins_its_actions_and_spares_main() {
     let workflow =
         std::fs::read_to_string(repo().join(".github/workflows/labs.yml")).expect("read");
     let mut uses = 0;
+    let pinned =
+        regex::Regex::new(r"uses: [\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$").expect("regex");
     for line in workflow.lines().filter(|l| l.contains("uses: ")) {
         uses += 1;
-        let pinned = regex::Regex::new(r"uses: [\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
-            .expect("regex");
         assert!(
             pinned.is_match(line.trim()),
             "not pinned by SHA with a version: {line}"

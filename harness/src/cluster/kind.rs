@@ -320,19 +320,19 @@ pub fn foreign_target(step: &Step, cluster: &str, kubeconfig: &Path) -> Option<S
             .iter()
             .filter_map(|(flag, value)| Some((*flag, (*value)?)))
         {
-            if kubeconfig_flags.contains(&flag) && literal(&value) && value != our_kubeconfig {
+            if kubeconfig_flags.contains(&flag) && literal(value) && value != our_kubeconfig {
                 return Some(format!(
                     "line {line}: `{program} {flag} {value}` reads a kubeconfig other than the \
                      lab's own ({our_kubeconfig})"
                 ));
             }
-            if context_flags.contains(&flag) && literal(&value) && value != context {
+            if context_flags.contains(&flag) && literal(value) && value != context {
                 return Some(format!(
                     "line {line}: `{program} {flag} {value}` aims at a cluster this run does not \
                      own (it owns {context})"
                 ));
             }
-            if program == "kind" && flag == "--name" && literal(&value) && value != cluster {
+            if program == "kind" && flag == "--name" && literal(value) && value != cluster {
                 return Some(format!(
                     "line {line}: `kind … --name {value}` acts on a cluster this run does not own \
                      (it owns {cluster})"
