@@ -659,6 +659,77 @@ mod tests {
     }
 
     #[test]
+    fn one_flag_reader_for_each_program() {
+        struct Case {
+            grammar: Grammar,
+            line: &'static str,
+            sub: &'static str,
+            flags: &'static [(&'static str, Option<&'static str>)],
+        }
+        let cases = [
+            Case {
+                grammar: ISTIOCTL,
+                line: "-c /etc/admin.conf proxy-status -n shop",
+                sub: "proxy-status",
+                flags: &[("-c", Some("/etc/admin.conf")), ("-n", Some("shop"))],
+            },
+            Case {
+                grammar: ISTIOCTL,
+                line: "install --istioNamespace=mesh -y",
+                sub: "install",
+                flags: &[("--istioNamespace", Some("mesh")), ("-y", None)],
+            },
+            Case {
+                grammar: KIND,
+                line: "create cluster --name lab --kubeconfig ./k --retain",
+                sub: "create",
+                flags: &[
+                    ("--name", Some("lab")),
+                    ("--kubeconfig", Some("./k")),
+                    ("--retain", None),
+                ],
+            },
+            Case {
+                grammar: KIND,
+                line: "--version",
+                sub: "",
+                flags: &[("--version", None)],
+            },
+            Case {
+                grammar: KUBECTL,
+                line: "--context=other -ndemo logs -f web -- ignored --kubeconfig x",
+                sub: "logs",
+                flags: &[
+                    ("--context", Some("other")),
+                    ("-n", Some("demo")),
+                    ("-f", None),
+                ],
+            },
+        ];
+        for case in cases {
+            let args: Vec<String> = case.line.split(' ').map(str::to_string).collect();
+            let invocation = Invocation::read(&case.grammar, &args, 1);
+            assert_eq!(invocation.sub, case.sub, "{}", case.line);
+            assert_eq!(invocation.flags, case.flags, "{}", case.line);
+            assert_eq!(Grammar::of(case.grammar.program), Some(case.grammar));
+        }
+    }
+
+    #[test]
+    fn wrapped_kubectl_is_read_too() {
+        for (code, sub) in [
+            ("kubectl apply -f x.yaml", Some("apply")),
+            ("timeout 30 kubectl -n a get pods", Some("get")),
+            ("watch -n 1 /usr/bin/kubectl top pods", Some("top")),
+            ("echo kubectl", None),
+            ("curl -s web", None),
+        ] {
+            let command = first(code);
+            assert_eq!(Invocation::wrapped(&command).map(|k| k.sub), sub, "{code}");
+        }
+    }
+
+    #[test]
     fn invocations_split_flags_and_positionals() {
         let cases: &[(&str, &str, &[&str], Option<&str>)] = &[
             ("kubectl get pods -n demo", "get", &["pods"], Some("demo")),

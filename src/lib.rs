@@ -17,8 +17,10 @@
 //! 4. [`annotation`]: `<!-- labbook: … -->` comments;
 //! 5. [`model`] (`Lab`, `Step`, [`Lab::key`]) and [`manifest`] ([`Lab::manifests`]);
 //! 6. `parse` with [`infer`]: Markdown into a `Lab` ([`Lab::parse`]);
-//! 7. [`course`]: chapters, folders and books; then the output contract on top of it: [`plan`],
-//!    [`report`] and [`snapshot`].
+//! 7. [`course`]: chapters, folders and books;
+//! 8. the output contract on top of it: [`plan`], [`report`] and [`snapshot`].
+//!
+//! `tests/testsuite/layers.rs` checks the order.
 
 pub mod annotation;
 pub mod course;

@@ -15,6 +15,7 @@ use crate::error::ParseError;
 use crate::infer;
 use crate::model::{Dialect, Heading, Lab, Reason, Span, Step, StepKind};
 use crate::shell;
+use crate::text::{Style, sanitize};
 
 /// Fence languages whose blocks a reader runs.
 pub const RUNNABLE_LANGS: [&str; 5] = ["bash", "sh", "shell", "zsh", "console"];
@@ -404,18 +405,6 @@ fn reader_code(block: &mut Block) -> (String, Vec<usize>) {
     (code, lines)
 }
 
-fn slug(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars().flat_map(char::to_lowercase) {
-        if c.is_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    out.trim_end_matches('-').to_string()
-}
-
 fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError> {
     let mut steps: Vec<Step> = Vec::with_capacity(blocks.len());
     let mut ordinals: HashMap<String, usize> = HashMap::new();
@@ -500,7 +489,7 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
                 } else {
                     inner_heading
                         .iter()
-                        .map(|h| slug(h))
+                        .map(|h| sanitize(h, Style::Slug))
                         .collect::<Vec<_>>()
                         .join("--")
                 };

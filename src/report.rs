@@ -107,6 +107,10 @@ impl Report {
     /// (`book/src/m1/lab.md`, `./src/m1/lab.md`, an absolute path), so the chapter's absolute
     /// path is matched against each path's trailing components; the longest match wins, so that
     /// `m1/README.md` is not taken for `m2/README.md`, nor `b.md` for `ab.md`.
+    ///
+    /// This is a lookup by path, not a second identity: a report written by an earlier run
+    /// cannot know the book's `src` folder that [`crate::Lab::key`] is relative to, and its JSON
+    /// (which names chapters by path) is part of the output contract.
     pub fn lab(&self, chapter: &std::path::Path) -> Option<&LabReport> {
         use std::path::{Component, Path, PathBuf};
         let chapter = std::path::absolute(chapter).unwrap_or_else(|_| chapter.to_path_buf());

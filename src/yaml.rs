@@ -6,7 +6,7 @@
 //! nodes carry their line, built by serde-saphyr's `Spanned` wrapper (no hand-written YAML parser),
 //! and a lookup from a path to the line.
 //!
-//! It lives in the model (layer 3) because [`crate::Lab::manifests`] parses every manifest once,
+//! It lives in the model (layer 3) because `Lab::manifests` (layer 5) parses every manifest once,
 //! for the lint's checks and the kind backend's namespace scope alike.
 
 use std::fmt;

@@ -946,6 +946,13 @@ mod tests {
                 Some("`KUBECONFIG=/etc/k.conf`"),
             ),
             ("export KUBECONFIG=$PWD/kubeconfig", None),
+            // Text in a heredoc body is not an assignment (the shell parser knows; a line
+            // splitter did not).
+            ("cat > notes.txt <<'EOF'\nKUBECONFIG=/etc/k.conf\nEOF", None),
+            (
+                "declare -x KUBECONFIG=/etc/k.conf",
+                Some("`KUBECONFIG=/etc/k.conf`"),
+            ),
             (
                 "kind delete cluster --name kind",
                 Some("`kind … --name kind`"),

@@ -256,6 +256,13 @@ mod tests {
                 created: &[],
             },
             Case {
+                name: "a heredoc piped into kubectl, and a file written by tee",
+                code: "cat <<EOF | kubectl apply -f -\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: piped\nEOF\ntee gw.yaml <<'EOF'\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\n  namespace: teed\nEOF\nkubectl apply -f gw.yaml",
+                touched: &["piped", "teed"],
+                written: &["piped", "teed"],
+                created: &[],
+            },
+            Case {
                 name: "wrapped kubectl, all namespaces, expansions, exec args",
                 code: "watch -n 1 kubectl get pods -n w\nkubectl get pods -A\nkubectl get pods -n \"$NS\"\nkubectl exec -it deploy/a -- ls -n /tmp",
                 touched: &["default", "w"],
