@@ -141,14 +141,7 @@ fn colour() -> bool {
 
 /// A unified diff of the accepted and the new content, coloured when asked.
 fn diff(old: Option<&str>, new: &str, colour: bool) -> String {
-    let old = old.map(|o| format!("{o}\n")).unwrap_or_default();
-    let new = format!("{new}\n");
-    let text_diff = similar::TextDiff::from_lines(&old, &new);
-    let body = text_diff
-        .unified_diff()
-        .context_radius(3)
-        .header("accepted", "new")
-        .to_string();
+    let body = crate::engine::snapshots::unified(old, new);
     if !colour {
         return body;
     }

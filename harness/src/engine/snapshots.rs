@@ -137,17 +137,18 @@ pub fn check(
 
 /// A unified diff of two snapshot contents, headed by where the block is.
 pub fn diff(location: &str, old: &str, new: &str) -> String {
-    let mut old = old.to_string();
-    let mut new = new.to_string();
-    old.push('\n');
-    new.push('\n');
-    let text_diff = similar::TextDiff::from_lines(&old, &new);
-    let body = text_diff
+    format!("{location}\n{}", unified(Some(old), new))
+}
+
+/// A unified diff from the accepted content (`None`: there is none yet) to the new one.
+pub fn unified(old: Option<&str>, new: &str) -> String {
+    let old = old.map(|o| format!("{o}\n")).unwrap_or_default();
+    let new = format!("{new}\n");
+    similar::TextDiff::from_lines(&old, &new)
         .unified_diff()
         .context_radius(3)
         .header("accepted", "new")
-        .to_string();
-    format!("{location}\n{body}")
+        .to_string()
 }
 
 #[cfg(test)]
