@@ -188,6 +188,66 @@ pub fn content(file_text: &str) -> String {
     body.strip_suffix('\n').unwrap_or(body).to_string()
 }
 
+/// A snapshot file that exists but cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotReadError {
+    /// The file could not be read.
+    #[error("failed to read snapshot {}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but is not a snapshot.
+    #[error("failed to read snapshot {}: {problem}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+/// What is wrong with a snapshot file's text, if anything: it must open with an insta header
+/// (`---` … `---`).
+pub fn check_format(text: &str) -> Result<(), String> {
+    let Some(rest) = text.strip_prefix("---\n") else {
+        return Err("it does not start with the `---` line of a snapshot header".into());
+    };
+    if !rest.starts_with("---\n") && !rest.contains("\n---\n") {
+        return Err("its header has no closing `---` line (is the file truncated?)".into());
+    }
+    Ok(())
+}
+
+/// Reads a snapshot file's content: `Ok(None)` when there is no file, an error naming the
+/// problem when there is one that is not a snapshot (not UTF-8, no header, truncated header).
+pub fn read(path: &Path) -> Result<Option<String>, SnapshotReadError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(SnapshotReadError::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let malformed = |problem: String| SnapshotReadError::Malformed {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = 1 + valid.iter().filter(|b| **b == b'\n').count();
+        malformed(format!("it is not UTF-8 text (line {line})"))
+    })?;
+    check_format(&text).map_err(malformed)?;
+    Ok(Some(text))
+}
+
 /// Reads the accepted content of a step's snapshot, if one exists.
 pub fn read_accepted(course: &Course, lab: &Lab, step: &Step) -> Option<String> {
     std::fs::read_to_string(path(course, lab, step))
@@ -254,6 +314,26 @@ mod tests {
         ];
         for (text, expected) in cases {
             assert_eq!(yaml_string(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_snapshots_say_what_is_wrong() {
+        let cases = [
+            ("---\nsource: a\n---\nbody\n", None),
+            ("---\n---\nbody\n", None),
+            ("body only\n", Some("does not start")),
+            ("---\nsource: \"a\"\nassertion_li", Some("no closing `---`")),
+        ];
+        for (text, problem) in cases {
+            let got = check_format(text).err();
+            match problem {
+                None => assert_eq!(got, None, "{text:?}"),
+                Some(p) => assert!(
+                    got.as_deref().is_some_and(|g| g.contains(p)),
+                    "{text:?}: {got:?}"
+                ),
+            }
         }
     }
 

@@ -1,12 +1,21 @@
 //! The command line: clap definitions (doc comments are the help text) and exit codes.
 //!
 //! Exit codes follow the contract: 0 success, 1 a lab failed or lint found an error, 2 bad usage
-//! or unreadable input (with a message naming the file and line), a path with no labs included.
+//! or unreadable input (with a message naming the file and line), a path with no labs included,
+//! 3 this machine cannot run labs (no bash, no writable temporary folder).
+//!
+//! `labbook run`'s arguments become [`engine::Settings`] and a [`Backend`] here
+//! ([`RunArgs::to_settings`]); the engine never sees a clap type.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
+pub use crate::engine::confine::Confine;
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::cluster::Backend;
+use crate::engine;
 
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;
@@ -14,11 +23,16 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code for bad usage or unreadable input.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code when this machine cannot run labs (bash missing, no writable temporary folder).
+pub const EXIT_ENVIRONMENT: u8 = 3;
 
 /// labbook keeps hands-on course Markdown honest: it plans, lints, runs and publishes the labs in it.
 ///
 /// A PATH is a chapter file, a folder of chapters, or an mdBook folder (holding book.toml), whose
 /// chapters are taken in SUMMARY.md order.
+///
+/// Exit codes: 0 success, 1 a lab failed or the lint found an error, 2 bad usage or unreadable
+/// input, 3 this machine cannot run labs (bash missing, no writable temporary folder).
 #[derive(Debug, Parser)]
 #[command(name = "labbook", version, propagate_version = true)]
 pub struct Cli {
@@ -36,9 +50,9 @@ pub enum Format {
     Json,
 }
 
-/// Cluster backends of `run`.
+/// The values of `run --cluster`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ClusterBackend {
+pub enum ClusterChoice {
     /// No cluster: KUBECONFIG points to an empty file, so no real cluster can be reached.
     None,
     /// A throw-away kind cluster per lab, deleted at the end.
@@ -68,7 +82,8 @@ pub enum Command {
     /// difference writes a pending `.snap.new` and never touches the accepted file. Exit codes:
     /// 0 every lab passed, 1 a lab failed or the run was interrupted (Ctrl+C stops the running
     /// step, runs cleanup and tears down; a second Ctrl+C skips cleanup), 2 bad usage or
-    /// unreadable input.
+    /// unreadable input, 3 this machine cannot run labs (bash missing, no writable temporary
+    /// folder).
     Run(RunArgs),
     /// Find broken labs without a cluster: shell, heredocs, manifests, and a model of the cluster.
     Lint {
@@ -134,6 +149,20 @@ pub enum Command {
     /// List the tools a course needs (docker, kind, kubectl, istioctl, helm, shellcheck) and
     /// which cluster backend can be used here.
     Doctor,
+    /// Internal: confine this process with Landlock, then exec COMMAND (how `run` starts a
+    /// lab's shell).
+    #[command(name = "__confine", hide = true)]
+    Confine {
+        /// A path (and everything below it) the command may write.
+        #[arg(long = "write", value_name = "PATH")]
+        write: Vec<PathBuf>,
+        /// Fail when the kernel enforces nothing.
+        #[arg(long)]
+        require: bool,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<std::ffi::OsString>,
+    },
 }
 
 /// The subcommands of `labbook report`.
@@ -154,8 +183,8 @@ pub struct RunArgs {
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Where the labs run.
-    #[arg(long, value_enum, default_value_t = ClusterBackend::None)]
-    pub cluster: ClusterBackend,
+    #[arg(long, value_enum, default_value_t = ClusterChoice::None)]
+    pub cluster: ClusterChoice,
     /// Write the outputs as the accepted snapshots instead of comparing.
     #[arg(long)]
     pub accept: bool,
@@ -183,6 +212,33 @@ pub struct RunArgs {
     /// temporary folder that is removed at the end.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+    /// Confine lab commands with Landlock: they may write only to their sandbox, run folder,
+    /// private HOME and TMPDIR, /dev/null and the terminal.
+    #[arg(long, value_enum, default_value_t = Confine::Auto)]
+    pub confine: Confine,
+}
+
+impl RunArgs {
+    /// The engine's settings and the cluster backend these arguments ask for.
+    pub fn to_settings(&self) -> (engine::Settings, Backend) {
+        let settings = engine::Settings {
+            paths: self.paths.clone(),
+            accept: self.accept,
+            keep_going: self.keep_going,
+            step_timeout: Duration::from_secs(self.step_timeout),
+            watch_limit: Duration::from_secs(self.watch_limit),
+            jobs: self.jobs,
+            report: self.report.clone(),
+            confine: self.confine,
+        };
+        let backend = match self.cluster {
+            ClusterChoice::None => Backend::None,
+            ClusterChoice::Kind => Backend::Kind {
+                keep_cluster: self.keep_cluster,
+            },
+        };
+        (settings, backend)
+    }
 }
 
 /// Parses the command line, runs it and maps the outcome to an exit code.
@@ -198,7 +254,11 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_USAGE)
+            if e.downcast_ref::<engine::EnvironmentError>().is_some() {
+                ExitCode::from(EXIT_ENVIRONMENT)
+            } else {
+                ExitCode::from(EXIT_USAGE)
+            }
         }
     }
 }
@@ -213,12 +273,17 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Runs a parsed command line; `Err` means bad usage or unreadable input (exit code 2).
+/// Runs a parsed command line; `Err` means bad usage or unreadable input (exit code 2), or an
+/// [`engine::EnvironmentError`] (exit code 3).
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Plan { paths, format } => crate::plan::run(&paths, format),
         Command::Doctor => crate::doctor::run(),
-        Command::Run(args) => crate::engine::run(&args),
+        Command::Run(args) => {
+            let (settings, backend) = args.to_settings();
+            let passed = engine::run(&settings, backend)?;
+            Ok(if passed { EXIT_OK } else { EXIT_FAILED })
+        }
         Command::Lint { paths, format } => crate::lint::run(&paths, format),
         Command::Build { book } => crate::build::run(&book),
         Command::Init { dir } => crate::init::run(&dir),
@@ -243,5 +308,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             paths,
             unreferenced,
         } => crate::snapshots::run(&paths, unreferenced),
+        Command::Confine {
+            write,
+            require,
+            command,
+        } => Err(crate::engine::confine::exec(&write, require, &command).into()),
     }
 }

@@ -1,6 +1,7 @@
 //! Writing `--report DIR`: `report.json` (the [`labbook::report::Report`] the preprocessor reads
 //! for its "last verified" banner) and `junit.xml` (one test suite per lab, one test case per
 //! step) for CI systems. Only labs are in them (the run only runs labs: [`labbook::Lab::is_lab`]).
+//! It also owns the run folders kept under `DIR/run/`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,6 +22,14 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
+    /// A path the run needs is already taken by something labbook did not create.
+    #[error("refusing to use {}: {what}; move it away or choose another --report folder", path.display())]
+    Taken {
+        /// The path.
+        path: PathBuf,
+        /// What is in the way.
+        what: String,
+    },
     /// The JSON could not be produced.
     #[error("failed to serialize report.json")]
     Json(#[source] serde_json::Error),
@@ -29,18 +38,124 @@ pub enum ReportError {
     Junit(#[source] quick_junit::SerializeError),
 }
 
-/// Writes `report.json` and `junit.xml` into `dir` (created if needed).
+/// The marker file in every run folder labbook creates: only folders holding it are ever removed.
+const RUN_MARKER: &str = ".labbook-run";
+
+/// One run's own folder under `DIR/run/`, locked for as long as the run lasts so that another
+/// run sharing `DIR` neither removes it nor mistakes it for its own.
+#[derive(Debug)]
+pub struct RunFolder {
+    /// `DIR/run/<run id>`.
+    pub path: PathBuf,
+    _lock: std::fs::File,
+}
+
+impl RunFolder {
+    /// Creates `DIR/run/<id>` (refusing when it exists), and removes the folders of earlier runs
+    /// that labbook created (they hold [`RUN_MARKER`]) and no live run holds locked.
+    pub fn create(dir: &Path, id: &str) -> Result<RunFolder, ReportError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ReportError::Write { path, source }
+        };
+        let runs = dir.join("run");
+        match std::fs::symlink_metadata(&runs) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(ReportError::Taken {
+                    path: runs,
+                    what: "it is not a folder".into(),
+                });
+            }
+            Ok(_) => {}
+            Err(_) => std::fs::create_dir_all(&runs).map_err(io(&runs))?,
+        }
+        let path = runs.join(id);
+        if let Err(source) = std::fs::create_dir(&path) {
+            return Err(if source.kind() == std::io::ErrorKind::AlreadyExists {
+                ReportError::Taken {
+                    path,
+                    what: "it already exists".into(),
+                }
+            } else {
+                ReportError::Write { path, source }
+            });
+        }
+        let marker = path.join(RUN_MARKER);
+        let lock = std::fs::File::create(&marker).map_err(io(&marker))?;
+        lock.lock().map_err(io(&marker))?;
+        remove_finished_runs(&runs, &path);
+        Ok(RunFolder { path, _lock: lock })
+    }
+}
+
+/// Removes earlier run folders labbook made whose run has ended (their marker is not locked).
+/// Anything else in `runs` is left alone.
+fn remove_finished_runs(runs: &Path, own: &Path) {
+    let Ok(entries) = std::fs::read_dir(runs) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path == own || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Ok(marker) = std::fs::File::open(path.join(RUN_MARKER)) else {
+            continue;
+        };
+        if marker.try_lock().is_ok() {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// Refuses early (before any lab runs) when `report.json` or `junit.xml` in `dir` is taken by
+/// something that is not a file, or `dir` itself is not a folder.
+pub fn check_targets(dir: &Path) -> Result<(), ReportError> {
+    if let Ok(meta) = std::fs::metadata(dir)
+        && !meta.is_dir()
+    {
+        return Err(ReportError::Taken {
+            path: dir.to_path_buf(),
+            what: "it is not a folder".into(),
+        });
+    }
+    for name in ["report.json", "junit.xml"] {
+        let path = dir.join(name);
+        if let Ok(meta) = std::fs::symlink_metadata(&path)
+            && !meta.is_file()
+        {
+            return Err(ReportError::Taken {
+                path,
+                what: "it is not a regular file".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Writes `report.json` and `junit.xml` into `dir` (created if needed), each replaced at once
+/// (a temporary file renamed over it), so that a reader never sees half a report.
 pub fn write(dir: &Path, report: &Report) -> Result<(), ReportError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ReportError::Write { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let json = serde_json::to_string_pretty(report).map_err(ReportError::Json)?;
+    // Streamed to the files: a copy of a large report in memory would double its cost.
     let json_path = dir.join("report.json");
-    std::fs::write(&json_path, json + "\n").map_err(io(&json_path))?;
+    super::atomic::write_with(&json_path, |out| {
+        serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::other)?;
+        out.write_all(
+            b"
+",
+        )
+    })
+    .map_err(io(&json_path))?;
     let junit_path = dir.join("junit.xml");
-    std::fs::write(&junit_path, junit_xml(report)?).map_err(io(&junit_path))?;
+    // Unlike report.json, junit.xml is built in memory before its atomic write: quick-junit's
+    // text is fixed up afterwards (see [`junit_xml`]).
+    let xml = junit_xml(report)?;
+    super::atomic::write(&junit_path, xml.as_bytes()).map_err(io(&junit_path))?;
     Ok(())
 }
 

@@ -12,15 +12,30 @@ use std::path::{Path, PathBuf};
 use labbook::snapshot::{self, Header};
 use labbook::{Course, Lab, Step};
 
-/// A snapshot file that could not be written.
+/// A snapshot file that could not be read, locked or written.
 #[derive(Debug, thiserror::Error)]
-#[error("failed to write snapshot {}", path.display())]
-pub struct SnapshotError {
-    /// The file.
-    pub path: PathBuf,
-    /// The OS error.
-    #[source]
-    pub source: io::Error,
+pub enum SnapshotError {
+    /// The file or its folder could not be written.
+    #[error("failed to write snapshot {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The snapshots folder could not be locked.
+    #[error("failed to lock the snapshots folder {}", path.display())]
+    Lock {
+        /// The folder.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The accepted snapshot exists but cannot be used.
+    #[error(transparent)]
+    Read(#[from] snapshot::SnapshotReadError),
 }
 
 /// The result of a comparison.
@@ -80,28 +95,39 @@ pub fn check(
         expression: step.code.lines().next().unwrap_or("").to_string(),
     };
     let rendered = snapshot::render(&header, content);
-    let accepted = fs::read_to_string(&path).ok();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let write_error = |file: &Path| {
+        let path = file.to_path_buf();
+        move |source| SnapshotError::Write { path, source }
+    };
+    fs::create_dir_all(dir).map_err(write_error(dir))?;
+    // One reader-writer at a time per snapshots folder: two runs accepting at once each write
+    // whole files, and a comparison never reads a file half replaced.
+    let lock = fs::File::open(dir).map_err(|source| SnapshotError::Lock {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    lock.lock().map_err(|source| SnapshotError::Lock {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    // Replaced by rename, never written through: a `.snap.new` that is a link to the accepted
+    // file must not change it.
     let write = |file: &Path, text: &str| -> Result<(), SnapshotError> {
-        let error = |source| SnapshotError {
-            path: file.to_path_buf(),
-            source,
-        };
-        if let Some(dir) = file.parent() {
-            fs::create_dir_all(dir).map_err(error)?;
-        }
-        fs::write(file, text).map_err(error)
+        super::atomic::write(file, text.as_bytes()).map_err(write_error(file))
     };
     // Our own pending file is stale once the snapshot matches or is accepted.
     let remove_pending = || {
         let _ = fs::remove_file(&pending);
     };
     if accept {
-        let change = match &accepted {
-            None => Change::Created,
-            Some(text) if snapshot::content(text) == snapshot::content(&rendered) => {
+        // An unreadable accepted file is replaced: accepting is what --accept is for.
+        let change = match snapshot::read(&path) {
+            Ok(None) => Change::Created,
+            Ok(Some(text)) if snapshot::content(&text) == snapshot::content(&rendered) => {
                 Change::Unchanged
             }
-            Some(_) => Change::Updated,
+            Ok(Some(_)) | Err(_) => Change::Updated,
         };
         if change != Change::Unchanged {
             write(&path, &rendered)?;
@@ -112,7 +138,7 @@ pub fn check(
     // A pending snapshot says where its block is, as insta's do.
     header.assertion_line = Some(step.span.line);
     let rendered = snapshot::render(&header, content);
-    let Some(accepted) = accepted else {
+    let Some(accepted) = snapshot::read(&path)? else {
         write(&pending, &rendered)?;
         return Ok(Verdict::Missing { path, pending });
     };

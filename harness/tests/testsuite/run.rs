@@ -6,14 +6,12 @@
 //! can check by pid that no process outlives its lab.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use crate::support::{Labbook, Outcome, copy_dir, repo};
 
 /// A temporary folder holding a copy of `fixtures/<name>`.
 struct Fixture {
@@ -48,17 +46,13 @@ impl Fixture {
     }
 
     fn run_with(&self, args: &[&str], env: &[(&str, &Path)]) -> Run {
-        let output = self
-            .command(args, env)
-            .stdin(Stdio::null())
-            .output()
-            .expect("labbook runs");
-        Run::new(output, &self.report_dir())
+        Run::new(self.labbook(args, env).run(), &self.report_dir())
     }
 
-    fn command(&self, args: &[&str], env: &[(&str, &Path)]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_labbook"));
-        command
+    /// `labbook run <args> --report <tmp>/report` from the fixture's folder, with the
+    /// sandboxes and `PIDS_DIR` in the temporary folder.
+    fn labbook(&self, args: &[&str], env: &[(&str, &Path)]) -> Labbook {
+        let mut labbook = Labbook::new()
             .arg("run")
             .args(args)
             .arg("--report")
@@ -68,9 +62,9 @@ impl Fixture {
             .env("PIDS_DIR", self.pids())
             .env_remove("GITHUB_ACTIONS");
         for (key, value) in env {
-            command.env(key, value);
+            labbook = labbook.env(key, value);
         }
-        command
+        labbook
     }
 
     fn pid(&self, name: &str) -> i32 {
@@ -82,19 +76,6 @@ impl Fixture {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("fixture exists") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 struct Run {
     code: i32,
     stdout: String,
@@ -103,15 +84,15 @@ struct Run {
 }
 
 impl Run {
-    fn new(output: Output, report_dir: &Path) -> Run {
+    fn new(outcome: Outcome, report_dir: &Path) -> Run {
         let report = std::fs::read_to_string(report_dir.join("report.json"))
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or(Value::Null);
         Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            code: outcome.code.unwrap_or(-1),
+            stdout: outcome.stdout,
+            stderr: outcome.stderr,
             report,
         }
     }
@@ -350,12 +331,11 @@ fn labs_never_see_the_users_kubeconfig() {
 #[test]
 fn a_relative_report_folder_still_gives_labs_a_usable_kubeconfig() {
     let fixture = Fixture::new("run");
-    let output = Command::new(env!("CARGO_BIN_EXE_labbook"))
+    let output = Labbook::new()
         .args(["run", "run/env.md", "--report", "relative-report"])
         .current_dir(fixture.tmp.path())
         .env("TMPDIR", fixture.tmp.path())
-        .output()
-        .expect("labbook runs");
+        .run();
     let run = Run::new(output, &fixture.tmp.path().join("relative-report"));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let output = run.output("env.md", "intro-1");
@@ -498,7 +478,8 @@ fn a_changed_output_fails_without_touching_the_accepted_snapshot() {
 #[test]
 fn a_hanging_step_is_killed_at_its_limit_and_no_process_survives_the_lab() {
     let course = Fixture::new("failing-course");
-    let run = course.run(&["src/limits.md"]);
+    // The lab writes its pids into the test's folder, which confinement would forbid.
+    let run = course.run(&["src/limits.md", "--confine=off"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let hang = run.step("limits.md", "wait-forever-1");
     assert_eq!(hang["status"], "timed-out");
@@ -544,8 +525,9 @@ fn watches_stop_at_the_watch_limit_or_time_out_waiting_for_until() {
 fn ctrl_c_stops_the_step_runs_cleanup_and_leaves_no_orphans() {
     let fixture = Fixture::new("run");
     let mut child = fixture
-        .command(&["interrupt.md"], &[])
-        .stdin(Stdio::null())
+        // The lab writes its pids into the test's folder, which confinement would forbid.
+        .labbook(&["interrupt.md", "--confine=off"], &[])
+        .command()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -573,7 +555,7 @@ fn ctrl_c_stops_the_step_runs_cleanup_and_leaves_no_orphans() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let run = Run::new(
-        child.wait_with_output().expect("output"),
+        child.wait_with_output().expect("output").into(),
         &fixture.report_dir(),
     );
     assert_ne!(run.code, 0);
@@ -706,4 +688,29 @@ fn bad_input_exits_2_naming_the_file() {
         assert_eq!(run.code, 2, "{}: {}", path.display(), run.stderr);
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     }
+}
+
+#[test]
+fn a_machine_without_bash_exits_3_with_its_own_message() {
+    let fixture = Fixture::new("run");
+    let empty = fixture.tmp.path().join("empty-path");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    fixture
+        .labbook(&["env.md"], &[("PATH", &empty)])
+        .run()
+        .code(3)
+        .stderr_has("error: failed to find bash on PATH; labbook runs labs in bash");
+}
+
+#[test]
+fn no_writable_temporary_folder_exits_3() {
+    let fixture = Fixture::new("run");
+    let missing = fixture.tmp.path().join("no-such-folder");
+    Labbook::new()
+        .args(["run", "run/env.md"])
+        .current_dir(fixture.tmp.path())
+        .env("TMPDIR", &missing)
+        .run()
+        .code(3)
+        .stderr_has("error: failed to create a temporary folder for the sandboxes: ");
 }

@@ -1,22 +1,21 @@
 //! `labbook build`: the book is built in process with the labbook preprocessor, for every
 //! renderer the book configures, and bad books exit 2 naming the file and line.
 
-mod book_support;
-
-use book_support::{files, fixture_book, labbook};
 use labbook_harness::build::{Preprocess, build};
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::support::{Labbook, files, fixture_book};
 
 #[test]
 fn builds_every_renderer_and_says_where() {
     let (tmp, book) = fixture_book("render-kinds");
-    let output = labbook(&["build", "render-kinds"], tmp.path());
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let output = Labbook::new()
+        .args(["build", "render-kinds"])
+        .current_dir(tmp.path())
+        .with_course_css()
+        .run();
+    output.success();
     assert_eq!(
-        text(&output.stdout),
+        output.stdout,
         "Built the book: render-kinds/book/html/index.html\n\
          Built the markdown output: render-kinds/book/markdown\n"
     );
@@ -59,9 +58,13 @@ fn builds_every_renderer_and_says_where() {
 #[test]
 fn builds_the_current_folder_by_default() {
     let (_tmp, book) = fixture_book("render-unverified");
-    let output = labbook(&["build"], &book);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    assert_eq!(text(&output.stdout), "Built the book: book/index.html\n");
+    let output = Labbook::new()
+        .arg("build")
+        .current_dir(&book)
+        .with_course_css()
+        .run();
+    output.success();
+    assert_eq!(output.stdout, "Built the book: book/index.html\n");
     let page = std::fs::read_to_string(book.join("book/first-lab.html")).expect("page");
     assert!(page.contains("Not verified yet"));
 }
@@ -117,14 +120,14 @@ fn bad_books_exit_2_naming_the_file() {
         (book2, "report.json:1: failed to parse the run report"),
     ];
     for (path, needle) in cases {
-        let output = labbook(&["build", &path.to_string_lossy()], tmp2.path());
-        let stderr = text(&output.stderr);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{}: {stderr}",
-            path.display()
-        );
+        let output = Labbook::new()
+            .arg("build")
+            .arg(&path)
+            .current_dir(tmp2.path())
+            .with_course_css()
+            .run();
+        let stderr = &output.stderr;
+        assert_eq!(output.code, Some(2), "{}: {stderr}", path.display());
         assert!(stderr.contains(needle), "{}: {stderr}", path.display());
         assert!(!path.join("book/index.html").exists(), "{}", path.display());
     }

@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::repo;
+
 const FULL: &str = "KIND_VERSION=v0.30.0\nKIND_NODE_IMAGE=kindest/node:v1.34.0\nKUBECTL_VERSION=v1.34.1\nISTIO_VERSION=1.27.3\n";
 
 struct Tree {
@@ -17,13 +19,12 @@ impl Tree {
     /// A repository layout with the real `ci/` scripts, an empty `book/`, and `versions`.
     fn new(versions: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         std::fs::create_dir_all(dir.path().join("ci")).expect("ci");
         std::fs::create_dir_all(dir.path().join("book")).expect("book");
         std::fs::create_dir_all(dir.path().join("bin")).expect("bin");
         for script in ["versions.sh", "install-tools.sh", "run-course.sh"] {
             std::fs::copy(
-                repo.join("ci").join(script),
+                repo().join("ci").join(script),
                 dir.path().join("ci").join(script),
             )
             .expect("copy");
@@ -52,11 +53,7 @@ impl Tree {
     }
 
     fn tool(&self, name: &str, body: &str) {
-        let file = self.path().join("bin").join(name);
-        std::fs::write(&file, format!("#!/bin/sh\n{body}")).expect("tool");
-        let mut perms = std::fs::metadata(&file).expect("meta").permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&file, perms).expect("chmod");
+        script(&self.path().join("bin").join(name), body);
     }
 
     fn run(&self, script: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -84,6 +81,14 @@ impl Tree {
             .map(str::to_string)
             .collect()
     }
+}
+
+/// Writes an executable `sh` script.
+fn script(file: &Path, body: &str) {
+    std::fs::write(file, format!("#!/bin/sh\n{body}")).expect("tool");
+    let mut perms = std::fs::metadata(file).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(file, perms).expect("chmod");
 }
 
 fn stderr(output: &Output) -> String {
@@ -251,5 +256,42 @@ fn run_course_records_uploads_pending_snapshots_and_writes_the_job_summary() {
     assert!(
         summary.is_file(),
         "the summary is appended to $GITHUB_STEP_SUMMARY"
+    );
+}
+
+/// `make tools` in book/ runs the same installer; a second run keeps what is already pinned.
+#[test]
+fn install_tools_keeps_tools_already_at_their_pinned_version() {
+    let tree = Tree::new(Some(FULL));
+    let out = tree.path().join("bin-out");
+    std::fs::create_dir_all(&out).expect("bin-out");
+    for (name, version) in [
+        ("kind", "echo 'kind v0.30.0 go1.25.1 linux/amd64'"),
+        ("kubectl", "echo 'Client Version: v1.34.1'"),
+        ("istioctl", "echo 'client version: 1.27.3'"),
+    ] {
+        script(&out.join(name), &format!("{version}\n"));
+    }
+    let output = tree.run("install-tools.sh", &["bin-out"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(tree.calls(), Vec::<String>::new());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for line in [
+        "kind v0.30.0 already in bin-out",
+        "kubectl v1.34.1 already in bin-out",
+        "istioctl 1.27.3 already in bin-out",
+    ] {
+        assert!(stdout.contains(line), "{stdout}");
+    }
+
+    // Another kubectl version is replaced: the download starts (and the fake curl refuses it).
+    script(&out.join("kubectl"), "echo 'Client Version: v1.33.0'\n");
+    let output = tree.run("install-tools.sh", &["bin-out"], &[]);
+    assert!(!output.status.success());
+    let calls = tree.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(
+        calls[0].contains("https://dl.k8s.io/release/v1.34.1/bin/"),
+        "{calls:?}"
     );
 }

@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use labbook_harness::doctor::{Doctor, Engine};
 
+use crate::support::{Labbook, repo};
+
 fn fakes() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/fake-tools")
+    repo().join("fixtures/fake-tools")
 }
 
 /// A bin folder with the given fake tools; `docker` is wrapped so that its engine is `engine`.
@@ -207,25 +208,17 @@ fn the_cli_prints_the_survey_and_exits_0() {
     let path = bin(dir.path(), &["docker", "kubectl"], "down");
     let home = dir.path().join("home");
     std::fs::create_dir(&home).expect("home");
-    let output = Command::new(env!("CARGO_BIN_EXE_labbook"))
+    let output = Labbook::new()
         .arg("doctor")
         .env("PATH", &path)
         .env("HOME", &home)
         .current_dir(dir.path())
-        .output()
-        .expect("labbook runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .run();
+    output
+        .success()
+        .stdout_has("kind  not usable: kind cannot run here")
+        .stdout_has("none  usable");
+    let stdout = &output.stdout;
     assert!(stdout.starts_with("Tools\n"), "{stdout}");
-    assert!(
-        stdout.contains("kind  not usable: kind cannot run here"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("none  usable"), "{stdout}");
     assert!(!home.join(".kube").exists());
 }

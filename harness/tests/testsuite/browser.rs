@@ -6,15 +6,13 @@
 //! title). Screenshots are written to `$LABBOOK_SCREENSHOTS` when it is set, for a person to look
 //! at. Without Chromium the test fails under CI (`CI=true`) and is skipped elsewhere.
 
-mod book_support;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use book_support::{fixture_book, labbook};
+use crate::support::{Labbook, fixture_book};
 
 /// The Chromium to drive: `$LABBOOK_CHROMIUM`, or the first browser found on the `PATH`.
 fn chromium() -> Option<PathBuf> {
@@ -144,13 +142,12 @@ fn the_built_book_reads_right_in_a_browser() {
         return;
     };
     let (tmp, book) = fixture_book("render-kinds");
-    let output = labbook(&["build", "render-kinds"], tmp.path());
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    Labbook::new()
+        .args(["build", "render-kinds"])
+        .current_dir(tmp.path())
+        .with_course_css()
+        .run()
+        .success();
     let base = serve(book.join("book/html"));
     let profile = tmp.path().join("chromium-profile");
 

@@ -14,15 +14,13 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 use labbook::Lab;
-use labbook_harness::cluster::ClusterBackend;
+use labbook_harness::cluster::LabCluster;
 use labbook_harness::cluster::kind::{KindCluster, KindOptions, TeardownOutcome};
+
+use crate::support::{fake_tools_path, repo};
 
 /// Set in the child: the sandbox directory.
 const CHILD: &str = "LABBOOK_KIND_TEST_SANDBOX";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// The sandbox when running as the child, `None` in the parent.
 fn child_sandbox() -> Option<PathBuf> {
@@ -65,16 +63,13 @@ impl Sandbox {
 
     /// The command that runs `test` as a child in this sandbox.
     fn child(&self, test: &str) -> Command {
-        let fakes = repo().join("fixtures/fake-tools");
-        let path = std::env::join_paths(std::iter::once(fakes).chain(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        )))
-        .expect("PATH");
+        // The suite's test names carry their module.
+        let test = format!("kind_backend::{test}");
         let mut command = Command::new(std::env::current_exe().expect("test binary"));
         command
-            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .args([&test, "--exact", "--nocapture", "--test-threads=1"])
             .env(CHILD, self.path())
-            .env("PATH", path)
+            .env("PATH", fake_tools_path())
             .env("HOME", self.path().join("home"))
             .env("KUBECONFIG", self.path().join("poisoned-kubeconfig"))
             .env("FAKE_TOOLS_LOG", self.path().join("tools.log"))
@@ -156,7 +151,7 @@ fn the_harness_creates_checks_and_deletes_its_cluster() {
     let sandbox = Sandbox::new();
     sandbox.run("the_harness_creates_checks_and_deletes_its_cluster");
     let kubeconfig = sandbox.path().join("runs/lab-one/kubeconfig");
-    let config = repo().join("ci/kind/cluster.yaml");
+    let config = repo().join("book/kind/cluster.yaml");
     let config = config.canonicalize().unwrap_or(config);
     let commands = sandbox.commands();
     assert_eq!(commands.len(), 2, "{commands:#?}");
@@ -169,7 +164,7 @@ fn the_harness_creates_checks_and_deletes_its_cluster() {
         "{create}"
     );
     assert!(
-        create.ends_with("/ci/kind/cluster.yaml --image kindest/node:v1.34.0"),
+        create.ends_with("/book/kind/cluster.yaml --image kindest/node:v1.34.0"),
         "{create}"
     );
     assert!(create.contains(&*config.file_name().expect("name").to_string_lossy()));

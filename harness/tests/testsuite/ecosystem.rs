@@ -10,22 +10,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("fixture exists") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
+use crate::support::{Labbook, copy_dir, repo};
 
 /// A copy of `fixtures/<name>` in a temporary folder, as `<tmp>/course`.
 struct Course {
@@ -56,10 +41,8 @@ impl Course {
     /// `labbook <args>` in the course folder, with `stdin` as its input.
     fn labbook_with(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Done {
         use std::io::Write as _;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_labbook"));
+        let mut command = Labbook::new().args(args).current_dir(&self.root).command();
         command
-            .args(args)
-            .current_dir(&self.root)
             .env("TMPDIR", self.tmp.path())
             .env_remove("GITHUB_ACTIONS")
             .env_remove("GITHUB_STEP_SUMMARY")

@@ -2,29 +2,15 @@
 //! text form. ShellCheck is turned off (`LABBOOK_SHELLCHECK=off`) so that the output does not
 //! depend on the machine; `lint/tests/testsuite/fixtures.rs` covers ShellCheck itself.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use crate::support::{Labbook, Outcome};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn lint(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_labbook"))
+/// `labbook lint <args>` from the repository root, with ShellCheck off.
+fn lint(args: &[&str]) -> Outcome {
+    Labbook::new()
         .arg("lint")
         .args(args)
         .env("LABBOOK_SHELLCHECK", "off")
-        .current_dir(root())
-        .output()
-        .expect("labbook runs")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+        .run()
 }
 
 #[test]
@@ -52,13 +38,13 @@ fn exit_codes_follow_the_contract() {
     for (args, code) in cases {
         let out = lint(args);
         assert_eq!(
-            out.status.code(),
+            out.code,
             Some(*code),
             "{args:?}\nstdout: {}\nstderr: {}",
-            stdout(&out),
-            stderr(&out)
+            out.stdout,
+            out.stderr
         );
-        assert!(!stderr(&out).contains("panicked"), "{args:?}");
+        assert!(!out.stderr.contains("panicked"), "{args:?}");
     }
 }
 
@@ -70,8 +56,8 @@ fn json_follows_the_contract() {
         "--format",
         "json",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let json = out.json();
     let top: Vec<&String> = json.as_object().expect("object").keys().collect();
     assert_eq!(top, ["diagnostics"]);
     let diagnostics = json["diagnostics"].as_array().expect("array");
@@ -99,7 +85,7 @@ fn json_follows_the_contract() {
 #[test]
 fn text_reads_like_a_compiler() {
     let out = lint(&["fixtures/lint/heredoc-unquoted-dollar/bad.md"]);
-    let text = stdout(&out);
+    let text = &out.stdout;
     let mut lines = text.lines();
     let first = lines.next().expect("a diagnostic");
     assert!(
@@ -124,20 +110,23 @@ fn without_shellcheck_it_says_so_once() {
         "fixtures/lint/canary-lab",
         "fixtures/lint/sh-bashism/good.md",
     ]);
-    assert_eq!(out.status.code(), Some(0));
-    let err = stderr(&out);
+    assert_eq!(out.code, Some(0));
+    let err = &out.stderr;
     assert_eq!(err.matches("note:").count(), 1, "{err}");
     assert!(err.contains("ShellCheck"), "{err}");
-    assert!(stdout(&out).ends_with("lint: 0 errors, 0 warnings, 0 infos in 2 labs\n"));
+    assert!(
+        out.stdout
+            .ends_with("lint: 0 errors, 0 warnings, 0 infos in 2 labs\n")
+    );
 }
 
 #[test]
 fn bad_input_names_the_file_and_line() {
     let out = lint(&["fixtures/bad/unterminated-fence.md"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.code, Some(2));
     assert!(
-        stderr(&out).contains("fixtures/bad/unterminated-fence.md:"),
+        out.stderr.contains("fixtures/bad/unterminated-fence.md:"),
         "{}",
-        stderr(&out)
+        out.stderr
     );
 }

@@ -1,29 +1,16 @@
 //! End-to-end tests of `labbook plan` through the binary: the JSON contract, path kinds, and
 //! bad input (exit code 2, a message naming file and line, never a panic).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use crate::support::{Labbook, Outcome};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+/// `labbook <args>` from the repository root.
+fn labbook(args: &[&str]) -> Outcome {
+    Labbook::new().args(args).run()
 }
 
-fn labbook(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_labbook"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("labbook runs")
-}
-
+/// The JSON a successful `labbook <args>` prints.
 fn json(args: &[&str]) -> serde_json::Value {
-    let out = labbook(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("valid JSON")
+    labbook(args).success().json()
 }
 
 #[test]
@@ -86,8 +73,8 @@ fn books_follow_summary_order_and_folders_path_order() {
 #[test]
 fn text_plan_explains_each_kind() {
     let out = labbook(&["plan", "fixtures/labs/sections.md"]);
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
+    out.success();
+    let text = &out.stdout;
     for needle in [
         "setup",
         "heading: Lab Setup",
@@ -148,8 +135,8 @@ fn bad_input_exits_2_naming_file_and_line() {
     for (path, location, message) in cases {
         for format in ["text", "json"] {
             let out = labbook(&["plan", path, "--format", format]);
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(2), "{path}: {stderr}");
+            let stderr = &out.stderr;
+            assert_eq!(out.code, Some(2), "{path}: {stderr}");
             assert!(stderr.contains(location), "{path}: {stderr}");
             assert!(stderr.contains(message), "{path}: {stderr}");
             assert!(!stderr.contains("panicked"), "{path}: {stderr}");
@@ -159,13 +146,10 @@ fn bad_input_exits_2_naming_file_and_line() {
 
 #[test]
 fn bad_usage_exits_2() {
-    assert_eq!(labbook(&["plan"]).status.code(), Some(2));
-    assert_eq!(
-        labbook(&["plan", "x.md", "--format", "yaml"]).status.code(),
-        Some(2)
-    );
-    assert_eq!(labbook(&["frobnicate"]).status.code(), Some(2));
-    assert_eq!(labbook(&["--help"]).status.code(), Some(0));
+    assert_eq!(labbook(&["plan"]).code, Some(2));
+    assert_eq!(labbook(&["plan", "x.md", "--format", "yaml"]).code, Some(2));
+    assert_eq!(labbook(&["frobnicate"]).code, Some(2));
+    assert_eq!(labbook(&["--help"]).code, Some(0));
 }
 
 #[test]
@@ -210,9 +194,9 @@ fn a_closed_pipe_is_not_a_panic() {
     // Far more output than a pipe buffer holds, so the writer sees the pipe close.
     let mut args = vec!["plan"];
     args.extend(std::iter::repeat_n("fixtures/labs", 60));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_labbook"))
+    let mut child = Labbook::new()
         .args(&args)
-        .current_dir(root())
+        .command()
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -4,13 +4,11 @@
 //!
 //! These tests prove the harness's side of the contract only; no real cluster is involved.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use crate::support::{Labbook, fake_tools_path};
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -29,32 +27,27 @@ impl Setup {
         self.dir.path().join(rel)
     }
 
-    fn command(&self, extra: &[&str]) -> Command {
-        let tools = repo().join("fixtures/fake-tools");
-        let path = format!(
-            "{}:{}",
-            tools.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_labbook"));
-        cmd.args([
-            "run",
-            "course/lab.md",
-            "--cluster",
-            "kind",
-            "--report",
-            "out",
-        ])
-        .args(extra)
-        .current_dir(self.dir.path())
-        .env("PATH", path)
-        .env("HOME", self.path("home"))
-        .env("KUBECONFIG", self.path("home/user-kubeconfig"))
-        .env("FAKE_TOOLS_LOG", self.path("tools.log"))
-        .env("FAKE_KIND_STATE", self.path("kind-state"))
-        .env_remove("KIND_CLUSTER_NAME")
-        .env_remove("GITHUB_ACTIONS");
-        cmd
+    /// `labbook run course/lab.md --cluster kind --report out <extra>` with the fake tools first
+    /// on `PATH` and a `HOME` and `KUBECONFIG` of the test's own.
+    fn labbook(&self, extra: &[&str]) -> Labbook {
+        Labbook::new()
+            .args([
+                "run",
+                "course/lab.md",
+                "--cluster",
+                "kind",
+                "--report",
+                "out",
+            ])
+            .args(extra)
+            .current_dir(self.dir.path())
+            .env("PATH", fake_tools_path())
+            .env("HOME", self.path("home"))
+            .env("KUBECONFIG", self.path("home/user-kubeconfig"))
+            .env("FAKE_TOOLS_LOG", self.path("tools.log"))
+            .env("FAKE_KIND_STATE", self.path("kind-state"))
+            .env_remove("KIND_CLUSTER_NAME")
+            .env_remove("GITHUB_ACTIONS")
     }
 
     fn log(&self) -> String {
@@ -79,10 +72,7 @@ fn cluster_names(log: &str, verb: &str) -> Vec<String> {
 #[test]
 fn a_lab_gets_its_own_cluster_which_is_deleted_at_the_end() {
     let setup = Setup::new(LAB);
-    let out = setup.command(&[]).output().expect("labbook runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    setup.labbook(&[]).run().success();
 
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(setup.path("out/report.json")).expect("report"))
@@ -134,16 +124,7 @@ fn a_lab_gets_its_own_cluster_which_is_deleted_at_the_end() {
 #[test]
 fn keep_cluster_does_not_delete() {
     let setup = Setup::new(LAB);
-    let out = setup
-        .command(&["--keep-cluster"])
-        .output()
-        .expect("labbook runs");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    setup.labbook(&["--keep-cluster"]).run().success();
     assert!(
         cluster_names(&setup.log(), "delete").is_empty(),
         "{}",
@@ -156,7 +137,8 @@ fn sigint_during_a_step_still_deletes_the_cluster() {
     let chapter = "# Kind lab\n\n## Lab Setup\n\n```bash\nkind create cluster\n```\n\n## Wait\n\n```bash\necho waiting\nsleep 30\n```\n\n## Cleanup\n\n```bash\necho cleaned > \"$HOME/cleanup-ran\"\n```\n";
     let setup = Setup::new(chapter);
     let mut child = setup
-        .command(&[])
+        .labbook(&[])
+        .command()
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
