@@ -91,7 +91,9 @@ impl StepKind {
         )
     }
 
-    /// Whether blocks of this kind are ever run (`skip` and `output` are only shown).
+    /// Whether blocks of this kind are ever run (`skip` and `output` are only shown). The one
+    /// place that decides it: a chapter with one such step is a lab, and banners, reports,
+    /// summaries and JUnit suites go to labs only.
     pub fn runs(self) -> bool {
         !matches!(self, StepKind::Skip | StepKind::Output)
     }

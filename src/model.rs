@@ -186,7 +186,7 @@ pub struct Heading {
     pub line: usize,
 }
 
-/// A chapter understood as a lab.
+/// A chapter understood as a lab (whether it really is one: [`Lab::is_lab`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct Lab {
     /// The chapter's path, as the user named it (or relative to the book).
@@ -266,6 +266,12 @@ impl Lab {
         sanitize(&text, Style::FileName)
     }
 
+    /// Whether the chapter is a lab: it has at least one step that runs (see [`StepKind::runs`]).
+    /// A chapter of prose, or of blocks that are all `skip`, is not a lab.
+    pub fn is_lab(&self) -> bool {
+        self.steps.iter().any(|s| s.kind.runs())
+    }
+
     /// The step with the given id.
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
@@ -282,6 +288,38 @@ impl Lab {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_skip_steps_do_not_run() {
+        for kind in StepKind::ALL {
+            assert_eq!(
+                kind.runs(),
+                !matches!(kind, StepKind::Skip | StepKind::Output),
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lab_has_a_step_that_runs() {
+        let cases = [
+            ("# Prose\n\nNo block.\n", false),
+            ("# Config\n\n```yaml\na: 1\n```\n", false),
+            (
+                "# Skipped\n\n<!-- labbook: kind=skip -->\n```bash\necho hi\n```\n",
+                false,
+            ),
+            ("# Lab\n\n```bash\necho hi\n```\n", true),
+            (
+                "# Mixed\n\n<!-- labbook: kind=skip -->\n```bash\necho a\n```\n\n```bash\necho b\n```\n",
+                true,
+            ),
+        ];
+        for (source, expected) in cases {
+            let lab = Lab::parse("ch.md", source).expect("parses");
+            assert_eq!(lab.is_lab(), expected, "{source}");
+        }
+    }
 
     #[test]
     fn a_chapter_key_is_its_path_in_the_book() {

@@ -1,8 +1,8 @@
 //! The command line: clap definitions (doc comments are the help text) and exit codes.
 //!
 //! Exit codes follow the contract: 0 success, 1 a lab failed or lint found an error, 2 bad usage
-//! or unreadable input (with a message naming the file and line), 3 this machine cannot run labs
-//! (no bash, no writable temporary folder).
+//! or unreadable input (with a message naming the file and line), a path with no labs included,
+//! 3 this machine cannot run labs (no bash, no writable temporary folder).
 //!
 //! `labbook run`'s arguments become [`engine::Settings`] and a [`Backend`] here
 //! ([`RunArgs::to_settings`]); the engine never sees a clap type.
@@ -103,9 +103,49 @@ pub enum Command {
         #[arg(default_value = ".")]
         book: PathBuf,
     },
-    /// Work with run reports (`--report DIR` folders).
+    /// Scaffold a course, like `mdbook init`: book.toml with the preprocessor, the stylesheet,
+    /// SUMMARY.md, a first lab and a GitHub workflow. Only adds missing files.
+    Init {
+        /// The course folder (created if needed).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Work with run reports (`--report DIR` folders): `summary` prints a Markdown table with one
+    /// row per lab (for `$GITHUB_STEP_SUMMARY`), `merge` joins the reports of a run's shards.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Review pending snapshots (`.snap.new`) one by one: a diff against the accepted one, the
+    /// chapter and line of the block, then accept, reject or skip.
+    ///
+    /// Works in any course repository; inside a Cargo workspace `cargo insta review` reads the
+    /// same files. Answers come one per line on stdin: a(ccept), r(eject), s(kip), q(uit).
+    Review {
+        /// Where to look for pending snapshots (searched recursively).
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Accept every pending snapshot without asking.
+        #[arg(long, conflicts_with_all = ["reject_all", "list"])]
+        accept_all: bool,
+        /// Reject (delete) every pending snapshot without asking.
+        #[arg(long, conflicts_with = "list")]
+        reject_all: bool,
+        /// Only list the pending snapshots (`chapter.md:LINE<TAB>file`).
+        #[arg(long)]
+        list: bool,
+    },
+    /// Find accepted snapshots that no step refers to any more (a heading was renamed, a block
+    /// removed), and list or delete them.
+    ///
+    /// `list` prints them and exits 1 when there are any; `delete` removes them and their
+    /// pending `.snap.new`. A chapter inside a book is checked against the whole book.
+    Snapshots {
+        /// Chapter files, folders or book folders.
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// What to do with unreferenced snapshots.
+        #[arg(long, value_enum, value_name = "ACTION", required = true)]
+        unreferenced: crate::snapshots::Unreferenced,
+    },
     /// List the tools a course needs (docker, kind, kubectl, istioctl, helm, shellcheck) and
     /// which cluster backend can be used here.
     Doctor,
@@ -141,6 +181,12 @@ pub enum ReportCommand {
         /// Where to write the merged report.json and junit.xml (must not hold a report yet).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+    /// A Markdown summary, one row per lab: result, steps passed, time and first failure.
+    Summary {
+        /// The `--report` folder of a run, or its `report.json`.
+        #[arg(default_value = "report")]
+        report: PathBuf,
     },
 }
 
@@ -281,6 +327,26 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Lint { paths, format } => crate::lint::run(&paths, format),
         Command::Build { book } => crate::build::run(&book),
+        Command::Init { dir } => crate::init::run(&dir),
+        Command::Report(ReportCommand::Summary { report }) => crate::summary::run(&report),
+        Command::Review {
+            path,
+            accept_all,
+            reject_all,
+            list,
+        } => {
+            let mode = match (accept_all, reject_all, list) {
+                (true, _, _) => crate::review::Mode::AcceptAll,
+                (_, true, _) => crate::review::Mode::RejectAll,
+                (_, _, true) => crate::review::Mode::List,
+                _ => crate::review::Mode::Ask,
+            };
+            crate::review::run(&path, mode)
+        }
+        Command::Snapshots {
+            paths,
+            unreferenced,
+        } => crate::snapshots::run(&paths, unreferenced),
         Command::Confine {
             write,
             require,

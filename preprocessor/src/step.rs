@@ -7,9 +7,9 @@
 use labbook::annotation::Expect;
 use labbook::model::{Lab, SessionInfo, Step, StepKind};
 
-/// What a check without an accepted snapshot says instead of its expected output.
-pub const NOT_RECORDED: &str =
-    "Not recorded yet: the first <code>labbook run</code> will record it.";
+/// What a check without an accepted snapshot says instead of its expected output: for readers,
+/// who never run labbook themselves.
+pub const NOT_RECORDED: &str = "No expected output has been recorded for this check yet.";
 
 use super::html::{code, escape};
 
@@ -100,7 +100,7 @@ pub fn expectation(step: &Step) -> Option<&Expect> {
 ///
 /// `redact` escapes snapshot text and marks its redaction placeholders. The panels' fixed
 /// labels ("Expected output", "Expected file content", "Expected result", what a placeholder
-/// means, "Not recorded yet: …") come from the stylesheet, not the page: repeated under every
+/// means, "No expected output has been recorded …") come from the stylesheet, not the page: repeated under every
 /// check they would fill the book's search index with the same words and make every page
 /// heavier, while the page itself keeps only what differs from step to step.
 pub fn expected_panel(expected: &Expected<'_>, redact: &dyn Fn(&str) -> String) -> Option<String> {

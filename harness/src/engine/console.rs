@@ -34,6 +34,8 @@ pub struct Problem {
     pub step: String,
     /// What went wrong (first line).
     pub message: String,
+    /// The rest: the hint and the snapshot diff or output excerpt, for annotations.
+    pub detail: Option<String>,
     /// A warning (optional step, leftover) rather than an error.
     pub warning: bool,
 }
@@ -118,7 +120,7 @@ impl Console {
             }
         }
         self.print(&text);
-        if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        if crate::github::actions() {
             for p in problems {
                 println!("{}", github_annotation(p));
             }
@@ -126,21 +128,20 @@ impl Console {
     }
 }
 
-/// A GitHub Actions workflow command for a problem.
+/// A GitHub Actions annotation for a problem, carrying its hint and diff.
 pub fn github_annotation(p: &Problem) -> String {
-    let escape_data = |s: &str| {
-        s.replace('%', "%25")
-            .replace('\r', "%0D")
-            .replace('\n', "%0A")
+    use crate::github::{Level, annotation};
+    let mut message = format!("[{}] {}: {}", p.lab, p.step, p.message);
+    if let Some(detail) = &p.detail {
+        message.push('\n');
+        message.push_str(detail);
+    }
+    let level = if p.warning {
+        Level::Warning
+    } else {
+        Level::Error
     };
-    let escape_property = |s: &str| escape_data(s).replace(':', "%3A").replace(',', "%2C");
-    format!(
-        "::{} file={},line={}::{}",
-        if p.warning { "warning" } else { "error" },
-        escape_property(&p.path),
-        p.line,
-        escape_data(&format!("[{}] {}: {}", p.lab, p.step, p.message))
-    )
+    annotation(level, &p.path, p.line, "", &message)
 }
 
 /// One lab on the console.
@@ -373,6 +374,7 @@ mod tests {
             lab: "Lab".into(),
             step: "verify-1".into(),
             message: message.into(),
+            detail: None,
             warning,
         };
         let cases = [
@@ -388,6 +390,14 @@ mod tests {
         for (p, expected) in cases {
             assert_eq!(github_annotation(&p), expected);
         }
+        let with_diff = Problem {
+            detail: Some("--- accepted\n+++ new\n-a\n+b".into()),
+            ..problem("the output differs", false)
+        };
+        assert_eq!(
+            github_annotation(&with_diff),
+            "::error file=book/src/a%2Cb.md,line=12::[Lab] verify-1: the output differs%0A--- accepted%0A+++ new%0A-a%0A+b"
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct Judgement {
     pub line: Option<usize>,
     /// Shown under the step on the console (a diff, a hint).
     pub details: Option<String>,
+    /// Trying again cannot change the outcome (no accepted snapshot): `retry=` stops at once.
+    pub final_: bool,
 }
 
 impl Judgement {
@@ -40,6 +42,7 @@ impl Judgement {
             failure: None,
             line: None,
             details: None,
+            final_: false,
         }
     }
 
@@ -51,6 +54,7 @@ impl Judgement {
             failure: Some(failure),
             line: None,
             details: None,
+            final_: false,
         }
     }
 
@@ -210,19 +214,26 @@ impl Judge<'_> {
                     exit_code,
                     format!(
                         "the output differs from the accepted snapshot; the new one is in {} \
-                         (review it with `cargo insta review`, or run with --accept)",
-                        pending.display()
+                         (review it with {}, or run with --accept)",
+                        pending.display(),
+                        crate::review::hint(&self.course.root())
                     ),
                 )
             },
-            Ok(Verdict::Missing { path, .. }) => Judgement::failed(
-                StepStatus::Failed,
-                exit_code,
-                format!(
-                    "no accepted snapshot {} yet: run with --accept to accept this output",
-                    path.display()
-                ),
-            ),
+            Ok(Verdict::Missing { path, .. }) => Judgement {
+                final_: true,
+                ..Judgement::failed(
+                    StepStatus::Failed,
+                    exit_code,
+                    format!(
+                        "no accepted snapshot {} yet: accept this output with {} or run with \
+                         --accept; if a heading was renamed, `labbook snapshots --unreferenced \
+                         list` shows the old snapshot",
+                        path.display(),
+                        crate::review::hint(&self.course.root())
+                    ),
+                )
+            },
             Err(e) => Judgement::failed(StepStatus::Failed, exit_code, error_chain(&e)),
         }
     }

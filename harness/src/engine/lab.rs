@@ -129,6 +129,7 @@ pub fn run(
                 lab: lab.title.clone(),
                 step: "-".into(),
                 message,
+                detail: None,
                 warning: false,
             });
         }
@@ -155,6 +156,7 @@ fn skipped(step: &Step) -> StepReport {
         duration_ms: 0,
         output: String::new(),
         failure: None,
+        diff: None,
         settle_ms: None,
     }
 }
@@ -308,7 +310,11 @@ impl<'a> Runner<'a> {
             let ok = matches!(report.status, StepStatus::Passed | StepStatus::Stopped);
             if !ok && step.kind != StepKind::Optional {
                 self.failed = true;
-                let keep_going = self.settings.keep_going && step.kind == StepKind::Verify;
+                // Past a failed verify, or a write-file whose file differs from its snapshot
+                // (the file was written: later steps can still use it).
+                let keep_going = self.settings.keep_going
+                    && (step.kind == StepKind::Verify
+                        || (step.kind == StepKind::WriteFile && report.diff.is_some()));
                 if !keep_going {
                     main_stopped = true;
                 }
@@ -445,6 +451,7 @@ impl<'a> Runner<'a> {
             };
             let judgement = self.judge().block(step, &outcome, limit, until.is_some());
             let again = !judgement.ok()
+                && !judgement.final_
                 && outcome.ending != Ending::Interrupted
                 && retry_deadline.is_some_and(|d| Instant::now() + Duration::from_secs(1) < d);
             if !again {
@@ -510,6 +517,7 @@ impl<'a> Runner<'a> {
         report.status = judgement.status;
         report.exit_code = judgement.exit_code;
         report.failure = judgement.failure;
+        report.diff = judgement.details.clone();
         report.duration_ms = millis(started.elapsed());
         let failed = !matches!(report.status, StepStatus::Passed | StepStatus::Stopped);
         let hint = if failed {
@@ -521,6 +529,8 @@ impl<'a> Runner<'a> {
             failure.push_str(&format!("\n{hint}"));
         }
         self.progress.finished(&report);
+        // The hint and the diff (or output), shown under the step and carried by annotations.
+        let mut detail = None;
         if failed {
             let mut details = Vec::new();
             if let Some(hint) = &hint {
@@ -534,7 +544,9 @@ impl<'a> Runner<'a> {
                 details.push(output_excerpt("output", &report.output, noise));
             }
             if !details.is_empty() {
-                self.progress.detail(&details.join("\n"));
+                let joined = details.join("\n");
+                self.progress.detail(&joined);
+                detail = Some(joined);
             }
         } else if step.kind == StepKind::Troubleshoot && !report.output.trim().is_empty() {
             self.progress.detail(&output_excerpt(
@@ -563,6 +575,7 @@ impl<'a> Runner<'a> {
                     } else {
                         message
                     },
+                    detail,
                     warning: optional,
                 });
             }

@@ -141,6 +141,7 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
         .iter()
         .map(|p| labbook::course::load(p))
         .collect::<Result<_, _>>()?;
+    crate::plan::require_labs(&args.paths, &courses)?;
     crate::partition::filter(&mut courses, args.partition);
     for lab in courses.iter_mut().flat_map(|c| c.labs.iter_mut()) {
         args.steps.apply(lab)?;
@@ -152,8 +153,16 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
     let jobs: Vec<(usize, usize)> = courses
         .iter()
         .enumerate()
-        .flat_map(|(c, course)| (0..course.labs.len()).map(move |l| (c, l)))
+        // Only labs run, and so only labs reach the summary, report.json and junit.xml.
+        .flat_map(|(c, course)| {
+            (0..course.labs.len())
+                .filter(|&l| course.labs[l].is_lab())
+                .map(move |l| (c, l))
+        })
         .collect();
+    let before_accept = args
+        .accept
+        .then(|| crate::snapshots::BeforeAccept::take(&courses));
     let bash = which("bash").ok_or(EnvironmentError::NoBash)?;
 
     // What a run killed with SIGKILL left (it could not clean up): found, reaped, and said.
@@ -302,6 +311,9 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
         console.print("labbook: no labs found (no chapters with runnable blocks)");
     }
     console.summary(&report.labs, &problems, started.elapsed());
+    if let Some(before) = &before_accept {
+        console.print(&before.summary(&report));
+    }
     let all_passed = report.labs.iter().all(|l| l.status == LabStatus::Passed);
     Ok(all_passed && interrupt.count() == 0)
 }

@@ -1,11 +1,13 @@
 //! Writing `--report DIR`: `report.json` (the [`labbook::report::Report`] the preprocessor reads
 //! for its "last verified" banner) and `junit.xml` (one test suite per lab, one test case per
-//! step) for CI systems. It also owns the run folders kept under `DIR/run/`.
+//! step) for CI systems. Only labs are in them (the run only runs labs: [`labbook::Lab::is_lab`]).
+//! It also owns the run folders kept under `DIR/run/`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use labbook::report::{LabStatus, Report, StepStatus};
+use labbook::StepKind;
+use labbook::report::{LabStatus, Report, StepReport, StepStatus};
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
 /// A report file that could not be written.
@@ -150,26 +152,64 @@ pub fn write(dir: &Path, report: &Report) -> Result<(), ReportError> {
     })
     .map_err(io(&json_path))?;
     let junit_path = dir.join("junit.xml");
-    super::atomic::write_with(&junit_path, |out| {
-        junit(report).serialize(out).map_err(std::io::Error::other)
-    })
-    .map_err(io(&junit_path))?;
+    // Unlike report.json, junit.xml is built in memory before its atomic write: quick-junit's
+    // text is fixed up afterwards (see [`junit_xml`]).
+    let xml = junit_xml(report)?;
+    super::atomic::write(&junit_path, xml.as_bytes()).map_err(io(&junit_path))?;
     Ok(())
 }
 
-/// The JUnit view of a report.
+/// quick-junit drops TAB characters from output (its ANSI stripper keeps only newlines), so a TAB
+/// travels through it as this noncharacter and comes out as a character reference. A noncharacter
+/// already in the text is replaced by U+FFFD first, so that it cannot turn into a TAB.
+const TAB_STAND_IN: char = '\u{FDD0}';
+
+fn protect(text: &str) -> String {
+    text.replace(TAB_STAND_IN, "\u{FFFD}")
+        .replace('\t', &TAB_STAND_IN.to_string())
+}
+
+/// `junit.xml`: the [`junit`] view, valid against the Jenkins xUnit `junit-10.xsd` schema.
+pub fn junit_xml(report: &Report) -> Result<String, ReportError> {
+    let xml = junit(report).to_string().map_err(ReportError::Junit)?;
+    // quick-junit always writes a `skipped` count on <testsuites>, which junit-10.xsd does not
+    // allow there; each <testsuite> keeps its own.
+    let mut xml = xml;
+    if let Some(at) = xml.find("<testsuites ") {
+        let tag_end = xml[at..].find('>').map_or(xml.len(), |e| at + e);
+        if let Some(start) = xml[at..tag_end].find(" skipped=\"").map(|s| at + s)
+            && let Some(len) = xml[start + 10..tag_end].find('"')
+        {
+            xml.replace_range(start..start + 10 + len + 1, "");
+        }
+    }
+    Ok(xml.replace(TAB_STAND_IN, "&#9;"))
+}
+
+/// The JUnit view of a report: one suite per lab (named and `file`d by its chapter path), one test
+/// per step (named by its id, `classname` the chapter path). A failure's body names
+/// `chapter.md:LINE` and holds the failure (the failing command) and, for a snapshot, the diff; a
+/// skipped test says why it did not run.
 pub fn junit(report: &Report) -> quick_junit::Report {
     let mut junit = quick_junit::Report::new("labbook");
     for lab in &report.labs {
         let mut suite = TestSuite::new(lab.path.clone());
         suite.set_time(Duration::from_millis(lab.duration_ms));
+        suite.extra.insert("file".into(), lab.path.clone().into());
         if lab.status == LabStatus::Interrupted {
             suite.add_property(("status", "interrupted"));
         }
         for step in &lab.steps {
+            let location = format!("{}:{}", lab.path, step.line);
+            // junit-10.xsd allows no `file` or `line` on <testcase>: the suite has the `file`, and
+            // the location heads each failure's body.
             let status = match step.status {
                 StepStatus::Passed | StepStatus::Stopped => TestCaseStatus::success(),
-                StepStatus::Skipped => TestCaseStatus::skipped(),
+                StepStatus::Skipped => {
+                    let mut status = TestCaseStatus::skipped();
+                    status.set_message(protect(&skip_reason(lab.status, step)));
+                    status
+                }
                 StepStatus::Failed | StepStatus::TimedOut => {
                     let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
                     let kind = if step.status == StepStatus::TimedOut {
@@ -178,21 +218,43 @@ pub fn junit(report: &Report) -> quick_junit::Report {
                         "failed"
                     };
                     status.set_type(kind);
-                    status.set_message(step.failure.clone().unwrap_or_else(|| kind.into()));
+                    let failure = step.failure.clone().unwrap_or_else(|| kind.into());
+                    let first = failure.lines().next().unwrap_or(kind).to_string();
+                    status.set_message(protect(&first));
+                    // The diff is headed by the location already.
+                    let body = match &step.diff {
+                        Some(diff) => format!("{failure}\n\n{diff}"),
+                        None => format!("{location}\n{failure}\n"),
+                    };
+                    status.set_description(protect(&body));
                     status
                 }
             };
-            let mut case = TestCase::new(format!("{} (line {})", step.id, step.line), status);
-            case.set_classname(format!("{}::{}", lab.path, step.kind.name()));
+            let mut case = TestCase::new(step.id.clone(), status);
+            case.set_classname(lab.path.clone());
             case.set_time(Duration::from_millis(step.duration_ms));
             if !step.output.is_empty() {
-                case.set_system_out(step.output.clone());
+                case.set_system_out(protect(&step.output));
             }
             suite.add_test_case(case);
         }
         junit.add_test_suite(suite);
     }
     junit
+}
+
+/// Why a step did not run, for readers of a CI report.
+fn skip_reason(lab: LabStatus, step: &StepReport) -> String {
+    if let Some(failure) = &step.failure {
+        return failure.clone();
+    }
+    match (step.kind, lab) {
+        (StepKind::Skip, _) => "not part of the lab (kind=skip)".into(),
+        (_, LabStatus::Interrupted) => "not run: the run was interrupted".into(),
+        (StepKind::Troubleshoot, _) => "troubleshooting runs only after a failure".into(),
+        (_, LabStatus::Failed) => "not run: an earlier step failed".into(),
+        (_, LabStatus::Passed) => "not run".into(),
+    }
 }
 
 /// The current time as RFC 3339 UTC (`2025-01-31T12:34:56Z`).

@@ -179,7 +179,7 @@ fn the_built_book_reads_right_in_a_browser() {
         "Not part of the lab",
         // The panels' labels come from the stylesheet (see the screenshots).
         "<div class=\"labbook-expected\" data-redacted=\"\">",
-        "<p class=\"labbook-expected-missing\">Not recorded yet: the first <code>labbook run</code> will record it.</p>",
+        "<p class=\"labbook-expected-missing\">No expected output has been recorded for this check yet.</p>",
         "<div class=\"labbook-expected labbook-expected-rule\">The output contains <code>Welcome</code>.</div>",
         "class=\"labbook-banner\" data-status=\"passed\"",
     ] {

@@ -212,6 +212,53 @@ fn run_course_without_a_report_stops_before_building() {
     assert!(!tree.path().join("book/report.json").exists());
 }
 
+#[test]
+fn run_course_records_uploads_pending_snapshots_and_writes_the_job_summary() {
+    let tree = Tree::new(Some(FULL));
+    std::fs::create_dir_all(tree.path().join("book/snapshots")).expect("snapshots");
+    std::fs::write(
+        tree.path().join("book/snapshots/m__verify-1.snap.new"),
+        "---\n",
+    )
+    .expect("w");
+    std::fs::write(tree.path().join("book/snapshots/m__verify-2.snap"), "---\n").expect("w");
+    let summary = tree.path().join("summary.md");
+    let output = tree.run(
+        "run-course.sh",
+        &[],
+        &[
+            ("ACCEPT", "1"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().expect("utf-8")),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let image = "(KIND_NODE_IMAGE=kindest/node:v1.34.0)";
+    assert_eq!(
+        tree.calls(),
+        [
+            format!("labbook doctor {image}"),
+            format!("labbook run book --cluster kind --jobs 2 --report out --accept {image}"),
+            format!("labbook report summary out {image}"),
+            format!("labbook build book {image}"),
+        ]
+    );
+    assert!(
+        tree.path()
+            .join("out/pending-snapshots/m__verify-1.snap.new")
+            .is_file()
+    );
+    assert!(
+        !tree
+            .path()
+            .join("out/pending-snapshots/m__verify-2.snap")
+            .exists()
+    );
+    assert!(
+        summary.is_file(),
+        "the summary is appended to $GITHUB_STEP_SUMMARY"
+    );
+}
+
 /// `make tools` in book/ runs the same installer; a second run keeps what is already pinned.
 #[test]
 fn install_tools_keeps_tools_already_at_their_pinned_version() {

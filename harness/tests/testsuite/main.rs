@@ -6,6 +6,7 @@ mod browser;
 mod build;
 mod ci_scripts;
 mod doctor;
+mod ecosystem;
 mod hostile_fs;
 mod hostile_terminal;
 mod kind_backend;

@@ -177,3 +177,28 @@ fn truncated_chapters_render_without_panic() {
         }
     }
 }
+
+/// Only labs (a step that runs, not only `skip`) get the "last verified" banner.
+#[test]
+fn only_labs_get_a_banner() {
+    at_root();
+    let mut seen = (0, 0);
+    for name in common::render_books() {
+        for ((chapter, original), (_, html)) in
+            originals(&name).iter().zip(preprocess(&name, "html"))
+        {
+            let lab = labbook::Lab::parse(chapter, original).expect("parses");
+            let has_banner = html.contains("class=\"labbook-banner\"");
+            assert_eq!(has_banner, lab.is_lab(), "{name}/{chapter}");
+            if lab.is_lab() {
+                seen.0 += 1;
+            } else if !lab.steps.is_empty() {
+                seen.1 += 1;
+            }
+        }
+    }
+    assert!(
+        seen.0 > 0 && seen.1 > 0,
+        "fixtures cover labs and skip-only chapters: {seen:?}"
+    );
+}
