@@ -504,10 +504,12 @@ mod tests {
         assert!(!session.restart_never);
     }
 
+    /// The tool and the target of a session, or `None` when a command opens no session.
+    type Session<'a> = Option<(&'a str, Option<&'a str>)>;
+
     #[test]
     fn sessions_beyond_kubectl() {
-        // (command, tool and target of the session, or None when it is no session)
-        let cases: &[(&str, Option<(&str, Option<&str>)>)] = &[
+        let cases: &[(&str, Session)] = &[
             ("docker exec -it web sh", Some(("docker", Some("web")))),
             (
                 "docker exec -it -u root web bash",
