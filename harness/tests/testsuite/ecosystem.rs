@@ -860,7 +860,7 @@ fn build_warns_when_the_stylesheet_is_missing() {
     assert!(build.stderr.contains("labbook init"), "{}", build.stderr);
 }
 
-/// The book ships the stylesheet the tool embeds, not a copy that drifts.
+/// The book ships the stylesheet the tool embeds (a link to it), not a copy that drifts.
 #[test]
 fn the_book_uses_the_embedded_stylesheet() {
     let book = std::fs::read_to_string(repo().join("book/theme/labbook.css")).expect("read");
