@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Labbook, copy_dir, repo};
+use crate::support::{Labbook, copy_dir, repo, report_json};
 
 fn fixture_root() -> PathBuf {
     repo().join("fixtures/hostile")
@@ -88,10 +88,7 @@ struct Run {
 
 impl Run {
     fn new(output: Output, report_dir: &Path) -> Run {
-        let report = std::fs::read_to_string(report_dir.join("report.json"))
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or(Value::Null);
+        let report = report_json(report_dir);
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -16,7 +16,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::support::{Labbook, copy_dir, repo};
+use crate::support::{Labbook, copy_dir, repo, report_json};
 
 /// A temporary copy of `fixtures/hostile/terminal/`.
 struct Hostile {
@@ -105,10 +105,7 @@ struct Run {
 
 impl Run {
     fn new(output: Output, report_dir: &Path) -> Run {
-        let report = std::fs::read_to_string(report_dir.join("report.json"))
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or(Value::Null);
+        let report = report_json(report_dir);
         Run {
             code: output.status.code().unwrap_or(-1),
             stderr: format!(

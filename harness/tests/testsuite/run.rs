@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Labbook, Outcome, copy_dir, repo};
+use crate::support::{Labbook, Outcome, copy_dir, repo, report_json};
 
 /// A temporary folder holding a copy of `fixtures/<name>`.
 struct Fixture {
@@ -85,10 +85,7 @@ struct Run {
 
 impl Run {
     fn new(outcome: Outcome, report_dir: &Path) -> Run {
-        let report = std::fs::read_to_string(report_dir.join("report.json"))
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or(Value::Null);
+        let report = report_json(report_dir);
         Run {
             code: outcome.code.unwrap_or(-1),
             stdout: outcome.stdout,

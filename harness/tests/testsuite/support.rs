@@ -60,6 +60,14 @@ pub fn fixture_book(name: &str) -> (tempfile::TempDir, PathBuf) {
     (tmp, book)
 }
 
+/// The `report.json` a run wrote into `dir`, or `Null` when it wrote none (it stopped before).
+pub fn report_json(dir: &Path) -> serde_json::Value {
+    std::fs::read_to_string(dir.join("report.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
 /// `PATH` with the test doubles of `fixtures/fake-tools` first.
 pub fn fake_tools_path() -> std::ffi::OsString {
     let fakes = repo().join("fixtures/fake-tools");
