@@ -44,11 +44,7 @@ pub struct Manifest {
 impl Manifest {
     /// The Markdown line of a line (1-based) of the body.
     pub fn markdown_line(&self, body_line: usize) -> usize {
-        self.lines
-            .get(body_line.saturating_sub(1))
-            .or(self.lines.last())
-            .copied()
-            .unwrap_or(0)
+        markdown_line(&self.lines, body_line)
     }
 
     /// Whether the shell expands `$` in the body, so that some values are unknown until it runs.
@@ -208,6 +204,16 @@ fn manifest(step: &Step, command: &Command) -> Option<Manifest> {
         lines,
         documents: yaml::parse_documents(&heredoc.body),
     })
+}
+
+/// The Markdown line of a line (1-based) of a body whose lines sit at `lines` (index 0 is body
+/// line 1); a line past the end maps to the body's last line.
+pub fn markdown_line(lines: &[usize], body_line: usize) -> usize {
+    lines
+        .get(body_line.saturating_sub(1))
+        .or(lines.last())
+        .copied()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -42,11 +42,7 @@ impl Doc {
 
     /// The Markdown line of a line of the heredoc body.
     pub fn markdown_line(&self, body_line: usize) -> usize {
-        self.lines
-            .get(body_line.saturating_sub(1))
-            .or(self.lines.last())
-            .copied()
-            .unwrap_or(0)
+        labbook::manifest::markdown_line(&self.lines, body_line)
     }
 
     /// `kind`, or an empty string.
