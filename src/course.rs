@@ -105,12 +105,6 @@ impl Course {
                 .to_path_buf()
         })
     }
-
-    /// A lab's chapter path relative to the book's `src` folder (as mdBook names chapters).
-    pub fn chapter_in_book(&self, lab: &Lab) -> Option<PathBuf> {
-        let src = self.src.as_ref()?;
-        lab.path.strip_prefix(src).ok().map(Path::to_path_buf)
-    }
 }
 
 /// Loads a chapter file, a folder of chapters, or a book folder.
