@@ -137,10 +137,30 @@ pub struct Step {
     pub output_of: Option<String>,
     /// Values the reader must fill in before running the block.
     pub placeholders: Vec<Placeholder>,
-    /// Executable Docs' `expected_similarity` for an `output` block, as written.
-    pub similarity: Option<String>,
+    /// Executable Docs' `expected_similarity` comment before the block, checked to be from 0 to 1.
+    pub similarity: Option<f64>,
     /// Whether some lines of the block are printed output, which the reader does not type.
     pub printed: bool,
+    /// The printed output the block shows: for `output`, its text without `$ ` command lines; for
+    /// other steps, the lines after their commands (empty when there are none).
+    pub shown: String,
+    /// The Markdown line of the first line of `shown`.
+    pub shown_line: usize,
+}
+
+/// Printed output a step's run is checked against: an `output` block after it, or the printed
+/// lines of its own block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrintedExpectation<'a> {
+    /// The id of the block that holds the printed text.
+    pub block: &'a str,
+    /// The Markdown line of the printed text.
+    pub line: usize,
+    /// The printed text.
+    pub text: &'a str,
+    /// The block's own threshold (`expect=similar:`, `expected_similarity`), or `None` for the
+    /// book's.
+    pub threshold: Option<f64>,
 }
 
 impl Step {
@@ -275,6 +295,49 @@ impl Lab {
     /// The step with the given id.
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// The printed output the step at `index` is checked against: the printed lines of its own
+    /// block, then each `output` block that shows what it prints. A step that never runs, or
+    /// whose output is not its own to compare (a background step, a session's transcript), has
+    /// none.
+    pub fn printed_expectations(&self, index: usize) -> Vec<PrintedExpectation<'_>> {
+        let Some(step) = self.steps.get(index) else {
+            return Vec::new();
+        };
+        if !step.kind.runs() || matches!(step.kind, StepKind::Background | StepKind::OpenSession) {
+            return Vec::new();
+        }
+        let own = !step.shown.trim().is_empty();
+        let mut found = Vec::new();
+        if own {
+            found.push(PrintedExpectation {
+                block: &step.id,
+                line: step.shown_line,
+                text: &step.shown,
+                threshold: step.annotation.similar.or(step.similarity),
+            });
+        }
+        for output in self
+            .steps
+            .iter()
+            .filter(|s| s.kind == StepKind::Output && s.output_of.as_deref() == Some(&step.id))
+        {
+            // A command block's `expect=similar` is for the output blocks after it, unless it
+            // shows printed lines of its own.
+            let inherited = (!own).then_some(step.annotation.similar).flatten();
+            found.push(PrintedExpectation {
+                block: &output.id,
+                line: output.span.line,
+                text: &output.shown,
+                threshold: output
+                    .annotation
+                    .similar
+                    .or(output.similarity)
+                    .or(inherited),
+            });
+        }
+        found
     }
 
     /// The `session-input` steps that feed the given `open-session` step, in order.
