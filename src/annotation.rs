@@ -156,10 +156,9 @@ pub fn parse(comment: &str) -> Result<Annotation, String> {
                     })?)
                     .is_some()
             }
-            "expect" if value.starts_with("similar") => annotation
-                .similar
-                .replace(parse_similar(value)?)
-                .is_some(),
+            "expect" if value.starts_with("similar") => {
+                annotation.similar.replace(parse_similar(value)?).is_some()
+            }
             "expect" => annotation.expect.replace(parse_expect(value)?).is_some(),
             _ if key.starts_with("var.") && key.len() > 4 => {
                 let name = &key[4..];

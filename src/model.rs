@@ -13,6 +13,8 @@ use serde::Serialize;
 use crate::annotation::Annotation;
 pub use crate::kinds::{Dialect, StepKind};
 use crate::placeholder::Placeholder;
+use crate::redact::Redactor;
+use crate::similarity::Comparison;
 use crate::shell::Analysis;
 use crate::text::{Style, sanitize};
 
@@ -139,6 +141,8 @@ pub struct Step {
     pub placeholders: Vec<Placeholder>,
     /// Executable Docs' `expected_similarity` comment before the block, checked to be from 0 to 1.
     pub similarity: Option<f64>,
+    /// The same comment written as a quoted regular expression the output must match.
+    pub similarity_regex: Option<String>,
     /// Whether some lines of the block are printed output, which the reader does not type.
     pub printed: bool,
     /// The printed output the block shows: for `output`, its text without `$ ` command lines; for
@@ -161,6 +165,24 @@ pub struct PrintedExpectation<'a> {
     /// The block's own threshold (`expect=similar:`, `expected_similarity`), or `None` for the
     /// book's.
     pub threshold: Option<f64>,
+    /// Executable Docs' `expected_similarity="regex"`: the output must match it (similarity 1),
+    /// instead of resembling the text.
+    pub pattern: Option<&'a str>,
+}
+
+impl PrintedExpectation<'_> {
+    /// Compares what the step printed with this printed output: by similarity, or by the
+    /// block's regular expression when it has one (matched against the output as printed).
+    pub fn compare(&self, actual: &str, redactor: &Redactor) -> Comparison {
+        let mut comparison = crate::similarity::compare(self.text, actual, redactor);
+        if let Some(pattern) = self.pattern {
+            let output = actual.replace("\r\n", "\n");
+            let matched = regex::Regex::new(pattern)
+                .is_ok_and(|regex| regex.is_match(output.trim_end_matches('\n')));
+            comparison.similarity = if matched { 1.0 } else { 0.0 };
+        }
+        comparison
+    }
 }
 
 impl Step {
@@ -316,6 +338,7 @@ impl Lab {
                 line: step.shown_line,
                 text: &step.shown,
                 threshold: step.annotation.similar.or(step.similarity),
+                pattern: step.similarity_regex.as_deref(),
             });
         }
         for output in self
@@ -335,6 +358,7 @@ impl Lab {
                     .similar
                     .or(output.similarity)
                     .or(inherited),
+                pattern: output.similarity_regex.as_deref(),
             });
         }
         found

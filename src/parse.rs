@@ -61,6 +61,8 @@ struct Block {
     admonition: Option<String>,
     /// Executable Docs' `expected_similarity` comment right before the block: its value, checked.
     similarity: Option<f64>,
+    /// The same comment when it holds a regular expression instead of a number.
+    similarity_regex: Option<String>,
     /// All the prose after the block, up to the next block or heading ("Use Ctrl-C … when you
     /// are done" may come a few list items later).
     later: String,
@@ -143,6 +145,7 @@ fn collect_blocks(
     let mut quote_depth = 0usize;
     let mut alert_depth: Option<usize> = None;
     let mut similarity: Option<f64> = None;
+    let mut similarity_regex: Option<String> = None;
     let mut last_prose: Option<String> = None;
     let mut html: Option<(usize, String)> = None;
     let mut pending: Option<(usize, Range<usize>, Annotation)> = None;
@@ -293,6 +296,7 @@ fn collect_blocks(
                     runnable,
                     other_tab,
                     similarity: similarity.take(),
+                    similarity_regex: similarity_regex.take(),
                     later: String::new(),
                     title_levels: usize::from(title_heading && !heading.is_empty()),
                     heading,
@@ -329,14 +333,21 @@ fn collect_blocks(
                     continue;
                 };
                 let block_start = range.start;
-                if let Some(value) = expected_similarity(&text) {
+                if let Some((value, quoted)) = expected_similarity(&text) {
                     let at = text.find("expected_similarity").unwrap_or(0);
                     let line = line + text[..at].matches('\n').count();
-                    similarity = Some(
-                        crate::similarity::parse_threshold(&value).map_err(|e| {
-                            ParseError::new(path, line, format!("invalid expected_similarity: {e}"))
-                        })?,
-                    );
+                    let invalid = |e: String| {
+                        ParseError::new(path, line, format!("invalid expected_similarity: {e}"))
+                    };
+                    // Executable Docs takes a number, or in quotes a regex the output matches.
+                    if quoted && value.trim().parse::<f64>().is_err() {
+                        regex::Regex::new(&value)
+                            .map_err(|e| invalid(format!("not a valid regex: {e}")))?;
+                        similarity_regex = Some(value);
+                    } else {
+                        similarity =
+                            Some(crate::similarity::parse_threshold(&value).map_err(invalid)?);
+                    }
                 }
                 let Some(at) = annotation::find_opening(&text).map(|r| r.start) else {
                     continue;
@@ -454,19 +465,22 @@ fn only_similar(annotation: &Annotation) -> bool {
         } == Annotation::default()
 }
 
-/// The value of an Executable Docs `<!-- expected_similarity=0.8 -->` comment.
-fn expected_similarity(html: &str) -> Option<String> {
+/// The value of an Executable Docs `<!-- expected_similarity=0.8 -->` comment, and whether it was
+/// quoted.
+fn expected_similarity(html: &str) -> Option<(String, bool)> {
     let at = html.find("expected_similarity")?;
     let rest = html[at + "expected_similarity".len()..].trim_start();
     let rest = rest.strip_prefix('=')?.trim_start();
-    let value = match rest.strip_prefix('"') {
-        Some(quoted) => quoted.split('"').next().unwrap_or(""),
-        None => rest
-            .split(|c: char| c.is_whitespace() || c == '-')
-            .next()
-            .unwrap_or(""),
+    let (value, quoted) = match rest.strip_prefix('"') {
+        Some(quoted) => (quoted.split('"').next().unwrap_or(""), true),
+        None => (
+            rest.split(|c: char| c.is_whitespace() || c == '-')
+                .next()
+                .unwrap_or(""),
+            false,
+        ),
     };
-    Some(value.to_string())
+    Some((value.to_string(), quoted))
 }
 
 fn collapse(text: &str) -> String {
@@ -536,7 +550,9 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
         // A block that is not run: printed output of the step before it, or not a step at all.
         if !block.runnable {
             // A threshold before the block says that it is printed output.
-            let forced = block.annotation.similar.is_some() || block.similarity.is_some();
+            let forced = block.annotation.similar.is_some()
+                || block.similarity.is_some()
+                || block.similarity_regex.is_some();
             if forced && !after_previous(&steps, previous) {
                 return Err(ParseError::new(
                     path,
@@ -755,6 +771,7 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
             output_of: None,
             placeholders,
             similarity: block.similarity,
+            similarity_regex: block.similarity_regex,
             printed: commands.printed,
             shown: commands.shown,
             shown_line: commands.shown_line,
@@ -829,7 +846,8 @@ fn output_step(
         id = format!("{base}-{n}");
     }
     ids.insert(id.clone(), block.line);
-    let (shown, shown_line) = printed::shown_output(&text, lines.first().copied().unwrap_or(block.line + 1));
+    let (shown, shown_line) =
+        printed::shown_output(&text, lines.first().copied().unwrap_or(block.line + 1));
     Step {
         id,
         kind: StepKind::Output,
@@ -853,6 +871,7 @@ fn output_step(
         output_of,
         placeholders: Vec::new(),
         similarity: block.similarity,
+        similarity_regex: block.similarity_regex,
         printed: true,
         shown,
         shown_line,

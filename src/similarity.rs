@@ -207,9 +207,8 @@ enum Pattern {
 }
 
 /// A placeholder the reader would see filled in: `<pod-name>`, `[your-ip]`.
-static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"<[A-Za-z][\w.-]*>|\[[a-z][a-z0-9_-]*\]").expect("static regex")
-});
+static PLACEHOLDER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"<[A-Za-z][\w.-]*>|\[[a-z][a-z0-9_-]*\]").expect("static regex"));
 
 static WILDCARD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\.\.\.|…").expect("static regex"));
 
@@ -234,7 +233,11 @@ impl Pattern {
         let mut holes: Vec<(usize, usize, &str)> = placeholders
             .iter()
             .map(|m| (m.start(), m.end(), r"\S+"))
-            .chain(WILDCARD.find_iter(line).map(|m| (m.start(), m.end(), ".*?")))
+            .chain(
+                WILDCARD
+                    .find_iter(line)
+                    .map(|m| (m.start(), m.end(), ".*?")),
+            )
             .collect();
         holes.sort_unstable();
         for (start, end, with) in holes {

@@ -588,7 +588,8 @@ impl<'a> Runner<'a> {
             if let Some(diff) = &warning.detail {
                 self.progress.detail(diff);
             }
-            self.warnings.push(format!("{}: {}", step.id, warning.message));
+            self.warnings
+                .push(format!("{}: {}", step.id, warning.message));
             self.problems.push(warning);
         }
         self.reports[i] = report.clone();

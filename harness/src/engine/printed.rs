@@ -8,7 +8,7 @@
 //! note) and a line diff headed by `chapter.md:LINE` of the printed block.
 
 use labbook::report::{PrintedCheck, PrintedVerdict, StepReport, StepStatus};
-use labbook::similarity::{self, Comparison, OnMismatch};
+use labbook::similarity::{Comparison, OnMismatch};
 use labbook::{Lab, Step};
 
 use super::console::Problem;
@@ -25,7 +25,7 @@ pub fn check(judge: &Judge, index: usize, output: &str, mut judgement: Judgement
     let settings = judge.course.config.printed_output;
     for expected in lab.printed_expectations(index) {
         let threshold = expected.threshold.unwrap_or(settings.threshold);
-        let comparison = similarity::compare(expected.text, output, judge.redactor);
+        let comparison = expected.compare(output, judge.redactor);
         let location = format!("{}:{}", lab.path.display(), expected.line);
         let verdict = match (comparison.passes(threshold), settings.on_mismatch) {
             (true, _) => PrintedVerdict::Matched,

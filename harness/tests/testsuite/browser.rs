@@ -245,14 +245,20 @@ fn the_built_book_reads_right_in_a_browser() {
 fn printed_output_the_last_run_did_not_print_carries_a_note() {
     let Some(browser) = chromium() else {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        assert!(!ci, "Chromium is not installed, and CI must run the browser test");
+        assert!(
+            !ci,
+            "Chromium is not installed, and CI must run the browser test"
+        );
         eprintln!("skipped: Chromium not found (apt-get install -y chromium)");
         return;
     };
     // A real run writes the report the book shows: `report = "last-run/report.json"`.
     let tmp = tempfile::tempdir().expect("temporary folder");
     let book = tmp.path().join("warned");
-    crate::support::copy_dir(&crate::support::repo().join("fixtures/printed/warned"), &book);
+    crate::support::copy_dir(
+        &crate::support::repo().join("fixtures/printed/warned"),
+        &book,
+    );
     std::fs::create_dir_all(book.join("theme")).expect("theme folder");
     std::fs::copy(
         crate::support::repo().join("book/theme/labbook.css"),
@@ -260,7 +266,14 @@ fn printed_output_the_last_run_did_not_print_carries_a_note() {
     )
     .expect("stylesheet copies");
     Labbook::new()
-        .args(["run", "warned", "--cluster", "none", "--report", "warned/last-run"])
+        .args([
+            "run",
+            "warned",
+            "--cluster",
+            "none",
+            "--report",
+            "warned/last-run",
+        ])
         .current_dir(tmp.path())
         .env_remove("GITHUB_ACTIONS")
         .run()
@@ -291,7 +304,14 @@ fn printed_output_the_last_run_did_not_print_carries_a_note() {
         assert!(page.contains(needle), "stale.html lacks {needle}:\n{page}");
     }
     // The printed text stays as the author wrote it, and the run's markup never became markup.
-    assert!(page.contains("version 1.0 &amp; &lt;b&gt;beta&lt;/b&gt;"), "{page}");
+    assert!(
+        page.contains("version 1.0 &amp; &lt;b&gt;beta&lt;/b&gt;"),
+        "{page}"
+    );
     assert!(!page.contains("<b>beta</b>"), "{page}");
-    assert_eq!(page.matches("The last run printed something different").count(), 1);
+    assert_eq!(
+        page.matches("The last run printed something different")
+            .count(),
+        1
+    );
 }

@@ -5,13 +5,16 @@
 
 use serde_json::Value;
 
-use crate::support::{Labbook, Outcome, copy_dir, report_json, repo};
+use crate::support::{Labbook, Outcome, copy_dir, repo, report_json};
 
 /// Runs `labbook run` on a copy of `fixtures/printed/<book>` with `--report`, returning the
 /// outcome, the report and the temporary folder (the copy is in `<tmp>/<book>`).
 fn run(book: &str, env: &[(&str, &str)]) -> (Outcome, Value, tempfile::TempDir) {
     let tmp = tempfile::tempdir().expect("temporary folder");
-    copy_dir(&repo().join("fixtures/printed").join(book), &tmp.path().join(book));
+    copy_dir(
+        &repo().join("fixtures/printed").join(book),
+        &tmp.path().join(book),
+    );
     let mut labbook = Labbook::new()
         .args(["run", book, "--cluster", "none", "--report", "last-run"])
         .current_dir(tmp.path())
@@ -103,8 +106,8 @@ fn printed_output_is_checked_against_the_run() {
 
     // Redaction, elisions and column widths were needed: the printed text is not the output.
     for chapter in ["redacted.md", "elided.md", "table.md"] {
-        let text = std::fs::read_to_string(tmp.path().join("checked/src").join(chapter))
-            .expect("chapter");
+        let text =
+            std::fs::read_to_string(tmp.path().join("checked/src").join(chapter)).expect("chapter");
         let lab = report["labs"]
             .as_array()
             .expect("labs")
@@ -138,7 +141,10 @@ fn printed_output_is_checked_against_the_run() {
 
     // JUnit carries the failure with its diff.
     let junit = std::fs::read_to_string(tmp.path().join("last-run/junit.xml")).expect("junit");
-    assert!(junit.contains("mismatch.md:12: the printed output differs"), "{junit}");
+    assert!(
+        junit.contains("mismatch.md:12: the printed output differs"),
+        "{junit}"
+    );
     assert!(junit.contains("+the shop is closed"), "{junit}");
 }
 
