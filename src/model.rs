@@ -14,8 +14,8 @@ use crate::annotation::Annotation;
 pub use crate::kinds::{Dialect, StepKind};
 use crate::placeholder::Placeholder;
 use crate::redact::Redactor;
-use crate::similarity::Comparison;
 use crate::shell::Analysis;
+use crate::similarity::Comparison;
 use crate::text::{Style, sanitize};
 
 /// Where a block sits in its chapter.
@@ -406,6 +406,38 @@ mod tests {
             let lab = Lab::parse("ch.md", source).expect("parses");
             assert_eq!(lab.is_lab(), expected, "{source}");
         }
+    }
+
+    #[test]
+    fn printed_expectations_come_with_their_threshold() {
+        let source = "# T\n\n## Own lines\n\n```console\n$ echo a\na\n```\n\n\
+            ## Inherited\n\n<!-- labbook: expect=similar:0.5 -->\n```bash\necho b\n```\n\n\
+            Output:\n\n```text\nb\n```\n\n\
+            ## Regex\n\n```bash\necho c\n```\n\n\
+            <!-- expected_similarity=\"^c$\" -->\n```text\nc\n```\n\n\
+            ## Skipped\n\n<!-- labbook: kind=skip -->\n```bash\necho d\n```\n\nOutput:\n\n```text\nd\n```\n";
+        let lab = Lab::parse("ch.md", source).expect("parses");
+        // (step index, [(block, line, text, threshold, pattern)])
+        type Row<'a> = (&'a str, usize, &'a str, Option<f64>, Option<&'a str>);
+        let cases: &[(usize, &[Row])] = &[
+            (0, &[("own-lines-1", 7, "a\n", None, None)]),
+            (1, &[("inherited-1-output", 19, "b\n", Some(0.5), None)]),
+            (3, &[("regex-1-output", 30, "c\n", None, Some("^c$"))]),
+            (5, &[]),
+            (6, &[]),
+        ];
+        for (index, want) in cases {
+            let found: Vec<Row> = lab
+                .printed_expectations(*index)
+                .iter()
+                .map(|e| (e.block, e.line, e.text, e.threshold, e.pattern))
+                .collect();
+            assert_eq!(found, *want, "step {index}");
+        }
+        let redactor = Redactor::default();
+        let regex = &lab.printed_expectations(3)[0];
+        assert_eq!(regex.compare("c\n", &redactor).similarity, 1.0);
+        assert_eq!(regex.compare("cc\n", &redactor).similarity, 0.0);
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub fn to_json_with<'a>(labs: impl IntoIterator<Item = (&'a Lab, PrintedOutput)>
                         code: &s.code,
                         session: s.session.as_deref(),
                         output_of: s.output_of.as_deref(),
-                        threshold: thresholds.get(s.id.as_str()).copied(),
+                        threshold: thresholds.get(s.id.as_str()).map(|(t, _)| *t),
                     })
                     .collect(),
             })
@@ -85,14 +85,20 @@ pub fn to_json_with<'a>(labs: impl IntoIterator<Item = (&'a Lab, PrintedOutput)>
     }
 }
 
-/// The threshold of each block whose printed output is checked, by block id.
+/// The threshold (and Executable Docs regex, if any) of each block whose printed output is
+/// checked, by block id.
 fn thresholds<'a>(
     lab: &'a Lab,
     printed: &PrintedOutput,
-) -> std::collections::HashMap<&'a str, f64> {
+) -> std::collections::HashMap<&'a str, (f64, Option<&'a str>)> {
     (0..lab.steps.len())
         .flat_map(|i| lab.printed_expectations(i))
-        .map(|e| (e.block, e.threshold.unwrap_or(printed.threshold)))
+        .map(|e| {
+            (
+                e.block,
+                (e.threshold.unwrap_or(printed.threshold), e.pattern),
+            )
+        })
         .collect()
 }
 
@@ -160,7 +166,12 @@ pub fn to_text_with(lab: &Lab, printed: &PrintedOutput) -> String {
                 step.dialect
             ));
         }
-        let threshold = thresholds.get(step.id.as_str());
+        let check = thresholds
+            .get(step.id.as_str())
+            .map(|(threshold, pattern)| match pattern {
+                Some(pattern) => format!("output matches /{pattern}/"),
+                None => format!("similarity {threshold}"),
+            });
         if step.kind == StepKind::Output {
             match &step.output_of {
                 Some(of) => {
@@ -170,18 +181,16 @@ pub fn to_text_with(lab: &Lab, printed: &PrintedOutput) -> String {
                         .position(|s| &s.id == of)
                         .map_or(0, |i| i + 1);
                     let mut note = format!("what step {number} prints; never run");
-                    if let Some(threshold) = threshold {
-                        note.push_str(&format!(
-                            "; checked against its output (similarity {threshold})"
-                        ));
+                    if let Some(check) = &check {
+                        note.push_str(&format!("; checked against its output ({check})"));
                     }
                     notes.push(note);
                 }
                 None => notes.push("printed output; never run".into()),
             }
-        } else if let Some(threshold) = threshold {
+        } else if let Some(check) = &check {
             notes.push(format!(
-                "its printed lines are checked against its output (similarity {threshold})"
+                "its printed lines are checked against its output ({check})"
             ));
         }
         if !step.placeholders.is_empty() {

@@ -21,9 +21,7 @@ pub(crate) fn check(course: &Course, lab: &Lab, sink: &mut Sink<'_>) {
     for (index, step) in lab.steps.iter().enumerate() {
         let expectations = lab.printed_expectations(index);
         // A write-file snapshot holds the file written, not what the step printed.
-        if expectations.is_empty()
-            || !snapshot::expected(step)
-            || step.kind == StepKind::WriteFile
+        if expectations.is_empty() || !snapshot::expected(step) || step.kind == StepKind::WriteFile
         {
             continue;
         }
