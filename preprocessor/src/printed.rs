@@ -101,8 +101,14 @@ mod tests {
         .expect("parses");
         let printed = &lab.steps[1];
         assert_eq!(printed.id, "intro-1-output");
-        // (verdict, actual, what the note holds, what it must not)
-        let cases: &[(PrintedVerdict, Option<&str>, &[&str], &[&str])] = &[
+        /// The verdict, the actual output, what the note holds and what it must not.
+        type Case<'a> = (
+            PrintedVerdict,
+            Option<&'a str>,
+            &'a [&'a str],
+            &'a [&'a str],
+        );
+        let cases: &[Case] = &[
             (
                 PrintedVerdict::Matched,
                 None,

@@ -68,8 +68,10 @@ fn the_plan_shows_which_step_each_printed_block_checks_and_its_threshold() {
 fn printed_output_is_checked_against_the_run() {
     let (out, report, tmp) = run("checked", &[]);
     out.code(1);
-    // (chapter, lab status, each check's (similarity, threshold, verdict))
-    let cases: &[(&str, &str, &[(f64, f64, &str)])] = &[
+    /// A check's similarity, threshold and verdict.
+    type Check<'a> = (f64, f64, &'a str);
+    // (chapter, lab status, its checks)
+    let cases: &[(&str, &str, &[Check])] = &[
         ("exact.md", "passed", &[(1.0, 0.9, "matched")]),
         ("redacted.md", "passed", &[(1.0, 0.9, "matched")]),
         (
