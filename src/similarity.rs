@@ -350,6 +350,13 @@ mod tests {
         compare(printed, actual, &Redactor::default()).similarity
     }
 
+    /// Checks a table of (printed, actual, similarity).
+    fn check(cases: &[(&str, &str, f64)]) {
+        for (printed, actual, want) in cases {
+            assert_eq!(figure(printed, actual), *want, "{printed:?} vs {actual:?}");
+        }
+    }
+
     #[test]
     fn matches_and_near_misses_have_documented_figures() {
         // (printed, actual, similarity)
@@ -384,9 +391,7 @@ mod tests {
             ("hello", "goodbye", 0.0),
             ("something", "", 0.0),
         ];
-        for (printed, actual, want) in cases {
-            assert_eq!(figure(printed, actual), *want, "{printed:?} vs {actual:?}");
-        }
+        check(cases);
     }
 
     #[test]
@@ -404,9 +409,7 @@ mod tests {
             // An elision takes lines, never makes a missing line match.
             ("first\n...\nlast", "first\nsecond", 0.667),
         ];
-        for (printed, actual, want) in cases {
-            assert_eq!(figure(printed, actual), *want, "{printed:?} vs {actual:?}");
-        }
+        check(cases);
     }
 
     #[test]
@@ -420,9 +423,7 @@ mod tests {
             ("<title>Welcome</title>", "<title>Welcome</title>", 1.0),
             ("<title>Welcome</title>", "<title>Goodbye</title>", 0.0),
         ];
-        for (printed, actual, want) in cases {
-            assert_eq!(figure(printed, actual), *want, "{printed:?} vs {actual:?}");
-        }
+        check(cases);
     }
 
     #[test]

@@ -31,6 +31,22 @@ fn chromium() -> Option<PathBuf> {
     .find(|candidate| candidate.is_file())
 }
 
+/// The Chromium to drive, or `None` (the test is skipped) when there is none outside CI; under
+/// CI a missing Chromium fails the test.
+fn chromium_or_skip() -> Option<PathBuf> {
+    let browser = chromium();
+    if browser.is_none() {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        assert!(
+            !ci,
+            "Chromium is not installed, and CI must run the browser test: \
+             `apt-get install -y chromium` (or set LABBOOK_CHROMIUM)"
+        );
+        eprintln!("skipped: Chromium not found (apt-get install -y chromium)");
+    }
+    browser
+}
+
 /// Serves the files under `root` on an ephemeral port of 127.0.0.1 until the test ends.
 fn serve(root: PathBuf) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
@@ -131,14 +147,7 @@ fn run_chromium(browser: &Path, profile: &Path, args: &[&str]) -> String {
 
 #[test]
 fn the_built_book_reads_right_in_a_browser() {
-    let Some(browser) = chromium() else {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        assert!(
-            !ci,
-            "Chromium is not installed, and CI must run the browser test: \
-             `apt-get install -y chromium` (or set LABBOOK_CHROMIUM)"
-        );
-        eprintln!("skipped: Chromium not found (apt-get install -y chromium)");
+    let Some(browser) = chromium_or_skip() else {
         return;
     };
     let (tmp, book) = fixture_book("render-kinds");
@@ -243,13 +252,7 @@ fn the_built_book_reads_right_in_a_browser() {
 
 #[test]
 fn printed_output_the_last_run_did_not_print_carries_a_note() {
-    let Some(browser) = chromium() else {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        assert!(
-            !ci,
-            "Chromium is not installed, and CI must run the browser test"
-        );
-        eprintln!("skipped: Chromium not found (apt-get install -y chromium)");
+    let Some(browser) = chromium_or_skip() else {
         return;
     };
     // A real run writes the report the book shows: `report = "last-run/report.json"`.

@@ -157,7 +157,7 @@ fn printed_output_is_checked_against_the_run() {
 
 #[test]
 fn a_mismatch_only_warns_when_the_book_says_so() {
-    let (out, report, _tmp) = run("warned", &[("GITHUB_ACTIONS", "true")]);
+    let (out, report, tmp) = run("warned", &[("GITHUB_ACTIONS", "true")]);
     out.success();
     assert_eq!(lab_status(&report, "stale.md"), "passed");
     let found = checks(&report, "stale.md");
@@ -177,6 +177,21 @@ fn a_mismatch_only_warns_when_the_book_says_so() {
     assert!(
         annotation.contains("+version 2.0 & <b>beta</b>"),
         "{annotation}"
+    );
+    // JUnit keeps the case passed, with the warning and its diff beside it.
+    let junit = std::fs::read_to_string(tmp.path().join("last-run/junit.xml")).expect("junit");
+    assert!(!junit.contains("<failure"), "{junit}");
+    let err = junit
+        .split("<system-err>")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no system-err:\n{junit}"));
+    assert!(
+        err.contains("warning: warned/src/stale.md:11: the printed output differs"),
+        "{junit}"
+    );
+    assert!(
+        err.contains("+version 2.0 &amp; &lt;b&gt;beta&lt;/b&gt;"),
+        "{junit}"
     );
 }
 
