@@ -95,6 +95,13 @@ fn printed_output_is_checked_against_the_run() {
                 (1.0, 0.9, "matched"),
             ],
         ),
+        // A verify checks its snapshot and its printed output: the second's snapshot matches,
+        // its printed hours do not.
+        (
+            "verify.md",
+            "failed",
+            &[(1.0, 0.9, "matched"), (0.0, 0.9, "failed")],
+        ),
     ];
     for (chapter, status, expected) in cases {
         assert_eq!(lab_status(&report, chapter), *status, "{chapter}: {report}");
@@ -143,6 +150,21 @@ fn printed_output_is_checked_against_the_run() {
          (similarity 0, needs 0.9)",
     );
     out.stderr_has("-the shop is open");
+    let hours = report["labs"]
+        .as_array()
+        .expect("labs")
+        .iter()
+        .find(|l| l["path"].as_str().unwrap_or("").ends_with("verify.md"))
+        .map(|l| &l["steps"][2])
+        .expect("verify.md");
+    assert_eq!(hours["kind"], "verify", "{hours}");
+    assert!(
+        hours["failure"]
+            .as_str()
+            .unwrap_or("")
+            .contains("verify.md:27: the printed output differs"),
+        "the snapshot passed, the printed output failed: {hours}"
+    );
     // A match keeps no copy of the output.
     assert!(checks(&report, "exact.md")[0].get("actual").is_none());
 
