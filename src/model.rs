@@ -341,10 +341,11 @@ impl Lab {
                 pattern: step.similarity_regex.as_deref(),
             });
         }
-        for output in self
-            .steps
+        // The parser puts the output blocks of a step right after it.
+        for output in self.steps[index + 1..]
             .iter()
-            .filter(|s| s.kind == StepKind::Output && s.output_of.as_deref() == Some(&step.id))
+            .take_while(|s| s.kind == StepKind::Output)
+            .filter(|s| s.output_of.as_deref() == Some(&step.id))
         {
             // A command block's `expect=similar` is for the output blocks after it, unless it
             // shows printed lines of its own.
