@@ -10,6 +10,8 @@
 //! - a printed line that is only `...` or `…` stands for any number of lines, and `...` inside a
 //!   line for any text, as in byexample;
 //! - a placeholder in printed output (`<pod-name>`, `[your-ip]`) stands for one word;
+//! - what a cluster client says about the session rather than as output (`If you don't see a
+//!   command prompt…`, [`crate::tools::CLIENT_CHATTER`]) is skipped in the output;
 //! - the rows of a printed table count in any order, unless the printed rows are sorted (then the
 //!   tool sorts them too, and order matters).
 //!
@@ -108,7 +110,18 @@ pub fn compare(printed: &str, actual: &str, redactor: &Redactor) -> Comparison {
     let printed = redactor.values(printed);
     let actual = redactor.values(actual);
     let expected = sort_unsorted_tables(lines(&printed), None);
-    let got = sort_unsorted_tables(lines(&actual), Some(&expected.1));
+    let mut output = lines(&actual);
+    for line in output.iter_mut() {
+        let chatter = line.as_deref().is_some_and(|l| {
+            crate::tools::CLIENT_CHATTER
+                .iter()
+                .any(|c| l.starts_with(c) && !printed.contains(l))
+        });
+        if chatter {
+            *line = None;
+        }
+    }
+    let got = sort_unsorted_tables(output, Some(&expected.1));
     let patterns: Vec<Pattern> = expected.0.iter().map(|l| Pattern::new(l)).collect();
     Comparison {
         similarity: score(&patterns, &got.0),
@@ -389,6 +402,17 @@ mod tests {
             ("a\nb\nc", "a\nc\nb", 0.667),
             // Nothing in common.
             ("hello", "goodbye", 0.0),
+            // kubectl's words about the session are not output, unless the book prints them.
+            (
+                "hello",
+                "If you don't see a command prompt, try pressing enter.\nhello",
+                1.0,
+            ),
+            (
+                "If you don't see a command prompt, try pressing enter.\nhello",
+                "If you don't see a command prompt, try pressing enter.\nhello",
+                1.0,
+            ),
             ("something", "", 0.0),
         ];
         check(cases);
