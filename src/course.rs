@@ -13,15 +13,7 @@ use crate::error::LoadError;
 use crate::model::Lab;
 use crate::parse::{LineIndex, markdown_options};
 
-/// A book's own regex redaction, applied to outputs before they are compared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Redaction {
-    /// The regular expression to find.
-    pub pattern: String,
-    /// What to put in its place, e.g. `[session-id]`.
-    pub replacement: String,
-}
+pub use crate::redact::Redaction;
 
 /// Settings from `book.toml`'s `[preprocessor.labbook]` table.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -39,6 +31,10 @@ pub struct CourseConfig {
     pub variables: std::collections::BTreeMap<String, String>,
     /// The `report.json` of the last run, relative to the book folder, shown as "last verified".
     pub report: Option<PathBuf>,
+    /// How printed output ("You should see:") is checked against a run: the threshold and what a
+    /// mismatch does.
+    #[serde(default)]
+    pub printed_output: crate::similarity::PrintedOutput,
     /// mdBook's own preprocessor keys, accepted and ignored.
     #[serde(default, skip_serializing)]
     pub command: Option<toml::Value>,
@@ -276,6 +272,23 @@ fn read_book_toml(book: &Path) -> Result<(PathBuf, CourseConfig), LoadError> {
             })?,
         None => CourseConfig::default(),
     };
+    if let Err(message) = crate::similarity::check_threshold(config.printed_output.threshold) {
+        // `printed-output = { threshold = … }`, or `threshold = …` under its own table.
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines
+            .iter()
+            .position(|l| l.contains("printed-output"))
+            .unwrap_or(0);
+        let line = (start..lines.len())
+            .find(|&i| lines[i].contains("threshold"))
+            .unwrap_or(start)
+            + 1;
+        return Err(LoadError::ConfigAt {
+            path: file,
+            line,
+            message: format!("printed-output: {message}"),
+        });
+    }
     for redaction in &config.redactions {
         if let Err(e) = regex::Regex::new(&redaction.pattern) {
             return Err(LoadError::Config {

@@ -64,6 +64,37 @@ pub(crate) struct Commands {
     pub lines: Vec<usize>,
     /// Whether some lines of the block are printed output, not commands.
     pub printed: bool,
+    /// The printed lines, in order.
+    pub shown: String,
+    /// The Markdown line of the first printed line.
+    pub shown_line: usize,
+}
+
+impl Commands {
+    /// Keeps line `i` of the block (Markdown line `line`) as printed output.
+    fn show(&mut self, text: &str, line: usize) {
+        if self.shown.is_empty() {
+            self.shown_line = line;
+        }
+        self.shown.push_str(text);
+        self.shown.push('\n');
+    }
+}
+
+/// The printed output a block of printed output shows: its text, without the `$ ` command lines
+/// (and what continues them) of a transcript. Returns the text and the Markdown line of its first
+/// line.
+pub(crate) fn shown_output(text: &str, first_line: usize) -> (String, usize) {
+    let prompted = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| PROMPT.is_match(l));
+    if !prompted {
+        return (text.to_string(), first_line);
+    }
+    let raw: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let commands = prompt_commands(&raw, first_line, true);
+    (commands.shown, commands.shown_line)
 }
 
 /// A shell prompt at the start of a line: `$ `, `[root@pod:/]$ `, `user@host:~$ `.
@@ -207,6 +238,9 @@ pub(crate) fn commands(lang: &str, text: &str, first_line: usize) -> Commands {
                 // The block opens with printed output: none of it is a command.
                 return out;
             }
+            for (j, rest) in raw.iter().enumerate().skip(i) {
+                out.show(rest, first_line + j);
+            }
             break;
         }
         state.read(line);
@@ -255,6 +289,9 @@ fn prompt_commands(raw: &[&str], first_line: usize, dollar: bool) -> Commands {
             None => {
                 if !line.trim().is_empty() {
                     out.printed = true;
+                }
+                if out.printed {
+                    out.show(line, first_line + i);
                 }
                 last_was_command = false;
             }

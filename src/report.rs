@@ -100,6 +100,45 @@ pub struct StepReport {
     /// How long the cluster took to settle before this verify, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settle_ms: Option<u64>,
+    /// The printed output ("You should see:") the step's output was checked against, one entry
+    /// per printed block.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub printed: Vec<PrintedCheck>,
+}
+
+/// How a printed-output check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrintedVerdict {
+    /// The similarity reached the threshold.
+    Matched,
+    /// It did not, and the step failed.
+    Failed,
+    /// It did not, and the book says to only warn.
+    Warned,
+}
+
+/// One printed-output check: a block of printed output compared with what its step printed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrintedCheck {
+    /// The id of the block holding the printed text (an `output` step, or the step itself for
+    /// printed lines in its own block).
+    pub block: String,
+    /// The Markdown line of the printed text.
+    pub line: usize,
+    /// From 0 to 1 (see [`crate::similarity`]).
+    pub similarity: f64,
+    /// The lowest similarity that passes.
+    pub threshold: f64,
+    /// How it came out.
+    pub verdict: PrintedVerdict,
+    /// On a mismatch: what the step printed, redacted, for the book's "the last run printed
+    /// something different" note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    /// On a mismatch: a line diff from the printed text to the output, headed by `chapter.md:LINE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 impl Report {
@@ -268,6 +307,7 @@ mod tests {
             failure: Some("the output differs\nhint".into()),
             diff: None,
             settle_ms: None,
+            printed: Vec::new(),
         });
         let summary = r.markdown_summary();
         let rows: Vec<&str> = summary.lines().filter(|l| l.starts_with("| ")).collect();

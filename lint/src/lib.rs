@@ -11,7 +11,9 @@
 //!   core Kubernetes kinds (k8s-openapi) and of Istio's networking and security kinds ([`istio`]);
 //! - [`cluster`]: a replay of the lab's kubectl commands and manifests into a small model of the
 //!   cluster the lab builds, and the checks that model allows (selectors, subsets, hosts, cleanup);
-//! - [`course`]: sessions, watches, `make` targets and Verify sections.
+//! - [`course`]: sessions, watches, `make` targets and Verify sections;
+//! - [`printed`]: printed output that contradicts the step's accepted snapshot, or follows no
+//!   command that runs.
 //!
 //! Every rule has a stable kebab-case id, listed in [`RULES`] and documented in
 //! `docs/lint-rules.md`. A correct lab must produce no errors: when a check cannot be sure (a
@@ -32,6 +34,7 @@ pub mod course;
 pub mod istio;
 pub use labbook::kubectl;
 pub mod manifest;
+pub mod printed;
 pub mod reading;
 pub mod shell;
 pub mod shellcheck;
@@ -266,6 +269,16 @@ pub const RULES: &[Rule] = &[
         "`make TARGET` where the reader's Makefile has no such target",
     ),
     rule(
+        "printed-contradicts-snapshot",
+        Severity::Warning,
+        "printed output that differs from the step's accepted snapshot beyond its threshold",
+    ),
+    rule(
+        "printed-without-step",
+        Severity::Warning,
+        "a block of printed output that follows no command that runs",
+    ),
+    rule(
         "placeholder",
         Severity::Warning,
         "a value the reader must fill in (`<your-namespace>`, `YOUR_PROJECT_ID`, `{{ var }}`) that the book's `variables` do not supply",
@@ -440,6 +453,7 @@ fn lint_lab(
     cluster::check(lab, &manifests, course_model, sink);
     course::check(course, lab, sink);
     reading::check(course, lab, sink);
+    printed::check(course, lab, sink);
 }
 
 /// The `lint --format json` document: `{"diagnostics":[{"path","line","rule","severity","message"}]}`.

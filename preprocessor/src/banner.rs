@@ -127,6 +127,7 @@ mod tests {
                         failure: None,
                         diff: None,
                         settle_ms: None,
+                        printed: Vec::new(),
                     }],
                     warnings: vec![],
                     diagnostics: vec![],

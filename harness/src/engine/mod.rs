@@ -19,6 +19,7 @@ pub mod expect;
 pub mod interrupt;
 pub mod judge;
 pub mod lab;
+pub mod printed;
 pub mod procs;
 pub mod redact;
 pub mod reports;

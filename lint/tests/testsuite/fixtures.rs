@@ -50,6 +50,8 @@ const TABLE: &[(&str, &[usize])] = &[
     ("verify-manual", &[7]),
     ("verify-random-snapshot", &[12]),
     ("verify-cannot-fail", &[10]),
+    ("printed-contradicts-snapshot", &[12]),
+    ("printed-without-step", &[5]),
     ("placeholder", &[6]),
     ("unclosed-fence", &[5]),
     ("snippet-missing", &[3]),
