@@ -39,6 +39,9 @@ pub struct CourseConfig {
     pub variables: std::collections::BTreeMap<String, String>,
     /// The `report.json` of the last run, relative to the book folder, shown as "last verified".
     pub report: Option<PathBuf>,
+    /// The versions the course supports (`[preprocessor.labbook.versions]`): each combination
+    /// is a column of the version matrix CI runs, and of the per-lab table in the book.
+    pub versions: Option<Versions>,
     /// mdBook's own preprocessor keys, accepted and ignored.
     #[serde(default, skip_serializing)]
     pub command: Option<toml::Value>,
@@ -54,6 +57,44 @@ pub struct CourseConfig {
     /// mdBook's own preprocessor key.
     #[serde(default, skip_serializing)]
     pub optional: Option<toml::Value>,
+}
+
+/// The versions a course supports, from `[preprocessor.labbook.versions]`: every Kubernetes
+/// release with every Istio release is one combination of the version matrix.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Versions {
+    /// Kubernetes releases, as the tags of kind node images (`v1.33.1`), or whole node images.
+    #[serde(default)]
+    pub kubernetes: Vec<String>,
+    /// Istio releases (`1.27.0`).
+    #[serde(default)]
+    pub istio: Vec<String>,
+}
+
+impl Versions {
+    /// Every combination, Kubernetes first: `[("kubernetes", "v1.33.1"), ("istio", "1.27.0")]`.
+    /// An axis with no versions is left out of the combinations.
+    pub fn combinations(&self) -> Vec<Vec<(&'static str, String)>> {
+        let mut combos: Vec<Vec<(&'static str, String)>> = vec![Vec::new()];
+        for (axis, values) in [("kubernetes", &self.kubernetes), ("istio", &self.istio)] {
+            if values.is_empty() {
+                continue;
+            }
+            combos = combos
+                .iter()
+                .flat_map(|c| {
+                    values.iter().map(move |v| {
+                        let mut c = c.clone();
+                        c.push((axis, v.clone()));
+                        c
+                    })
+                })
+                .collect();
+        }
+        combos.retain(|c| !c.is_empty());
+        combos
+    }
 }
 
 /// A loaded course: its labs, and where its book (if any) lives.

@@ -41,7 +41,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Output formats of `plan` and `lint`.
+/// Output formats of `plan`, `lint` and `images`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// For a person.
@@ -90,6 +90,20 @@ pub enum Command {
     Run(RunArgs),
     /// Find broken labs without a cluster: shell, heredocs, manifests, and a model of the cluster.
     Lint {
+        /// Chapter files, folders or book folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// List every container image the course uses, with the file and line of each reference.
+    ///
+    /// Sources: `--image` of kubectl and kind, `kubectl set image`, the containers of manifests
+    /// in heredocs and of manifest files the labs apply, and the course's pins (`*_IMAGE=` and
+    /// `ISTIO_VERSION=` in versions.env, kind/cluster.yaml, `[preprocessor.labbook.versions]`
+    /// in book.toml). Floating tags (`:latest`, or no tag) are flagged.
+    Images {
         /// Chapter files, folders or book folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -326,6 +340,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(if passed { EXIT_OK } else { EXIT_FAILED })
         }
         Command::Lint { paths, format } => crate::lint::run(&paths, format),
+        Command::Images { paths, format } => crate::images::run(&paths, format),
         Command::Build { book } => crate::build::run(&book),
         Command::Init { dir } => crate::init::run(&dir),
         Command::Report(ReportCommand::Summary { report }) => crate::summary::run(&report),

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod doctor;
 pub mod engine;
 pub mod github;
+pub mod images;
 pub mod init;
 pub mod lint;
 pub mod partition;

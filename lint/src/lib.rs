@@ -11,7 +11,8 @@
 //!   core Kubernetes kinds (k8s-openapi) and of Istio's networking and security kinds ([`istio`]);
 //! - [`cluster`]: a replay of the lab's kubectl commands and manifests into a small model of the
 //!   cluster the lab builds, and the checks that model allows (selectors, subsets, hosts, cleanup);
-//! - [`course`]: sessions, watches, `make` targets and Verify sections.
+//! - [`course`]: sessions, watches, `make` targets and Verify sections;
+//! - [`images`]: floating image tags (`:latest`, or none).
 //!
 //! Every rule has a stable kebab-case id, listed in [`RULES`] and documented in
 //! `docs/lint-rules.md`. A correct lab must produce no errors: when a check cannot be sure (a
@@ -29,6 +30,7 @@ use labbook::model::Lab;
 
 pub mod cluster;
 pub mod course;
+pub mod images;
 pub mod istio;
 pub use labbook::kubectl;
 pub mod manifest;
@@ -164,6 +166,11 @@ pub const RULES: &[Rule] = &[
         "manifest-missing-crd",
         Severity::Error,
         "a kind whose CRD a default install does not provide",
+    ),
+    rule(
+        "image-floating-tag",
+        Severity::Warning,
+        "an image with the `latest` tag or no tag",
     ),
     rule(
         "selector-mismatch",
@@ -431,6 +438,7 @@ pub fn lint(courses: &[Course], options: &Options) -> Outcome {
 fn lint_lab(course: &Course, lab: &Lab, sink: &mut Sink<'_>) {
     shell::check(lab, sink);
     let manifests = manifest::check(lab, sink);
+    images::check(course, lab, sink);
     cluster::check(lab, &manifests, sink);
     course::check(course, lab, sink);
     reading::check(course, lab, sink);

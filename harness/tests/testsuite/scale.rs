@@ -434,3 +434,88 @@ fn unknown_steps_exit_2() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn images_lists_every_source_with_file_and_line() {
+    for (format, name) in [("text", "images_text"), ("json", "images_json")] {
+        let out = labbook_in(&root(), &["images", "fixtures/images", "--format", format]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        insta::assert_snapshot!(name, out.stdout);
+    }
+    let out = labbook_in(&root(), &["images", "fixtures/images", "--format", "json"]);
+    let listed: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let images = listed["images"].as_array().expect("images");
+    let find = |name: &str| {
+        images
+            .iter()
+            .find(|i| i["image"] == name)
+            .unwrap_or_else(|| panic!("{name} is listed: {}", out.stdout))
+    };
+    // One of each source: a heredoc manifest, a file applied by name, a folder applied, a
+    // command line, and the pins of versions.env, kind/cluster.yaml and book.toml.
+    assert_eq!(find("busybox:1.36")["uses"][0]["source"], "manifest");
+    assert_eq!(
+        find("redis")["uses"][0]["file"],
+        "fixtures/images/k8s/shop.yaml"
+    );
+    assert_eq!(find("redis")["uses"][0]["line"], 16);
+    assert_eq!(find("alpine:latest")["uses"][0]["source"], "file");
+    assert_eq!(find("nicolaka/netshoot:latest")["uses"][0]["line"], 5);
+    assert_eq!(find("docker.io/istio/proxyv2:1.27.1")["role"], "istio");
+    assert_eq!(
+        find("kindest/node:v1.33.1")["uses"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    let floating: Vec<&str> = images
+        .iter()
+        .filter(|i| i["floating"] == true)
+        .filter_map(|i| i["image"].as_str())
+        .collect();
+    assert_eq!(
+        floating,
+        [
+            "alpine:latest",
+            "curlimages/curl",
+            "nicolaka/netshoot:latest",
+            "redis"
+        ]
+    );
+}
+
+#[test]
+fn images_of_an_unreadable_path_exit_2() {
+    let out = labbook_in(&root(), &["images", "fixtures/images/nope.md"]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("nope.md"), "{}", out.stderr);
+}
+
+#[test]
+fn lint_warns_about_the_floating_images_of_applied_files() {
+    let out = labbook_in(&root(), &["lint", "fixtures/images", "--format", "json"]);
+    let found: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let floating: Vec<(String, u64)> = found["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter(|d| d["rule"] == "image-floating-tag")
+        .map(|d| {
+            (
+                format!(
+                    "{}:{}",
+                    d["path"].as_str().unwrap_or(""),
+                    d["message"].as_str().unwrap_or("")
+                ),
+                d["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let lines: Vec<u64> = floating.iter().map(|(_, l)| *l).collect();
+    // debug.md: curl (4), netshoot (5); deploy.md: redis in shop.yaml (6), alpine in the folder (7).
+    assert_eq!(lines, [4, 5, 6, 7], "{floating:?}");
+    assert!(
+        floating[2].0.contains("fixtures/images/k8s/shop.yaml:16"),
+        "{floating:?}"
+    );
+}
