@@ -38,9 +38,36 @@ pub enum LabStatus {
     Interrupted,
 }
 
+/// The version of the report's contract: the shape of `report.json`. It changes only when a
+/// reader of an older report would misread a newer one; fields that readers may ignore are added
+/// without changing it. `report merge` refuses to merge reports of different versions.
+pub const CONTRACT_VERSION: u32 = 1;
+
+/// Reports written before the `version` field existed have the first contract.
+fn first_contract() -> u32 {
+    1
+}
+
+/// What `run --preload` did for a lab, and what its cluster pulled anyway.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageCounts {
+    /// Images loaded into the lab's cluster before its first step (`kind load docker-image`).
+    pub preloaded: usize,
+    /// Images the lab's cluster pulled from the network (its `Pulled` events that say
+    /// "Successfully pulled"); absent when the cluster was gone before labbook could ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulled: Option<usize>,
+    /// Images that could not be preloaded, each with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_preloaded: Vec<String>,
+}
+
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// The report contract ([`CONTRACT_VERSION`]).
+    #[serde(default = "first_contract")]
+    pub version: u32,
     /// When the run started, RFC 3339 UTC.
     pub started_at: String,
     /// The cluster backend: `none` or `kind`.
@@ -48,6 +75,11 @@ pub struct Report {
     /// Versions of the tools found (`kubectl`, `kind`, `istioctl`, ...), as they print them.
     #[serde(default)]
     pub tools: BTreeMap<String, String>,
+    /// The versions the run was given (`run --versions kubernetes=v1.33.1,istio=1.27.0`): one
+    /// combination of the book's version matrix. Empty when none was given; in a merge of
+    /// several combinations, only what they share.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, String>,
     /// The labs, in run order.
     pub labs: Vec<LabReport>,
 }
@@ -71,6 +103,13 @@ pub struct LabReport {
     /// Files of collected diagnostics, relative to the report folder.
     #[serde(default)]
     pub diagnostics: Vec<String>,
+    /// The versions the lab ran with (the run's `versions`), so that a merged report keeps
+    /// each combination of a version matrix apart.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, String>,
+    /// Images preloaded into the lab's cluster and pulled by it (`run --preload`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<ImageCounts>,
 }
 
 /// One step in the report.
@@ -209,9 +248,11 @@ mod tests {
 
     fn report(paths: &[&str]) -> Report {
         Report {
+            version: CONTRACT_VERSION,
             started_at: "2026-11-22T06:00:00Z".into(),
             backend: "none".into(),
             tools: BTreeMap::new(),
+            versions: BTreeMap::new(),
             labs: paths
                 .iter()
                 .map(|path| LabReport {
@@ -222,6 +263,8 @@ mod tests {
                     steps: vec![],
                     warnings: vec![],
                     diagnostics: vec![],
+                    versions: BTreeMap::new(),
+                    images: None,
                 })
                 .collect(),
         }

@@ -260,11 +260,73 @@ pub struct RunArgs {
     /// Leave the setup steps out as well (they run by default with --only, --from, --until).
     #[arg(long)]
     pub no_setup: bool,
+    /// With `--cluster kind`: load each image the lab uses (as `labbook images` lists them) into
+    /// the lab's cluster before its first step (`kind load docker-image`), pulling it into the
+    /// local Docker first when it is not there. The report counts, per lab, the images preloaded
+    /// and those its cluster still pulled from the network.
+    #[arg(long)]
+    pub preload: bool,
+    /// With `--cluster kind`: point every node's containerd at this registry mirror for
+    /// docker.io images (kind's local-registry pattern; the kind config must set containerd's
+    /// `config_path`, as book/kind/cluster.yaml does), e.g. `http://kind-registry:5000`.
+    #[arg(long, value_name = "URL")]
+    pub registry_mirror: Option<String>,
+    /// The versions this run stands for, recorded in report.json and shown by the book per lab:
+    /// `kubernetes=v1.33.1,istio=1.27.0` (one combination of `[preprocessor.labbook.versions]`).
+    #[arg(long, value_name = "KEY=VALUE,...", value_parser = parse_versions)]
+    pub versions: Option<Versions>,
+}
+
+/// The value of `run --versions`: `key=value` pairs.
+pub type Versions = std::collections::BTreeMap<String, String>;
+
+/// Reads `kubernetes=v1.33.1,istio=1.27.0`; keys are lowercase words, values non-empty.
+pub fn parse_versions(text: &str) -> Result<Versions, String> {
+    let mut versions = Versions::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(format!(
+                "`{pair}` is not KEY=VALUE (e.g. kubernetes=v1.33.1)"
+            ));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let word = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        if key.is_empty() || !key.chars().all(word) {
+            return Err(format!(
+                "`{key}` is not a lowercase name (e.g. kubernetes, istio)"
+            ));
+        }
+        if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c == '/') {
+            return Err(format!("`{value}` is not a version for {key}"));
+        }
+        if versions
+            .insert(key.to_string(), value.to_string())
+            .is_some()
+        {
+            return Err(format!("{key} is given twice"));
+        }
+    }
+    if versions.is_empty() {
+        return Err("no KEY=VALUE given".into());
+    }
+    Ok(versions)
 }
 
 impl RunArgs {
-    /// The engine's settings and the cluster backend these arguments ask for.
-    pub fn to_settings(&self) -> (engine::Settings, Backend) {
+    /// The engine's settings and the cluster backend these arguments ask for; `Err` for kind
+    /// options given without `--cluster kind`.
+    pub fn to_settings(&self) -> anyhow::Result<(engine::Settings, Backend)> {
+        if self.cluster != ClusterChoice::Kind {
+            for (given, flag) in [
+                (self.preload, "--preload"),
+                (self.registry_mirror.is_some(), "--registry-mirror"),
+            ] {
+                anyhow::ensure!(
+                    !given,
+                    "{flag} needs --cluster kind: there is no cluster to load images into"
+                );
+            }
+        }
         let settings = engine::Settings {
             paths: self.paths.clone(),
             accept: self.accept,
@@ -281,14 +343,17 @@ impl RunArgs {
                 until: self.until.clone(),
                 no_setup: self.no_setup,
             },
+            versions: self.versions.clone().unwrap_or_default(),
         };
         let backend = match self.cluster {
             ClusterChoice::None => Backend::None,
             ClusterChoice::Kind => Backend::Kind {
                 keep_cluster: self.keep_cluster,
+                preload: self.preload,
+                mirror: self.registry_mirror.clone(),
             },
         };
-        (settings, backend)
+        Ok((settings, backend))
     }
 }
 
@@ -335,7 +400,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         } => crate::plan::run(&paths, format, partition),
         Command::Doctor => crate::doctor::run(),
         Command::Run(args) => {
-            let (settings, backend) = args.to_settings();
+            let (settings, backend) = args.to_settings()?;
             let passed = engine::run(&settings, backend)?;
             Ok(if passed { EXIT_OK } else { EXIT_FAILED })
         }

@@ -99,6 +99,8 @@ mod tests {
 
     fn report(paths: &[&str]) -> Report {
         Report {
+            version: labbook::report::CONTRACT_VERSION,
+            versions: Default::default(),
             started_at: "2025-01-31T14:02:03Z".into(),
             backend: "kind".into(),
             tools: [
@@ -130,6 +132,8 @@ mod tests {
                     }],
                     warnings: vec![],
                     diagnostics: vec![],
+                    versions: Default::default(),
+                    images: None,
                 })
                 .collect(),
         }

@@ -519,3 +519,183 @@ fn lint_warns_about_the_floating_images_of_applied_files() {
         "{floating:?}"
     );
 }
+
+/// A folder with one chapter, run with `--cluster kind` and the fake `kind` and `docker` of
+/// `fixtures/fake-tools` first on PATH. No real cluster: these tests prove the command sequence
+/// and the report, not that a real kind loads or pulls anything.
+struct KindRun {
+    dir: tempfile::TempDir,
+}
+
+impl KindRun {
+    fn new(chapter: &str) -> KindRun {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("course")).expect("course");
+        std::fs::create_dir_all(dir.path().join("home")).expect("home");
+        std::fs::write(dir.path().join("course/lab.md"), chapter).expect("chapter");
+        KindRun { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn labbook(&self, extra: &[&str]) -> Labbook {
+        Labbook::new()
+            .args([
+                "run",
+                "course/lab.md",
+                "--cluster",
+                "kind",
+                "--report",
+                "out",
+            ])
+            .args(["--confine", "off"])
+            .args(extra)
+            .current_dir(self.dir.path())
+            .env("PATH", crate::support::fake_tools_path())
+            .env("HOME", self.path("home"))
+            .env("KUBECONFIG", self.path("home/user-kubeconfig"))
+            .env("FAKE_TOOLS_LOG", self.path("tools.log"))
+            .env("FAKE_KIND_STATE", self.path("kind-state"))
+            .env_remove("KIND_CLUSTER_NAME")
+            .env_remove("GITHUB_ACTIONS")
+    }
+
+    /// The fake tools' log, each line trimmed of the run's own paths.
+    fn log(&self) -> Vec<String> {
+        std::fs::read_to_string(self.path("tools.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.contains("resolved name=") && !l.starts_with("docker --version"))
+            .map(|l| l.split(" --kubeconfig").next().unwrap_or(l).to_string())
+            .collect()
+    }
+}
+
+/// A lab whose images are a heredoc manifest and two `--image` flags; each step writes a line
+/// into the fake tools' log, so the log shows what ran before the first step.
+const PRELOAD_LAB: &str = "# Preload\n\n## Setup\n\n```bash\necho 'step setup' >> \"$FAKE_TOOLS_LOG\"\nkubectl apply -f - <<'EOF'\napiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n    - {name: web, image: nginx:1.27}\nEOF\n```\n\n## Try it\n\n```bash\necho 'step try' >> \"$FAKE_TOOLS_LOG\"\nkubectl run probe --image=busybox:1.36 --restart=Never -- true\nkubectl run gone --image=example.invalid/gone:1 --restart=Never -- true\n```\n";
+
+#[test]
+fn preload_loads_each_image_of_the_lab_before_its_first_step() {
+    let run = KindRun::new(PRELOAD_LAB);
+    // The lab's kubectl is not faked into a cluster: steps may fail, the sequence is the point.
+    run.labbook(&["--preload", "--keep-going"])
+        .env("FAKE_DOCKER_IMAGES", "nginx:1.27")
+        .env("FAKE_DOCKER_PULL_FAIL", "example.invalid/gone:1")
+        .run();
+    let log = run.log();
+    let create = log
+        .iter()
+        .position(|l| l.starts_with("kind create cluster"))
+        .unwrap_or_else(|| panic!("no cluster created: {log:#?}"));
+    let cluster = log[create]
+        .split("--name ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("cluster name")
+        .to_string();
+    let first_step = log
+        .iter()
+        .position(|l| l == "step setup")
+        .unwrap_or_else(|| panic!("the first step did not run: {log:#?}"));
+    let between: Vec<&str> = log[create + 1..first_step]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        between,
+        [
+            "docker image inspect --format {{.Id}} nginx:1.27".to_string(),
+            format!("kind load docker-image nginx:1.27 --name {cluster}"),
+            "docker image inspect --format {{.Id}} busybox:1.36".to_string(),
+            "docker pull busybox:1.36".to_string(),
+            format!("kind load docker-image busybox:1.36 --name {cluster}"),
+            "docker image inspect --format {{.Id}} example.invalid/gone:1".to_string(),
+            "docker pull example.invalid/gone:1".to_string(),
+        ],
+        "{log:#?}"
+    );
+    let report = json(&run.path("out/report.json"));
+    let images = &report["labs"][0]["images"];
+    assert_eq!(images["preloaded"], 2, "{images}");
+    assert!(
+        images["not_preloaded"][0]
+            .as_str()
+            .is_some_and(|m| m.starts_with("example.invalid/gone:1: docker pull failed")),
+        "{images}"
+    );
+    // The fake cluster has no API server, so its Pulled events cannot be read: no count.
+    assert!(images.get("pulled").is_none(), "{images}");
+    assert_eq!(report["version"], 1);
+}
+
+#[test]
+fn preload_waits_for_a_cluster_the_lab_creates_itself() {
+    let chapter = "# Own cluster\n\n## Lab Setup\n\n```bash\nkind create cluster\necho 'step setup' >> \"$FAKE_TOOLS_LOG\"\n```\n\n## Run\n\n```bash\necho 'step run' >> \"$FAKE_TOOLS_LOG\"\nkubectl run x --image=busybox:1.36 --restart=Never -- true || true\n```\n";
+    let run = KindRun::new(chapter);
+    run.labbook(&[
+        "--preload",
+        "--registry-mirror",
+        "http://kind-registry:5000",
+    ])
+    .env("FAKE_DOCKER_IMAGES", "busybox:1.36")
+    .run();
+    let log = run.log();
+    let at = |needle: &str| {
+        log.iter()
+            .position(|l| l.starts_with(needle))
+            .unwrap_or_else(|| panic!("no `{needle}`: {log:#?}"))
+    };
+    // Nothing to load into before the lab's own `kind create cluster`; done before the next step.
+    assert!(at("step setup") < at("kind get nodes"), "{log:#?}");
+    assert!(at("kind get nodes") < at("docker exec -i"), "{log:#?}");
+    assert!(
+        at("docker exec -i") < at("kind load docker-image busybox:1.36"),
+        "{log:#?}"
+    );
+    assert!(at("kind load docker-image") < at("step run"), "{log:#?}");
+    let exec = &log[at("docker exec -i")];
+    assert!(
+        exec.ends_with(
+            "-control-plane sh -c mkdir -p /etc/containerd/certs.d/docker.io && cat > /etc/containerd/certs.d/docker.io/hosts.toml"
+        ),
+        "{exec}"
+    );
+    let written: Vec<&str> = log
+        .iter()
+        .filter(|l| l.starts_with("  "))
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        written,
+        [
+            "server = \"https://registry-1.docker.io\"",
+            "[host.\"http://kind-registry:5000\"]",
+            "capabilities = [\"pull\", \"resolve\"]",
+        ],
+        "{log:#?}"
+    );
+    let report = json(&run.path("out/report.json"));
+    assert_eq!(report["labs"][0]["images"]["preloaded"], 1, "{report}");
+}
+
+#[test]
+fn preload_and_mirror_need_a_kind_cluster() {
+    for flags in [
+        &["--preload"][..],
+        &["--registry-mirror", "http://kind-registry:5000"],
+    ] {
+        let mut args = vec!["run", "fixtures/sample-course"];
+        args.extend(flags);
+        let out = labbook_in(&root(), &args);
+        assert_eq!(out.code, 2, "{flags:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("needs --cluster kind"),
+            "{}",
+            out.stderr
+        );
+    }
+}
