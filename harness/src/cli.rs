@@ -160,6 +160,10 @@ pub enum Command {
         #[arg(long, value_enum, value_name = "ACTION", required = true)]
         unreferenced: crate::snapshots::Unreferenced,
     },
+    /// List or delete the kind clusters labbook made and kept (`run --keep-cluster`, or left
+    /// by a run that was killed). Clusters labbook did not make are never listed or deleted.
+    #[command(subcommand)]
+    Clusters(ClustersCommand),
     /// List the tools a course needs (docker, kind, kubectl, istioctl, helm, shellcheck) and
     /// which cluster backend can be used here.
     Doctor,
@@ -176,6 +180,28 @@ pub enum Command {
         /// The command and its arguments.
         #[arg(last = true, required = true)]
         command: Vec<std::ffi::OsString>,
+    },
+}
+
+/// The subcommands of `labbook clusters`.
+#[derive(Debug, Subcommand)]
+pub enum ClustersCommand {
+    /// Print the kind clusters labbook made (named `labbook-<run>-<lab>`), one a line.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Delete kind clusters labbook made: the ones named, or all of them with --all. A name
+    /// labbook did not make, or no such cluster, is refused (exit code 2) before anything is
+    /// deleted.
+    Delete {
+        /// The clusters to delete (as `labbook clusters list` prints them).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        names: Vec<String>,
+        /// Delete every cluster labbook made.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -399,6 +425,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             partition,
         } => crate::plan::run(&paths, format, partition),
         Command::Doctor => crate::doctor::run(),
+        Command::Clusters(ClustersCommand::List { format }) => crate::clusters::list(format),
+        Command::Clusters(ClustersCommand::Delete { names, all }) => {
+            crate::clusters::delete(&names, all)
+        }
         Command::Run(args) => {
             let (settings, backend) = args.to_settings()?;
             let passed = engine::run(&settings, backend)?;

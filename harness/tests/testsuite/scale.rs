@@ -699,3 +699,91 @@ fn preload_and_mirror_need_a_kind_cluster() {
         );
     }
 }
+
+/// `labbook clusters …` with the fake kind, whose clusters are the lines of a state file.
+fn clusters(dir: &Path, args: &[&str]) -> Out {
+    let out = Labbook::new()
+        .arg("clusters")
+        .args(args)
+        .current_dir(dir)
+        .env("PATH", crate::support::fake_tools_path())
+        .env("HOME", dir.join("home"))
+        .env("KUBECONFIG", dir.join("home/user-kubeconfig"))
+        .env("FAKE_TOOLS_LOG", dir.join("tools.log"))
+        .env("FAKE_KIND_STATE", dir.join("kind-state"))
+        .run();
+    Out {
+        code: out.code.unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: out.stderr,
+    }
+}
+
+#[test]
+fn clusters_lists_and_deletes_only_what_labbook_made() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("kind-state");
+    let remaining = || std::fs::read_to_string(&state).expect("state");
+    std::fs::write(
+        &state,
+        "labbook-19a2b-001-intro\nkind\ndev\nlabbook-19a2b-002-canary\nlabbook_lookalike\n",
+    )
+    .expect("state");
+
+    let out = clusters(dir.path(), &["list"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "labbook-19a2b-001-intro\nlabbook-19a2b-002-canary\n"
+    );
+    let out = clusters(dir.path(), &["list", "--format", "json"]);
+    let listed: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(
+        listed,
+        serde_json::json!({"clusters": ["labbook-19a2b-001-intro", "labbook-19a2b-002-canary"]})
+    );
+
+    // Someone else's cluster, even named, is refused before anything is deleted.
+    let out = clusters(dir.path(), &["delete", "labbook-19a2b-001-intro", "dev"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("refusing to delete `dev`"),
+        "{}",
+        out.stderr
+    );
+    let out = clusters(dir.path(), &["delete", "labbook-19a2b-009-gone"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no such kind cluster"),
+        "{}",
+        out.stderr
+    );
+    assert!(remaining().contains("labbook-19a2b-001-intro"));
+
+    let out = clusters(dir.path(), &["delete", "labbook-19a2b-001-intro"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        remaining(),
+        "kind\ndev\nlabbook-19a2b-002-canary\nlabbook_lookalike\n"
+    );
+    let out = clusters(dir.path(), &["delete", "--all"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(remaining(), "kind\ndev\nlabbook_lookalike\n");
+    let out = clusters(dir.path(), &["delete", "--all"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("nothing to delete"), "{}", out.stderr);
+
+    // kind edited a throw-away kubeconfig, never the user's.
+    let log = std::fs::read_to_string(dir.path().join("tools.log")).expect("log");
+    let deletes: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("kind delete cluster"))
+        .collect();
+    assert_eq!(deletes.len(), 2, "{log}");
+    assert!(
+        deletes.iter().all(|l| l.contains("labbook-clusters-")),
+        "{log}"
+    );
+    assert!(!dir.path().join("home/user-kubeconfig").exists());
+    assert!(!dir.path().join("home/.kube").exists());
+}

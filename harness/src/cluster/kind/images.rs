@@ -32,7 +32,7 @@ pub fn hosts_toml(mirror: &str) -> String {
 
 /// Runs a tool (docker or kind) with the isolated kubeconfig, within `timeout`; its stdout, or
 /// its last words on failure.
-pub(super) fn run_tool(
+pub(crate) fn run_tool(
     program: &OsString,
     args: &[OsString],
     kubeconfig: &Path,
