@@ -151,9 +151,17 @@ impl Report {
     /// cannot know the book's `src` folder that [`crate::Lab::key`] is relative to, and its JSON
     /// (which names chapters by path) is part of the output contract.
     pub fn lab(&self, chapter: &std::path::Path) -> Option<&LabReport> {
+        self.lab_runs(chapter).pop()
+    }
+
+    /// Every run of a chapter, in report order: one per combination of a version matrix in a
+    /// merged report (each with its own [`LabReport::versions`]), usually just one. Matched as
+    /// [`Report::lab`] does.
+    pub fn lab_runs(&self, chapter: &std::path::Path) -> Vec<&LabReport> {
         use std::path::{Component, Path, PathBuf};
         let chapter = std::path::absolute(chapter).unwrap_or_else(|_| chapter.to_path_buf());
-        self.labs
+        let matches: Vec<(usize, &LabReport)> = self
+            .labs
             .iter()
             .filter_map(|lab| {
                 let given = Path::new(&lab.path);
@@ -168,8 +176,13 @@ impl Report {
                 let depth = tail.components().count();
                 (depth > 0 && chapter.ends_with(&tail)).then_some((depth, lab))
             })
-            .max_by_key(|(depth, _)| *depth)
+            .collect();
+        let deepest = matches.iter().map(|(d, _)| *d).max().unwrap_or(0);
+        matches
+            .into_iter()
+            .filter(|(d, _)| *d == deepest)
             .map(|(_, lab)| lab)
+            .collect()
     }
 }
 
@@ -323,6 +336,18 @@ mod tests {
             ]
         );
         assert!(summary.starts_with("## labbook: 2 labs: 1 passed, 1 failed, 0 interrupted\n"));
+    }
+
+    #[test]
+    fn every_combination_of_a_chapter_is_found() {
+        let mut r = report(&["src/a.md", "src/a.md", "src/b.md"]);
+        r.labs[0].versions = [("istio".to_string(), "1.26.2".to_string())].into();
+        r.labs[1].versions = [("istio".to_string(), "1.27.1".to_string())].into();
+        let runs = r.lab_runs(Path::new("/book/src/a.md"));
+        let istio: Vec<&str> = runs.iter().map(|l| l.versions["istio"].as_str()).collect();
+        assert_eq!(istio, ["1.26.2", "1.27.1"]);
+        assert_eq!(r.lab_runs(Path::new("/book/src/b.md")).len(), 1);
+        assert!(r.lab_runs(Path::new("/book/src/c.md")).is_empty());
     }
 
     #[test]

@@ -787,3 +787,142 @@ fn clusters_lists_and_deletes_only_what_labbook_made() {
     assert!(!dir.path().join("home/user-kubeconfig").exists());
     assert!(!dir.path().join("home/.kube").exists());
 }
+
+#[test]
+fn a_version_matrix_is_merged_with_each_combination_kept_apart() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    copy_dir(
+        &root().join("fixtures/sample-course"),
+        &tmp.path().join("course"),
+    );
+    // Two combinations × two shards, as the workflow's matrix runs them.
+    let mut dirs = Vec::new();
+    for (combo, versions) in [
+        ("a", "kubernetes=v1.33.1,istio=1.26.2"),
+        ("b", "kubernetes=v1.33.1,istio=1.27.1"),
+    ] {
+        for shard in 1..=2 {
+            let dir = format!("{combo}-{shard}");
+            let spec = format!("hash:{shard}/2");
+            let out = labbook_in(
+                tmp.path(),
+                &[
+                    "run",
+                    "course",
+                    "--partition",
+                    &spec,
+                    "--versions",
+                    versions,
+                    "--report",
+                    &dir,
+                ],
+            );
+            assert_eq!(out.code, 0, "{dir}: {}{}", out.stdout, out.stderr);
+            let report = json(&tmp.path().join(&dir).join("report.json"));
+            assert_eq!(
+                report["versions"]["istio"],
+                versions.rsplit('=').next().unwrap()
+            );
+            assert_eq!(report["version"], 1);
+            dirs.push(dir);
+        }
+    }
+    let mut args = vec!["report", "merge"];
+    args.extend(dirs.iter().map(String::as_str));
+    args.extend(["--out", "course/merged"]);
+    let out = labbook_in(tmp.path(), &args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let merged = json(&tmp.path().join("course/merged/report.json"));
+    // Every lab twice, once per combination; only the shared version is the run's own.
+    let labs = merged["labs"].as_array().expect("labs");
+    assert_eq!(labs.len(), 4, "{merged}");
+    let mut combos: Vec<(String, String)> = labs
+        .iter()
+        .map(|l| {
+            (
+                l["path"].as_str().unwrap_or_default().to_string(),
+                l["versions"]["istio"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    combos.sort();
+    combos.dedup();
+    assert_eq!(combos.len(), 4, "{combos:?}");
+    assert_eq!(
+        merged["versions"],
+        serde_json::json!({"kubernetes": "v1.33.1"})
+    );
+
+    // The same combination twice is still a duplicate.
+    let out = labbook_in(
+        tmp.path(),
+        &["report", "merge", "a-1", "a-1", "--out", "dup"],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("istio 1.26.2"), "{}", out.stderr);
+
+    // The book shows each lab's combinations as a table with words.
+    let toml = tmp.path().join("course/book.toml");
+    let mut text = std::fs::read_to_string(&toml).expect("book.toml");
+    text.push_str("report = \"merged/report.json\"\n");
+    std::fs::write(&toml, text).expect("write book.toml");
+    let out = labbook_in(tmp.path(), &["build", "course"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let html = std::fs::read_to_string(tmp.path().join("course/book/pods.html")).expect("page");
+    let table = html
+        .split("<table class=\"labbook-versions\">")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .expect("a version table")
+        // mdBook puts table rows on lines of their own.
+        .replace('\n', "");
+    assert_eq!(
+        table,
+        "<thead><tr><th>Kubernetes</th><th>Istio</th><th>Result</th></tr></thead><tbody><tr data-status=\"passed\"><td>v1.33.1</td><td>1.26.2</td><td>\u{2713} passed</td></tr><tr data-status=\"passed\"><td>v1.33.1</td><td>1.27.1</td><td>\u{2713} passed</td></tr></tbody>"
+    );
+}
+
+#[test]
+fn bad_versions_exit_2() {
+    for (spec, message) in [
+        ("kubernetes", "is not KEY=VALUE"),
+        ("Kubernetes=1.33", "is not a lowercase name"),
+        ("istio=", "is not a version"),
+        ("istio=1,istio=2", "istio is given twice"),
+    ] {
+        let out = labbook_in(
+            &root(),
+            &["run", "fixtures/run/state.md", "--versions", spec],
+        );
+        assert_eq!(out.code, 2, "{spec}: {}", out.stderr);
+        assert!(out.stderr.contains(message), "{spec}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn reports_of_another_contract_version_are_not_merged() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let [a, _] = run_two_shards(tmp.path());
+    let mut other = json(&a.join("report.json"));
+    other["version"] = 2.into();
+    other["labs"] = serde_json::json!([]);
+    std::fs::create_dir_all(tmp.path().join("other")).expect("mkdir");
+    std::fs::write(
+        tmp.path().join("other/report.json"),
+        serde_json::to_string(&other).expect("json"),
+    )
+    .expect("write");
+    let out = labbook_in(
+        tmp.path(),
+        &["report", "merge", "shard1", "other", "--out", "m"],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("(report contract 1)") && out.stderr.contains("(report contract 2)"),
+        "{}",
+        out.stderr
+    );
+}
