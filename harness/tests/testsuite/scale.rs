@@ -821,7 +821,7 @@ fn a_version_matrix_is_merged_with_each_combination_kept_apart() {
             let report = json(&tmp.path().join(&dir).join("report.json"));
             assert_eq!(
                 report["versions"]["istio"],
-                versions.rsplit('=').next().unwrap()
+                versions.rsplit('=').next().expect("istio")
             );
             assert_eq!(report["version"], 1);
             dirs.push(dir);
