@@ -72,31 +72,6 @@ pub struct Versions {
     pub istio: Vec<String>,
 }
 
-impl Versions {
-    /// Every combination, Kubernetes first: `[("kubernetes", "v1.33.1"), ("istio", "1.27.0")]`.
-    /// An axis with no versions is left out of the combinations.
-    pub fn combinations(&self) -> Vec<Vec<(&'static str, String)>> {
-        let mut combos: Vec<Vec<(&'static str, String)>> = vec![Vec::new()];
-        for (axis, values) in [("kubernetes", &self.kubernetes), ("istio", &self.istio)] {
-            if values.is_empty() {
-                continue;
-            }
-            combos = combos
-                .iter()
-                .flat_map(|c| {
-                    values.iter().map(move |v| {
-                        let mut c = c.clone();
-                        c.push((axis, v.clone()));
-                        c
-                    })
-                })
-                .collect();
-        }
-        combos.retain(|c| !c.is_empty());
-        combos
-    }
-}
-
 /// A loaded course: its labs, and where its book (if any) lives.
 #[derive(Debug, Clone)]
 pub struct Course {

@@ -211,9 +211,11 @@ pub enum ReportCommand {
     /// Merge the reports of a partitioned run's shards into one.
     ///
     /// Every lab of every DIR/report.json is kept, diagnostics are copied, and junit.xml is
-    /// written from the merged report. Refused (exit code 2) when a lab is in two reports, or
-    /// the reports come from labbook versions with different report contracts or from
-    /// different cluster backends.
+    /// written from the merged report. Runs of a version matrix (`run --versions`) are kept
+    /// apart: a lab is in the merged report once per combination. Refused (exit code 2) when a
+    /// lab is in two reports with the same versions, or the reports have different contract
+    /// versions (`version`), come from labbook versions with different report contracts, or
+    /// from different cluster backends.
     Merge {
         /// The shards' report folders (each holding report.json).
         #[arg(required = true)]
