@@ -26,6 +26,7 @@ impl Tree {
             "versions.sh",
             "install-tools.sh",
             "run-course.sh",
+            "report.sh",
             "matrix.sh",
             "run-shard.sh",
         ] {

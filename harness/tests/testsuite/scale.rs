@@ -34,6 +34,16 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&text).expect("valid JSON")
 }
 
+/// Writes `report` as `dir/report.json`, creating `dir`.
+fn write_report(dir: &Path, report: &serde_json::Value) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    std::fs::write(
+        dir.join("report.json"),
+        serde_json::to_string(report).expect("json"),
+    )
+    .expect("write");
+}
+
 /// The lab paths of `labbook plan --format json`.
 fn planned(dir: &Path, args: &[&str]) -> Vec<String> {
     let mut all = vec!["plan", "--format", "json"];
@@ -150,6 +160,16 @@ fn an_empty_shard_passes_and_says_so() {
     );
 }
 
+/// Builds the book of `dir/course` with `course/merged/report.json` as its report.
+fn build_with_merged_report(dir: &Path) {
+    let toml = dir.join("course/book.toml");
+    let mut text = std::fs::read_to_string(&toml).expect("book.toml");
+    text.push_str("report = \"merged/report.json\"\n");
+    std::fs::write(&toml, text).expect("write book.toml");
+    let out = labbook_in(dir, &["build", "course"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+}
+
 /// Runs the sample course in two hash shards from a copy in `tmp`; returns the shard folders.
 fn run_two_shards(tmp: &Path) -> [PathBuf; 2] {
     copy_dir(&root().join("fixtures/sample-course"), &tmp.join("course"));
@@ -233,12 +253,7 @@ fn merged_shards_lose_nothing_and_read_as_one_report_in_the_book() {
     assert_eq!(json(&tmp.path().join("again/report.json")), merged);
 
     // The book's banners read the merged report as one report.
-    let toml = tmp.path().join("course/book.toml");
-    let mut text = std::fs::read_to_string(&toml).expect("book.toml");
-    text.push_str("report = \"merged/report.json\"\n");
-    std::fs::write(&toml, text).expect("write book.toml");
-    let out = labbook_in(tmp.path(), &["build", "course"]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    build_with_merged_report(tmp.path());
     for page in ["files.html", "pods.html"] {
         let html =
             std::fs::read_to_string(tmp.path().join("course/book").join(page)).expect("page built");
@@ -273,23 +288,29 @@ fn merges_that_would_mislead_exit_2() {
     );
     assert!(!tmp.path().join("m1/report.json").exists());
 
-    let mut newer = json(&a.join("report.json"));
-    newer["tools"]["labbook"] = "9.0.0".into();
-    std::fs::create_dir_all(tmp.path().join("newer")).expect("mkdir");
-    std::fs::write(
-        tmp.path().join("newer/report.json"),
-        serde_json::to_string(&newer).expect("json"),
-    )
-    .expect("write");
-    let out = labbook_in(
-        tmp.path(),
-        &["report", "merge", "shard2", "newer", "--out", "m2"],
-    );
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("report contracts differ"),
-        "{}",
+    // A report changed by `change`, merged with shard 2: refused, and what the refusal says.
+    let refused = |name: &str, change: &dyn Fn(&mut serde_json::Value)| -> String {
+        let mut report = json(&a.join("report.json"));
+        change(&mut report);
+        write_report(&tmp.path().join(name), &report);
+        let out_dir = format!("merged-{name}");
+        let out = labbook_in(
+            tmp.path(),
+            &["report", "merge", "shard2", name, "--out", &out_dir],
+        );
+        assert_eq!(out.code, 2, "{}", out.stderr);
         out.stderr
+    };
+    let newer = refused("newer", &|r| r["tools"]["labbook"] = "9.0.0".into());
+    assert!(newer.contains("report contracts differ"), "{newer}");
+    // Another report contract version (`version`), whatever labbook wrote it.
+    let other = refused("other", &|r| {
+        r["version"] = 2.into();
+        r["labs"] = serde_json::json!([]);
+    });
+    assert!(
+        other.contains("(report contract 1)") && other.contains("(report contract 2)"),
+        "{other}"
     );
 
     let out = labbook_in(tmp.path(), &["report", "merge", "missing", "--out", "m3"]);
@@ -520,52 +541,32 @@ fn lint_warns_about_the_floating_images_of_applied_files() {
     );
 }
 
-/// A folder with one chapter, run with `--cluster kind` and the fake `kind` and `docker` of
-/// `fixtures/fake-tools` first on PATH. No real cluster: these tests prove the command sequence
+/// A lab run with `--cluster kind` and the fake `kind` and `docker` of `fixtures/fake-tools`
+/// first on PATH (`run_kind::Setup`). No real cluster: these tests prove the command sequence
 /// and the report, not that a real kind loads or pulls anything.
-struct KindRun {
-    dir: tempfile::TempDir,
-}
+struct KindRun(crate::run_kind::Setup);
 
 impl KindRun {
     fn new(chapter: &str) -> KindRun {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("course")).expect("course");
-        std::fs::create_dir_all(dir.path().join("home")).expect("home");
-        std::fs::write(dir.path().join("course/lab.md"), chapter).expect("chapter");
-        KindRun { dir }
+        KindRun(crate::run_kind::Setup::new(chapter))
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.0.path(rel)
     }
 
+    /// Unconfined: the lab's steps write into the fake tools' log, outside what a confined
+    /// lab may write.
     fn labbook(&self, extra: &[&str]) -> Labbook {
-        Labbook::new()
-            .args([
-                "run",
-                "course/lab.md",
-                "--cluster",
-                "kind",
-                "--report",
-                "out",
-            ])
-            .args(["--confine", "off"])
-            .args(extra)
-            .current_dir(self.dir.path())
-            .env("PATH", crate::support::fake_tools_path())
-            .env("HOME", self.path("home"))
-            .env("KUBECONFIG", self.path("home/user-kubeconfig"))
-            .env("FAKE_TOOLS_LOG", self.path("tools.log"))
-            .env("FAKE_KIND_STATE", self.path("kind-state"))
-            .env_remove("KIND_CLUSTER_NAME")
-            .env_remove("GITHUB_ACTIONS")
+        let mut args = vec!["--confine", "off"];
+        args.extend(extra);
+        self.0.labbook(&args)
     }
 
-    /// The fake tools' log, each line trimmed of the run's own paths.
+    /// The fake tools' log, without kind's resolved names and the run's own paths.
     fn log(&self) -> Vec<String> {
-        std::fs::read_to_string(self.path("tools.log"))
-            .unwrap_or_default()
+        self.0
+            .log()
             .lines()
             .filter(|l| !l.contains("resolved name=") && !l.starts_with("docker --version"))
             .map(|l| l.split(" --kubeconfig").next().unwrap_or(l).to_string())
@@ -865,12 +866,7 @@ fn a_version_matrix_is_merged_with_each_combination_kept_apart() {
     assert!(out.stderr.contains("istio 1.26.2"), "{}", out.stderr);
 
     // The book shows each lab's combinations as a table with words.
-    let toml = tmp.path().join("course/book.toml");
-    let mut text = std::fs::read_to_string(&toml).expect("book.toml");
-    text.push_str("report = \"merged/report.json\"\n");
-    std::fs::write(&toml, text).expect("write book.toml");
-    let out = labbook_in(tmp.path(), &["build", "course"]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    build_with_merged_report(tmp.path());
     let html = std::fs::read_to_string(tmp.path().join("course/book/pods.html")).expect("page");
     let table = html
         .split("<table class=\"labbook-versions\">")
@@ -900,29 +896,4 @@ fn bad_versions_exit_2() {
         assert_eq!(out.code, 2, "{spec}: {}", out.stderr);
         assert!(out.stderr.contains(message), "{spec}: {}", out.stderr);
     }
-}
-
-#[test]
-fn reports_of_another_contract_version_are_not_merged() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let [a, _] = run_two_shards(tmp.path());
-    let mut other = json(&a.join("report.json"));
-    other["version"] = 2.into();
-    other["labs"] = serde_json::json!([]);
-    std::fs::create_dir_all(tmp.path().join("other")).expect("mkdir");
-    std::fs::write(
-        tmp.path().join("other/report.json"),
-        serde_json::to_string(&other).expect("json"),
-    )
-    .expect("write");
-    let out = labbook_in(
-        tmp.path(),
-        &["report", "merge", "shard1", "other", "--out", "m"],
-    );
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("(report contract 1)") && out.stderr.contains("(report contract 2)"),
-        "{}",
-        out.stderr
-    );
 }
