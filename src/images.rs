@@ -37,8 +37,11 @@ pub enum Source {
     Manifest,
     /// A manifest file of the course that a lab applies.
     File,
-    /// A version pin: `versions.env`, `kind/cluster.yaml` or `book.toml`.
+    /// A version pin: `versions.env` or `kind/cluster.yaml`.
     Pin,
+    /// A version of the matrix `book.toml` declares (`[preprocessor.labbook.versions]`): one
+    /// of the alternatives CI runs, not all used by one run.
+    Matrix,
 }
 
 impl Source {
@@ -49,6 +52,7 @@ impl Source {
             Source::Manifest => "manifest",
             Source::File => "file",
             Source::Pin => "pin",
+            Source::Matrix => "matrix",
         }
     }
 }
@@ -452,7 +456,7 @@ pub fn pinned(course: &Course) -> Vec<ImageUse> {
                 node_image(kubernetes),
                 &toml,
                 line,
-                Source::Pin,
+                Source::Matrix,
                 Role::Node,
                 None,
             ));
@@ -464,7 +468,7 @@ pub fn pinned(course: &Course) -> Vec<ImageUse> {
                     image,
                     &toml,
                     line,
-                    Source::Pin,
+                    Source::Matrix,
                     Role::Istio,
                     None,
                 ));
@@ -493,13 +497,23 @@ pub fn of_course(course: &Course) -> Vec<ImageUse> {
 }
 
 /// What `run --preload` loads into a lab's cluster: the lab's workload images and the pinned
-/// Istio and workload images of its course, each once, leaving out node images and references
-/// only the shell can resolve.
-pub fn preload(course: &Course, lab: &Lab) -> Vec<String> {
+/// Istio and workload images of its course, each once, leaving out node images, the matrix's
+/// other versions and references only the shell can resolve. `istio` is the Istio release the
+/// run stands for (`run --versions istio=…`), whose images replace the pinned ones.
+pub fn preload(course: &Course, lab: &Lab, istio: Option<&str>) -> Vec<String> {
     let mut images: Vec<String> = Vec::new();
+    let mut add = |image: String| {
+        if !images.contains(&image) {
+            images.push(image);
+        }
+    };
     for used in of_lab(course, lab).into_iter().chain(pinned(course)) {
-        if used.role != Role::Node && used.tag != Tag::Dynamic && !images.contains(&used.image) {
-            images.push(used.image);
+        if used.role == Role::Node || used.tag == Tag::Dynamic || used.source == Source::Matrix {
+            continue;
+        }
+        match (used.role, istio) {
+            (Role::Istio, Some(version)) => istio_images(version).into_iter().for_each(&mut add),
+            _ => add(used.image),
         }
     }
     images
@@ -610,6 +624,40 @@ mod tests {
             [
                 ("busybox:1.36".to_string(), 12, Tag::Pinned),
                 ("nginx".to_string(), 15, Tag::Untagged)
+            ]
+        );
+    }
+
+    #[test]
+    fn preload_takes_the_run_s_istio_and_leaves_nodes_and_variables_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("versions.env"),
+            "KIND_NODE_IMAGE=kindest/node:v1.33.1\nISTIO_VERSION=1.26.2\nCURL_IMAGE=curlimages/curl:8.14.1\n",
+        )
+        .expect("versions.env");
+        let chapter = dir.path().join("lab.md");
+        std::fs::write(
+            &chapter,
+            "# Lab\n\n```bash\nkubectl run a --image=busybox:1.36\nkubectl run b --image=\"$X\"\nkubectl run c --image=curlimages/curl:8.14.1\n```\n",
+        )
+        .expect("chapter");
+        let course = crate::course::load(&chapter).expect("loads");
+        let lab = &course.labs[0];
+        assert_eq!(
+            preload(&course, lab, None),
+            [
+                "busybox:1.36",
+                "curlimages/curl:8.14.1",
+                "docker.io/istio/pilot:1.26.2",
+                "docker.io/istio/proxyv2:1.26.2",
+            ]
+        );
+        assert_eq!(
+            preload(&course, lab, Some("1.27.3"))[2..],
+            [
+                "docker.io/istio/pilot:1.27.3",
+                "docker.io/istio/proxyv2:1.27.3"
             ]
         );
     }

@@ -243,13 +243,14 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
         .collect();
     let pools: Vec<sandbox::Pool> = courses.iter().map(|_| sandbox::Pool::default()).collect();
     // What `--preload` loads into each lab's cluster, read once from the model.
+    let istio = args.versions.get("istio").map(String::as_str);
     let preload: BTreeMap<PathBuf, Vec<String>> = if backend.preloads() {
         courses
             .iter()
             .flat_map(|c| {
                 c.labs
                     .iter()
-                    .map(move |l| (l.path.clone(), labbook::images::preload(c, l)))
+                    .map(move |l| (l.path.clone(), labbook::images::preload(c, l, istio)))
             })
             .collect()
     } else {
