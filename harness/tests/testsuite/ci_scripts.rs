@@ -29,6 +29,7 @@ impl Tree {
             "report.sh",
             "matrix.sh",
             "run-shard.sh",
+            "merge-course.sh",
         ] {
             std::fs::copy(
                 repo().join("ci").join(script),
@@ -393,4 +394,39 @@ fn a_shard_pulls_the_images_once_and_runs_its_partition_with_its_versions() {
             ]
         );
     }
+}
+
+#[test]
+fn the_merge_job_merges_every_shard_then_builds_the_book_and_fails_on_a_failed_lab() {
+    for (labs, status) in [
+        ("[{\"status\":\"passed\"}]", 0),
+        ("[{\"status\":\"passed\"},{\"status\":\"failed\"}]", 1),
+    ] {
+        let tree = Tree::new(Some(FULL));
+        tree.tool(
+            "labbook",
+            &format!(
+                "printf '%s\\n' \"labbook $*\" >> \"$TREE/calls\"\n\
+                 if [ \"$1\" = report ] && [ \"$2\" = merge ]; then\n\
+                   mkdir -p out/merged && echo '{{\"labs\":{labs}}}' > out/merged/report.json\n\
+                 fi\n"
+            ),
+        );
+        for shard in ["shards/a", "shards/b"] {
+            std::fs::create_dir_all(tree.path().join(shard)).expect("shard");
+        }
+        let output = tree.run("merge-course.sh", &["shards/a", "shards/b"], &[]);
+        assert_eq!(output.status.code(), Some(status), "{}", stderr(&output));
+        let root = tree.path().display().to_string();
+        assert_eq!(
+            tree.calls(),
+            [
+                format!("labbook report merge {root}/shards/a {root}/shards/b --out out/merged"),
+                "labbook build book".to_string(),
+            ]
+        );
+        assert!(tree.path().join("book/report.json").is_file());
+    }
+    let usage = Tree::new(Some(FULL)).run("merge-course.sh", &[], &[]);
+    assert_eq!(usage.status.code(), Some(2));
 }
