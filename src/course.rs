@@ -35,6 +35,9 @@ pub struct CourseConfig {
     /// mismatch does.
     #[serde(default)]
     pub printed_output: crate::similarity::PrintedOutput,
+    /// The versions the course supports (`[preprocessor.labbook.versions]`): each combination
+    /// is a column of the version matrix CI runs, and of the per-lab table in the book.
+    pub versions: Option<Versions>,
     /// mdBook's own preprocessor keys, accepted and ignored.
     #[serde(default, skip_serializing)]
     pub command: Option<toml::Value>,
@@ -50,6 +53,19 @@ pub struct CourseConfig {
     /// mdBook's own preprocessor key.
     #[serde(default, skip_serializing)]
     pub optional: Option<toml::Value>,
+}
+
+/// The versions a course supports, from `[preprocessor.labbook.versions]`: every Kubernetes
+/// release with every Istio release is one combination of the version matrix.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Versions {
+    /// Kubernetes releases, as the tags of kind node images (`v1.33.1`), or whole node images.
+    #[serde(default)]
+    pub kubernetes: Vec<String>,
+    /// Istio releases (`1.27.0`).
+    #[serde(default)]
+    pub istio: Vec<String>,
 }
 
 /// A loaded course: its labs, and where its book (if any) lives.

@@ -22,7 +22,8 @@
 //! 4. [`annotation`]: `<!-- labbook: … -->` comments;
 //! 5. [`model`] (`Lab`, `Step`, [`Lab::key`]) and [`manifest`] ([`Lab::manifests`]);
 //! 6. `parse` with [`infer`]: Markdown into a `Lab` ([`Lab::parse`]);
-//! 7. [`course`]: chapters, folders and books;
+//! 7. [`course`]: chapters, folders and books; [`images`]: the container images a lab or a
+//!    course uses, with their file and line;
 //! 8. the output contract on top of it: [`plan`], [`report`] and [`snapshot`].
 //!
 //! `tests/testsuite/layers.rs` checks the order.
@@ -31,6 +32,7 @@ pub mod annotation;
 pub mod course;
 pub mod dialect;
 pub mod error;
+pub mod images;
 pub mod infer;
 pub mod kinds;
 pub mod kubectl;

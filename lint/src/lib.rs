@@ -13,7 +13,8 @@
 //!   cluster the lab builds, and the checks that model allows (selectors, subsets, hosts, cleanup);
 //! - [`course`]: sessions, watches, `make` targets and Verify sections;
 //! - [`printed`]: printed output that contradicts the step's accepted snapshot, or follows no
-//!   command that runs.
+//!   command that runs;
+//! - [`images`]: floating image tags (`:latest`, or none).
 //!
 //! Every rule has a stable kebab-case id, listed in [`RULES`] and documented in
 //! `docs/lint-rules.md`. A correct lab must produce no errors: when a check cannot be sure (a
@@ -31,6 +32,7 @@ use labbook::model::Lab;
 
 pub mod cluster;
 pub mod course;
+pub mod images;
 pub mod istio;
 pub use labbook::kubectl;
 pub mod manifest;
@@ -167,6 +169,11 @@ pub const RULES: &[Rule] = &[
         "manifest-missing-crd",
         Severity::Error,
         "a kind whose CRD a default install does not provide",
+    ),
+    rule(
+        "image-floating-tag",
+        Severity::Warning,
+        "an image with the `latest` tag or no tag",
     ),
     rule(
         "selector-mismatch",
@@ -450,6 +457,7 @@ fn lint_lab(
 ) {
     shell::check(lab, sink);
     let manifests = manifest::check(lab, sink);
+    images::check(course, lab, sink);
     cluster::check(lab, &manifests, course_model, sink);
     course::check(course, lab, sink);
     reading::check(course, lab, sink);

@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("infer", 6),
     ("parse", 6),
     ("course", 7),
+    ("images", 7),
     ("plan", 8),
     ("report", 8),
     ("snapshot", 8),

@@ -107,6 +107,8 @@ pub fn run(
             steps: lab.steps.iter().map(skipped).collect(),
             warnings: Vec::new(),
             diagnostics: Vec::new(),
+            versions: Default::default(),
+            images: None,
         },
         problems: Vec::new(),
     };
@@ -709,6 +711,7 @@ impl<'a> Runner<'a> {
                 .warnings
                 .push(format!("failed to look for leftovers: {e:#}")),
         }
+        result.report.images = self.backend.images();
         if let Err(e) = self.backend.teardown() {
             self.warnings
                 .push(format!("failed to tear the cluster down: {e:#}"));

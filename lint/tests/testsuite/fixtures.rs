@@ -27,6 +27,7 @@ const TABLE: &[(&str, &[usize])] = &[
     ("manifest-value-range", &[30, 33]),
     ("manifest-api-version", &[5]),
     ("manifest-missing-crd", &[6, 13]),
+    ("image-floating-tag", &[5, 18]),
     ("selector-mismatch", &[5]),
     ("service-selects-nothing", &[11, 22]),
     ("subset-no-endpoints", &[57]),
