@@ -60,11 +60,15 @@ mod tests {
             started_at: "2026-11-30T09:52:37Z".into(),
             backend: "none".into(),
             tools: BTreeMap::new(),
+            version: labbook::report::CONTRACT_VERSION,
+            versions: BTreeMap::new(),
             labs: vec![LabReport {
                 path: "src/lab.md".into(),
                 title: "Lab".into(),
                 status: LabStatus::Passed,
                 duration_ms: 1,
+                versions: BTreeMap::new(),
+                images: None,
                 steps: vec![StepReport {
                     id: "intro-1".into(),
                     kind: StepKind::Run,
