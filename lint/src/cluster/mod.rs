@@ -26,7 +26,8 @@
 //! - [`verbs`]: the nine kubectl verbs that change objects (`create`, `run`, `expose`, `label`,
 //!   `patch`, `scale`, `set`, `rollout`, `delete`);
 //! - [`apply`]: `kubectl apply|create|replace -f` with the manifests the lab wrote;
-//! - [`mesh`]: Istio routing (hosts, VirtualService and DestinationRule conflicts, subsets);
+//! - [`mesh`]: routing — Istio's hosts, VirtualService and DestinationRule conflicts and subsets,
+//!   and the Gateway API's routes, their Gateways and backends;
 //! - [`end_state`]: the checks on the state after the main sequence and after the Cleanup section.
 
 mod apply;

@@ -27,6 +27,7 @@ const TABLE: &[(&str, &[usize])] = &[
     ("manifest-value-range", &[30, 33]),
     ("manifest-api-version", &[5]),
     ("manifest-missing-crd", &[6, 13]),
+    ("manifest-unknown-kind", &[6]),
     ("selector-mismatch", &[5]),
     ("service-selects-nothing", &[11, 22]),
     ("subset-no-endpoints", &[57]),
@@ -34,6 +35,10 @@ const TABLE: &[(&str, &[usize])] = &[
     ("virtual-service-conflict", &[80]),
     ("destination-rule-ignored", &[64]),
     ("host-not-found", &[13]),
+    ("route-parent-not-found", &[52]),
+    ("route-backend-not-found", &[53]),
+    ("route-weights-zero", &[52]),
+    ("route-conflict", &[74]),
     ("fault-with-retries", &[15]),
     ("selector-matches-nothing", &[10]),
     ("missing-resource", &[6, 7]),
@@ -77,6 +82,58 @@ fn shellcheck_available(test: &str) -> bool {
 
 fn matches_rule(diagnostic: &Diagnostic, rule: &str) -> bool {
     diagnostic.rule == rule || (rule == "shellcheck" && diagnostic.rule.starts_with("shellcheck/"))
+}
+
+/// The kinds of `fixtures/lint/schema-kinds/`: API group, kind, and whether its `bad.md`
+/// manifest has a misspelt enumeration value (some kinds have no enumeration in their spec).
+const SCHEMA_KINDS: &[(&str, &str, bool)] = &[
+    ("networking.istio.io", "VirtualService", true),
+    ("networking.istio.io", "DestinationRule", true),
+    ("networking.istio.io", "Gateway", true),
+    ("networking.istio.io", "ServiceEntry", true),
+    ("networking.istio.io", "Sidecar", true),
+    ("networking.istio.io", "WorkloadEntry", false),
+    ("networking.istio.io", "ProxyConfig", false),
+    ("networking.istio.io", "EnvoyFilter", true),
+    ("security.istio.io", "PeerAuthentication", true),
+    ("security.istio.io", "AuthorizationPolicy", true),
+    ("security.istio.io", "RequestAuthentication", false),
+    ("telemetry.istio.io", "Telemetry", true),
+    ("extensions.istio.io", "WasmPlugin", true),
+    ("gateway.networking.k8s.io", "Gateway", true),
+    ("gateway.networking.k8s.io", "HTTPRoute", true),
+    ("gateway.networking.k8s.io", "GRPCRoute", true),
+    ("gateway.networking.k8s.io", "ReferenceGrant", false),
+];
+
+#[test]
+fn every_schema_kind_reports_unknown_fields_wrong_types_and_bad_enum_values() {
+    at_root();
+    let good = lint_path(&fixture("schema-kinds", "good.md"), ShellcheckMode::Off);
+    assert!(good.is_empty(), "schema-kinds/good.md gives {good:#?}");
+    let found = lint_path(&fixture("schema-kinds", "bad.md"), ShellcheckMode::Off);
+    for (group, kind, has_enum) in SCHEMA_KINDS {
+        let count = |rule: &str, text: &str| {
+            found
+                .iter()
+                .filter(|d| d.rule == rule)
+                .filter(|d| d.message.contains(&format!("{kind} ({group}/")))
+                .filter(|d| d.message.contains(text))
+                .count()
+        };
+        assert_eq!(count("manifest-unknown-field", "is not a field"), 1, "{kind}: unknown field");
+        assert_eq!(count("manifest-wrong-type", "invalid type"), 1, "{kind}: wrong type");
+        assert_eq!(
+            count("manifest-wrong-type", "unknown variant"),
+            usize::from(*has_enum),
+            "{kind}: enum value"
+        );
+        if *has_enum {
+            assert_eq!(count("manifest-wrong-type", "expected one of"), 1, "{kind}: accepted values");
+        }
+    }
+    let expected: usize = SCHEMA_KINDS.iter().map(|(_, _, e)| 2 + usize::from(*e)).sum();
+    assert_eq!(found.len(), expected, "{found:#?}");
 }
 
 #[test]
