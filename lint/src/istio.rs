@@ -227,7 +227,10 @@ pub(crate) fn deprecated_fields(doc: &Doc, kind: &str, sink: &mut Sink<'_>) {
                                 Severity::Warning,
                                 doc.markdown_line(entry.line),
                                 deprecation.message,
-                                Some(deprecation.help.to_string()),
+                                Some(format!(
+                                    "{} (deprecated since Istio {})",
+                                    deprecation.help, deprecation.since
+                                )),
                             );
                         }
                     }

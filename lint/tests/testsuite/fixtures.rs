@@ -128,8 +128,13 @@ fn every_schema_kind_reports_unknown_fields_wrong_types_and_bad_enum_values() {
             usize::from(*has_enum),
             "{kind}: enum value"
         );
+        // The message names the accepted values: "expected `A` or `B`", "expected one of `A`, …".
         if *has_enum {
-            assert_eq!(count("manifest-wrong-type", "expected one of"), 1, "{kind}: accepted values");
+            assert_eq!(
+                count("manifest-wrong-type", "`, expected "),
+                1,
+                "{kind}: accepted values"
+            );
         }
     }
     let expected: usize = SCHEMA_KINDS.iter().map(|(_, _, e)| 2 + usize::from(*e)).sum();
