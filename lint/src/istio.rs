@@ -220,7 +220,9 @@ pub(crate) fn deprecated_fields(doc: &Doc, kind: &str, sink: &mut Sink<'_>) {
                     let value = entry.value.as_str();
                     for deprecation in table {
                         if keys.ends_with_keys(deprecation.keys)
-                            && deprecation.value.is_none_or(|v| value.as_deref() == Some(v))
+                            && deprecation
+                                .value
+                                .is_none_or(|v| value.as_deref() == Some(v))
                         {
                             sink.emit(
                                 "manifest-deprecated-field",
@@ -328,7 +330,12 @@ mod tests {
     fn deprecations_match_the_end_of_a_path() {
         let cases: [(&[&str], &[&str], bool); 4] = [
             (
-                &["spec", "trafficPolicy", "outlierDetection", "consecutiveErrors"],
+                &[
+                    "spec",
+                    "trafficPolicy",
+                    "outlierDetection",
+                    "consecutiveErrors",
+                ],
                 &["outlierDetection", "consecutiveErrors"],
                 true,
             ),
@@ -354,8 +361,16 @@ mod tests {
     fn every_deprecation_names_a_release() {
         for d in DEPRECATED {
             let (major, minor) = d.since.split_once('.').expect("a release such as 1.5");
-            assert!(major.parse::<u32>().is_ok() && minor.parse::<u32>().is_ok(), "{}", d.since);
-            assert!(d.message.starts_with('`') && d.help.starts_with("use"), "{}", d.message);
+            assert!(
+                major.parse::<u32>().is_ok() && minor.parse::<u32>().is_ok(),
+                "{}",
+                d.since
+            );
+            assert!(
+                d.message.starts_with('`') && d.help.starts_with("use"),
+                "{}",
+                d.message
+            );
         }
     }
 }

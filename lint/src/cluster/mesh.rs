@@ -435,7 +435,9 @@ fn gateway_parents(json: &Value, ns: &str) -> Vec<(usize, String, String)> {
         .enumerate()
         .filter(|(_, r)| {
             r.get("kind").and_then(Value::as_str).unwrap_or("Gateway") == "Gateway"
-                && r.get("group").and_then(Value::as_str).unwrap_or(GATEWAY_API_GROUP)
+                && r.get("group")
+                    .and_then(Value::as_str)
+                    .unwrap_or(GATEWAY_API_GROUP)
                     == GATEWAY_API_GROUP
         })
         .filter_map(|(i, r)| {
@@ -456,7 +458,11 @@ fn gateway_route(model: &Model, route: &Object, sink: &mut Sink<'_>) {
             .in_namespace(&namespace)
             .any(|o| o.name == name && is_gateway_api_gateway(o));
         if !found && model.certain(&namespace) {
-            let path = [Seg::Key("spec".into()), Seg::Key("parentRefs".into()), Seg::Index(i)];
+            let path = [
+                Seg::Key("spec".into()),
+                Seg::Key("parentRefs".into()),
+                Seg::Index(i),
+            ];
             sink.emit(
                 "route-parent-not-found",
                 Severity::Error,
@@ -479,15 +485,29 @@ fn gateway_route(model: &Model, route: &Object, sink: &mut Sink<'_>) {
         let Some(backends) = rule.get("backendRefs").and_then(Value::as_array) else {
             continue;
         };
-        let rule_path = [Seg::Key("spec".into()), Seg::Key("rules".into()), Seg::Index(r)];
+        let rule_path = [
+            Seg::Key("spec".into()),
+            Seg::Key("rules".into()),
+            Seg::Index(r),
+        ];
         for (b, backend) in backends.iter().enumerate() {
-            let is_service = backend.get("kind").and_then(Value::as_str).unwrap_or("Service")
+            let is_service = backend
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("Service")
                 == "Service"
-                && backend.get("group").and_then(Value::as_str).unwrap_or("").is_empty();
+                && backend
+                    .get("group")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty();
             let Some(name) = backend.get("name").and_then(Value::as_str) else {
                 continue;
             };
-            let namespace = backend.get("namespace").and_then(Value::as_str).unwrap_or(ns);
+            let namespace = backend
+                .get("namespace")
+                .and_then(Value::as_str)
+                .unwrap_or(ns);
             if !is_service || is_dynamic(name) || is_dynamic(namespace) {
                 continue;
             }
@@ -568,7 +588,13 @@ fn hostnames(json: &Value) -> BTreeSet<String> {
 
 /// A new HTTPRoute with a match that an older one already has, on the same Gateway and host: the
 /// Gateway API gives such requests to the oldest route, so the new rule is never used.
-pub(super) fn http_route_conflict(doc: &Doc, ns: &str, name: &str, model: &Model, sink: &mut Sink<'_>) {
+pub(super) fn http_route_conflict(
+    doc: &Doc,
+    ns: &str,
+    name: &str,
+    model: &Model,
+    sink: &mut Sink<'_>,
+) {
     let parents: BTreeSet<(String, String)> = gateway_parents(&doc.json, ns)
         .into_iter()
         .map(|(_, gw, gw_ns)| (gw, gw_ns))
@@ -603,7 +629,11 @@ pub(super) fn http_route_conflict(doc: &Doc, ns: &str, name: &str, model: &Model
             .collect();
         for (r, rule) in rules.iter().enumerate() {
             if http_matches(rule).iter().any(|m| older_matches.contains(m)) {
-                let mut path = vec![Seg::Key("spec".into()), Seg::Key("rules".into()), Seg::Index(r)];
+                let mut path = vec![
+                    Seg::Key("spec".into()),
+                    Seg::Key("rules".into()),
+                    Seg::Index(r),
+                ];
                 if rule.get("matches").is_some() {
                     path.push(Seg::Key("matches".into()));
                 }

@@ -121,8 +121,16 @@ fn every_schema_kind_reports_unknown_fields_wrong_types_and_bad_enum_values() {
                 .filter(|d| d.message.contains(text))
                 .count()
         };
-        assert_eq!(count("manifest-unknown-field", "is not a field"), 1, "{kind}: unknown field");
-        assert_eq!(count("manifest-wrong-type", "invalid type"), 1, "{kind}: wrong type");
+        assert_eq!(
+            count("manifest-unknown-field", "is not a field"),
+            1,
+            "{kind}: unknown field"
+        );
+        assert_eq!(
+            count("manifest-wrong-type", "invalid type"),
+            1,
+            "{kind}: wrong type"
+        );
         assert_eq!(
             count("manifest-wrong-type", "unknown variant"),
             usize::from(*has_enum),
@@ -137,7 +145,10 @@ fn every_schema_kind_reports_unknown_fields_wrong_types_and_bad_enum_values() {
             );
         }
     }
-    let expected: usize = SCHEMA_KINDS.iter().map(|(_, _, e)| 2 + usize::from(*e)).sum();
+    let expected: usize = SCHEMA_KINDS
+        .iter()
+        .map(|(_, _, e)| 2 + usize::from(*e))
+        .sum();
     assert_eq!(found.len(), expected, "{found:#?}");
 }
 
