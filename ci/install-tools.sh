@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the kind, kubectl and istioctl versions pinned in book/versions.env into BIN_DIR, on a
-# GitHub runner or a maintainer's machine (Linux or macOS, amd64 or arm64). Every download is
-# checked against the checksum its project publishes.
+# GitHub runner, a maintainer's machine or a course reader's (`make tools` in book/ runs it with
+# book/.tools/bin); Linux or macOS, amd64 or arm64. A tool already in BIN_DIR at its pinned
+# version is kept; every download is checked against the checksum its project publishes.
 #
 #   ci/install-tools.sh BIN_DIR      then put BIN_DIR first on PATH
 set -euo pipefail
@@ -18,8 +19,8 @@ fi
 bin=$1
 
 case "$(uname -s)" in
-  Linux) os=linux istio_os=linux ;;
-  Darwin) os=darwin istio_os=osx ;;
+  Linux) os=linux ;;
+  Darwin) os=darwin ;;
   *) echo "error: unsupported system $(uname -s)" >&2; exit 1 ;;
 esac
 case "$(uname -m)" in
@@ -57,27 +58,49 @@ verify() {
 # Downloads URL to $tmp/FILE and checks it against the checksum published beside it at
 # URL+SUFFIX (kind names it .sha256sum, kubectl and Istio .sha256; the hash is the first field).
 fetch() {
-  local url=$1 file=$2 suffix=$3
+  local url=$1 file=$2 suffix=$3 expected
   download "$url" "$tmp/$file"
   download "$url$suffix" "$tmp/$file$suffix"
-  verify "$tmp/$file" "$(cut -d' ' -f1 "$tmp/$file$suffix")"
+  expected=$(cut -d' ' -f1 "$tmp/$file$suffix")
+  if [ -z "$expected" ]; then
+    echo "error: no checksum in $url$suffix" >&2
+    exit 1
+  fi
+  verify "$tmp/$file" "$expected"
 }
 
 mkdir -p "$bin"
 
-echo "kind $kind_tag"
-fetch "https://github.com/kubernetes-sigs/kind/releases/download/$kind_tag/kind-$os-$arch" kind .sha256sum
-install -m 0755 "$tmp/kind" "$bin/kind"
+if "$bin/kind" version 2>/dev/null | grep -q " $kind_tag "; then
+  echo "kind $kind_tag already in $bin"
+else
+  echo "kind $kind_tag"
+  fetch "https://github.com/kubernetes-sigs/kind/releases/download/$kind_tag/kind-$os-$arch" kind .sha256sum
+  install -m 0755 "$tmp/kind" "$bin/kind"
+fi
 
-echo "kubectl $kubectl_tag"
-fetch "https://dl.k8s.io/release/$kubectl_tag/bin/$os/$arch/kubectl" kubectl .sha256
-install -m 0755 "$tmp/kubectl" "$bin/kubectl"
+if "$bin/kubectl" version --client 2>/dev/null | grep -q "Client Version: $kubectl_tag\$"; then
+  echo "kubectl $kubectl_tag already in $bin"
+else
+  echo "kubectl $kubectl_tag"
+  fetch "https://dl.k8s.io/release/$kubectl_tag/bin/$os/$arch/kubectl" kubectl .sha256
+  install -m 0755 "$tmp/kubectl" "$bin/kubectl"
+fi
 
-echo "istioctl $istio_tag"
-archive="istioctl-$istio_tag-$istio_os-$arch.tar.gz"
-fetch "https://github.com/istio/istio/releases/download/$istio_tag/$archive" "$archive" .sha256
-tar -xzf "$tmp/$archive" -C "$tmp" istioctl
-install -m 0755 "$tmp/istioctl" "$bin/istioctl"
+if [ "$("$bin/istioctl" version --remote=false 2>/dev/null | awk 'NR == 1 { print $NF }')" = "$istio_tag" ]; then
+  echo "istioctl $istio_tag already in $bin"
+else
+  echo "istioctl $istio_tag"
+  # Istio names its macOS builds `osx` (amd64) and `osx-arm64`.
+  case "$os-$arch" in
+    linux-*) archive="istioctl-$istio_tag-linux-$arch.tar.gz" ;;
+    darwin-amd64) archive="istioctl-$istio_tag-osx.tar.gz" ;;
+    darwin-arm64) archive="istioctl-$istio_tag-osx-arm64.tar.gz" ;;
+  esac
+  fetch "https://github.com/istio/istio/releases/download/$istio_tag/$archive" "$archive" .sha256
+  tar -xzf "$tmp/$archive" -C "$tmp" istioctl
+  install -m 0755 "$tmp/istioctl" "$bin/istioctl"
+fi
 
 "$bin/kind" version
 "$bin/kubectl" version --client

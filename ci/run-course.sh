@@ -9,8 +9,12 @@
 # book/book. Exits with the run's status: the book is built either way, so a failed run can be
 # looked at, but the workflow publishes it only when every lab passed.
 #
+# Pending snapshots (`.snap.new`, outputs that differ or have no accepted snapshot yet) are
+# copied into out/pending-snapshots/, so that they travel with the report. Under GitHub Actions
+# the run's summary (one row per lab) is appended to $GITHUB_STEP_SUMMARY.
+#
 # Environment: JOBS (labs at once, default 2); LABBOOK (a labbook binary to use instead of
-# building one).
+# building one); ACCEPT=1 (record mode: accept every output as the new snapshot).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,8 +34,21 @@ fi
 
 "$labbook" doctor
 
+accept=()
+if [ -n "${ACCEPT:-}" ]; then
+  accept=(--accept)
+fi
+
 status=0
-"$labbook" run book --cluster kind --jobs "${JOBS:-2}" --report out || status=$?
+"$labbook" run book --cluster kind --jobs "${JOBS:-2}" --report out "${accept[@]}" || status=$?
+
+# The pending snapshots travel with the report.
+mkdir -p out/pending-snapshots
+find book/snapshots -maxdepth 1 -name '*.snap.new' -exec cp {} out/pending-snapshots/ \; 2>/dev/null || true
+
+if [ -n "${GITHUB_STEP_SUMMARY:-}" ] && [ -f out/report.json ]; then
+  "$labbook" report summary out >>"$GITHUB_STEP_SUMMARY" || true
+fi
 
 if [ ! -f out/report.json ]; then
   echo "error: the run wrote no out/report.json (exit status $status)" >&2

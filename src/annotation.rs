@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::model::{Dialect, StepKind};
+use crate::kinds::{Dialect, StepKind};
 
 /// The opening of an annotation comment, in its canonical spelling.
 pub const PREFIX: &str = "<!-- labbook:";
@@ -91,6 +91,8 @@ pub struct Annotation {
     pub retry: Option<Duration>,
     /// `expect=`: how the output is asserted.
     pub expect: Option<Expect>,
+    /// `var.NAME=VALUE`: values for placeholders the reader fills in, from this block on.
+    pub vars: Vec<(String, String)>,
     /// 1-based line of the comment, when there is one.
     pub line: Option<usize>,
     /// Byte range of the comment in the chapter, from `<!--` to `-->` inclusive, so that the
@@ -152,9 +154,15 @@ pub fn parse(comment: &str) -> Result<Annotation, String> {
                     .is_some()
             }
             "expect" => annotation.expect.replace(parse_expect(value)?).is_some(),
+            _ if key.starts_with("var.") && key.len() > 4 => {
+                let name = &key[4..];
+                let given = annotation.vars.iter().any(|(n, _)| n == name);
+                annotation.vars.push((name.to_string(), value.to_string()));
+                given
+            }
             _ => {
                 return Err(format!(
-                    "unknown annotation key `{key}`: use kind, id, timeout, until, shell, retry or expect"
+                    "unknown annotation key `{key}`: use kind, id, timeout, until, shell, retry, expect or var.NAME"
                 ));
             }
         };

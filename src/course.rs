@@ -33,6 +33,10 @@ pub struct CourseConfig {
     /// Extra redactions, on top of the built-in ones.
     #[serde(default)]
     pub redactions: Vec<Redaction>,
+    /// Values for the placeholders readers fill in (`<your-namespace>` is filled by
+    /// `your-namespace = "shop"`), used by `labbook run` and the lint.
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, String>,
     /// The `report.json` of the last run, relative to the book folder, shown as "last verified".
     pub report: Option<PathBuf>,
     /// mdBook's own preprocessor keys, accepted and ignored.
@@ -101,12 +105,6 @@ impl Course {
                 .to_path_buf()
         })
     }
-
-    /// A lab's chapter path relative to the book's `src` folder (as mdBook names chapters).
-    pub fn chapter_in_book(&self, lab: &Lab) -> Option<PathBuf> {
-        let src = self.src.as_ref()?;
-        lab.path.strip_prefix(src).ok().map(Path::to_path_buf)
-    }
 }
 
 /// Loads a chapter file, a folder of chapters, or a book folder.
@@ -127,7 +125,8 @@ pub fn load(path: &Path) -> Result<Course, LoadError> {
     };
     let files = if meta.is_dir() {
         let mut files = Vec::new();
-        markdown_files(path, &mut files)?;
+        let mut walk = Walk::new(path);
+        walk.markdown_files(path, &mut files)?;
         files.sort();
         files
     } else {
@@ -145,20 +144,68 @@ pub fn load(path: &Path) -> Result<Course, LoadError> {
     })
 }
 
-/// Reads and parses one chapter file.
-pub fn load_chapter(path: &Path) -> Result<Lab, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+/// The largest chapter, `book.toml` or `SUMMARY.md` labbook reads: far above any real chapter,
+/// far below what `/dev/zero` would make it allocate.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Reads a course file: regular files only (a FIFO would block forever, a device never end) and
+/// at most [`MAX_FILE_BYTES`].
+fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read as _;
+    let read_error = |source| LoadError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| {
+    };
+    let refuse = |what: String| LoadError::Binary {
+        path: path.to_path_buf(),
+        line: 1,
+        what,
+    };
+    let meta = std::fs::metadata(path).map_err(read_error)?;
+    if !meta.is_file() {
+        let kind = meta.file_type();
+        let what = if kind.is_dir() {
+            "a folder"
+        } else if std::os::unix::fs::FileTypeExt::is_fifo(&kind) {
+            "a FIFO"
+        } else if std::os::unix::fs::FileTypeExt::is_char_device(&kind)
+            || std::os::unix::fs::FileTypeExt::is_block_device(&kind)
+        {
+            "a device"
+        } else {
+            "a special file"
+        };
+        return Err(refuse(format!("it is {what}, not a regular file")));
+    }
+    let too_big = || refuse(format!("it is larger than {} MiB", MAX_FILE_BYTES >> 20));
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
+/// [`read_file`] as UTF-8 text.
+fn read_text(path: &Path) -> Result<String, LoadError> {
+    String::from_utf8(read_file(path)?).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         LoadError::Binary {
             path: path.to_path_buf(),
             line: 1 + valid.iter().filter(|b| **b == b'\n').count(),
             what: "it is not UTF-8 text (binary data?)".into(),
         }
-    })?;
+    })
+}
+
+/// Reads and parses one chapter file.
+pub fn load_chapter(path: &Path) -> Result<Lab, LoadError> {
+    let text = read_text(path)?;
     Ok(Lab::parse(path, &text)?)
 }
 
@@ -183,8 +230,9 @@ fn find_book(path: &Path) -> Option<PathBuf> {
     Some(normalize(&book))
 }
 
-/// Removes `x/..` pairs without touching the file system, so paths stay readable.
-fn normalize(path: &Path) -> PathBuf {
+/// Removes `.` and `x/..` pairs without touching the file system, so paths stay readable (the
+/// lint resolves `make -C dir` with it too).
+pub fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {
@@ -208,10 +256,7 @@ fn normalize(path: &Path) -> PathBuf {
 
 fn read_book_toml(book: &Path) -> Result<(PathBuf, CourseConfig), LoadError> {
     let file = book.join("book.toml");
-    let text = std::fs::read_to_string(&file).map_err(|source| LoadError::Read {
-        path: file.clone(),
-        source,
-    })?;
+    let text = read_text(&file)?;
     let value: toml::Table = toml::from_str(&text).map_err(|source| LoadError::BookToml {
         path: file.clone(),
         source,
@@ -249,10 +294,7 @@ fn load_book(book: &Path) -> Result<Course, LoadError> {
     let book = normalize(book);
     let (src, config) = read_book_toml(&book)?;
     let summary = src.join("SUMMARY.md");
-    let text = std::fs::read_to_string(&summary).map_err(|source| LoadError::Read {
-        path: summary.clone(),
-        source,
-    })?;
+    let text = read_text(&summary)?;
     let lines = LineIndex::new(&text);
     let mut labs = Vec::new();
     for (event, range) in Parser::new_ext(&text, markdown_options()).into_offset_iter() {
@@ -281,33 +323,62 @@ fn load_book(book: &Path) -> Result<Course, LoadError> {
     })
 }
 
-fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| LoadError::Read {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    for entry in entries {
-        let entry = entry.map_err(|source| LoadError::Read {
+/// The walk of a folder of chapters. Folder links are followed only when they lead to a folder
+/// inside the course not walked yet: `self -> .` does not read the chapters again and again, and
+/// `link -> /` does not walk the whole file system.
+struct Walk {
+    root: Option<PathBuf>,
+    visited: std::collections::HashSet<PathBuf>,
+}
+
+impl Walk {
+    fn new(root: &Path) -> Walk {
+        Walk {
+            root: std::fs::canonicalize(root).ok(),
+            visited: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Whether to walk `dir`: a real folder of the course, first time seen.
+    fn enter(&mut self, dir: &Path) -> bool {
+        let Ok(real) = std::fs::canonicalize(dir) else {
+            return false;
+        };
+        let inside = self.root.as_ref().is_none_or(|root| real.starts_with(root));
+        inside && self.visited.insert(real)
+    }
+
+    fn markdown_files(&mut self, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+        if !self.enter(dir) {
+            return Ok(());
+        }
+        let entries = std::fs::read_dir(dir).map_err(|source| LoadError::Read {
             path: dir.to_path_buf(),
             source,
         })?;
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
-        if path.is_dir() {
-            if !matches!(
-                name.as_str(),
-                "snapshots" | "target" | "node_modules" | "book"
-            ) {
-                markdown_files(&path, out)?;
+        for entry in entries {
+            let entry = entry.map_err(|source| LoadError::Read {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
             }
-        } else if name.ends_with(".md") && name != "SUMMARY.md" {
-            out.push(path);
+            if path.is_dir() {
+                if !matches!(
+                    name.as_str(),
+                    "snapshots" | "target" | "node_modules" | "book"
+                ) {
+                    self.markdown_files(&path, out)?;
+                }
+            } else if name.ends_with(".md") && name != "SUMMARY.md" {
+                out.push(path);
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -321,6 +392,9 @@ mod tests {
             ("./book", "book"),
             ("a/b/../../..", ".."),
             ("", "."),
+            ("a/b/../c/./d", "a/c/d"),
+            ("a/..", "."),
+            ("../x", "../x"),
         ];
         for (input, expected) in cases {
             assert_eq!(

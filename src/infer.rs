@@ -27,7 +27,8 @@ const DOMINANT_SECTIONS: [(StepKind, &str); 3] = [
 ];
 
 /// The sections that apply when the commands say nothing stronger; the deepest heading decides.
-const WEAK_SECTIONS: [(StepKind, &str); 2] = [
+const WEAK_SECTIONS: [(StepKind, &str); 3] = [
+    (StepKind::Optional, r"(?i)\(\s*optional\s*\)|^\s*optional\b"),
     (StepKind::Verify, r"(?i)^\s*(verify|verification)\b"),
     (
         StepKind::Setup,
@@ -45,17 +46,24 @@ fn compile(table: &[(StepKind, &str)]) -> Vec<(StepKind, Regex)> {
         .collect()
 }
 
-/// A cue saying that the block is typed inside a pod or container shell.
+/// A cue saying that the block is typed inside a pod or container shell (or on the host a session
+/// logged in to).
 static SESSION_CUE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)^\s*(now\s+|then\s+|from\s+)?inside\b|\b(inside|within|in)\s+(the|this|that|your)\s+([\w-]+\s+){0,2}(pod|container|shell|session|generator|prompt)\b",
+        r"(?i)^\s*(now\s+|then\s+|from\s+)?inside\b|\b(inside|within|in)\s+(the|this|that|your)\s+([\w-]+\s+){0,2}(pod|container|shell|session|generator|prompt)\b|\bon\s+the\s+(node|bastion|host|vm|jump\s*box|remote\s+machine)\b|^\s*then\b[^.]*\brun\b",
     )
     .expect("static regex")
 });
 
 /// A cue saying that the block is optional.
 static OPTIONAL_CUE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(optional(ly)?|alternative(ly)?|if you (want|like|wish|prefer))\b")
+    Regex::new(r"(?i)\b(optional(ly)?|alternative(ly)?|if you (want|like|wish|prefer)|if you('re| are) (unsure|not sure))\b")
+        .expect("static regex")
+});
+
+/// A cue saying that the block is for when something went wrong.
+static TROUBLE_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(in case|if) you (run into|hit|have|see|get) (any )?(problems?|issues?|trouble|errors?)\b|\bif (something|anything|it) (goes wrong|fails)\b")
         .expect("static regex")
 });
 
@@ -69,7 +77,7 @@ static STOP_HINT: LazyLock<Regex> = LazyLock::new(|| {
 pub fn section_kind(heading: &[String], dominant: bool) -> Option<(StepKind, String)> {
     if dominant {
         for (kind, pattern) in DOMINANT.iter() {
-            if let Some(h) = heading.iter().find(|h| pattern.is_match(h)) {
+            if let Some(h) = heading.iter().find(|h| pattern.is_match(&plain_heading(h))) {
                 return Some((*kind, h.clone()));
             }
         }
@@ -77,7 +85,7 @@ pub fn section_kind(heading: &[String], dominant: bool) -> Option<(StepKind, Str
     }
     for h in heading.iter().rev() {
         for (kind, pattern) in WEAK.iter() {
-            if pattern.is_match(h) {
+            if pattern.is_match(&plain_heading(h)) {
                 return Some((*kind, h.clone()));
             }
         }
@@ -107,6 +115,25 @@ fn quote_cue(cue: &str) -> String {
 /// Whether the cue says the block is optional; returns the words that say so.
 pub(crate) fn optional_cue(cue: &str) -> Option<String> {
     OPTIONAL_CUE.is_match(cue).then(|| quote_cue(cue))
+}
+
+/// Whether the cue says the block is only for when something went wrong.
+pub(crate) fn trouble_cue(cue: &str) -> Option<String> {
+    TROUBLE_CUE.is_match(cue).then(|| quote_cue(cue))
+}
+
+/// A heading as read for its kind: without emoji, `:shortcode:` icons and leading symbols, so that
+/// `:white_check_mark: Verify` and `✅ Verify` read as `Verify`.
+fn plain_heading(heading: &str) -> std::borrow::Cow<'_, str> {
+    static ICON: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r":[a-z0-9_+-]+:").expect("static regex"));
+    let without = ICON.replace_all(heading, "");
+    let trimmed = without.trim_start_matches(|c: char| !c.is_alphanumeric() && c != '(');
+    if trimmed.len() == heading.len() {
+        std::borrow::Cow::Borrowed(heading)
+    } else {
+        std::borrow::Cow::Owned(trimmed.to_string())
+    }
 }
 
 /// What the prose says to wait for before stopping a watch.
@@ -167,7 +194,7 @@ pub(crate) fn command_kind(analysis: &Analysis) -> Option<(StepKind, Reason, Opt
             None,
         ));
     }
-    if let Some((command, file)) = top().find_map(|c| written_file(c).map(|f| (c, f))) {
+    if let Some((command, file)) = top().find_map(|c| c.written_file().map(|f| (c, f))) {
         return Some((
             StepKind::WriteFile,
             Reason::Command {
@@ -176,18 +203,6 @@ pub(crate) fn command_kind(analysis: &Analysis) -> Option<(StepKind, Reason, Opt
             },
             None,
         ));
-    }
-    None
-}
-
-/// The file a heredoc command writes: `cat > f <<EOF`, `cat <<EOF >> f`, `tee f <<EOF`.
-pub(crate) fn written_file(command: &Command) -> Option<String> {
-    command.heredoc.as_ref()?;
-    if let Some(file) = command.writes.first() {
-        return Some(file.clone());
-    }
-    if command.program() == "tee" {
-        return command.args().iter().find(|a| !a.starts_with('-')).cloned();
     }
     None
 }
@@ -248,7 +263,12 @@ pub(crate) fn open_session(command: &Command) -> Option<SessionInfo> {
             line: command.line,
         });
     }
-    if command.program() == "docker" && command.args().first().is_some_and(|a| a == "run") {
+    if let Some(session) = login_session(command) {
+        return Some(session);
+    }
+    let docker_sub = command.args().first().map(String::as_str);
+    if command.program() == "docker" && matches!(docker_sub, Some("run" | "exec")) {
+        let exec = docker_sub == Some("exec");
         let args = &command.args()[1..];
         let interactive = args
             .iter()
@@ -278,20 +298,74 @@ pub(crate) fn open_session(command: &Command) -> Option<SessionInfo> {
             );
             i += if takes_value { 2 } else { 1 };
         }
-        let image = args.get(i)?.clone();
+        let target = args.get(i)?.clone();
         let shell = interactive_shell(&args[i + 1..])?;
+        if exec && shell.is_none() {
+            // `docker exec -it ctr` without a command is an error, not a shell.
+            return None;
+        }
+        let image = (!exec).then(|| target.clone());
         return Some(SessionInfo {
             tool: "docker".into(),
-            target: Some(image.clone()),
-            dialect: dialect_for(shell, Some(&image)),
+            target: Some(target),
+            dialect: dialect_for(shell, image.as_deref()),
             shell: shell.cloned(),
-            image: Some(image),
+            image,
             remove: args.iter().any(|a| a == "--rm"),
             restart_never: true,
             line: command.line,
         });
     }
     None
+}
+
+/// A login shell on another host or as another user: `ssh host` with no remote command, `su -`,
+/// `sudo -i`, `sudo -s`, `sudo su -`.
+fn login_session(command: &Command) -> Option<SessionInfo> {
+    let args = command.args();
+    let session = |tool: &str, target: Option<String>| SessionInfo {
+        tool: tool.into(),
+        target,
+        dialect: Dialect::Bash,
+        shell: None,
+        image: None,
+        remove: false,
+        restart_never: true,
+        line: command.line,
+    };
+    match command.program() {
+        "ssh" => {
+            // Options that take a value, from ssh(1).
+            const VALUED: &str = "BbcDEeFIiJLlmOoPpQRSWw";
+            let mut i = 0;
+            while i < args.len() && args[i].starts_with('-') {
+                let flag = &args[i][1..];
+                let takes_value = flag.len() == 1 && VALUED.contains(flag);
+                i += if takes_value { 2 } else { 1 };
+            }
+            let host = args.get(i)?;
+            // `-N` (no command) and `-f` (background) are tunnels, not shells.
+            let tunnel = args[..i].iter().any(|a| a == "-N" || a == "-f");
+            (args.len() == i + 1 && !tunnel).then(|| session("ssh", Some(host.clone())))
+        }
+        "su" => {
+            let scripted = args.iter().any(|a| a == "-c" || a == "--command");
+            let user = args.iter().find(|a| !a.starts_with('-')).cloned();
+            (!scripted && args.len() <= 2).then(|| session("su", user))
+        }
+        "sudo" => match args
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            ["-i"] | ["-s"] | ["su"] | ["su", "-"] | ["-i", "-u", _] | ["-u", _, "-i"] => {
+                Some(session("sudo", None))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Why a command never ends by itself, if it does not.
@@ -428,6 +502,79 @@ mod tests {
         let session = open_session(&bash.commands[0]).expect("session");
         assert_eq!(session.dialect, Dialect::Bash);
         assert!(!session.restart_never);
+    }
+
+    /// The tool and the target of a session, or `None` when a command opens no session.
+    type Session<'a> = Option<(&'a str, Option<&'a str>)>;
+
+    #[test]
+    fn sessions_beyond_kubectl() {
+        let cases: &[(&str, Session)] = &[
+            ("docker exec -it web sh", Some(("docker", Some("web")))),
+            (
+                "docker exec -it -u root web bash",
+                Some(("docker", Some("web"))),
+            ),
+            ("docker exec -it web", None),
+            ("docker exec web ls", None),
+            (
+                "kubectl debug -it node/kind-worker --image=busybox",
+                Some(("kubectl", Some("node/kind-worker"))),
+            ),
+            ("kubectl attach -it web", Some(("kubectl", Some("web")))),
+            ("ssh bastion", Some(("ssh", Some("bastion")))),
+            (
+                "ssh -i key.pem ubuntu@10.0.0.5",
+                Some(("ssh", Some("ubuntu@10.0.0.5"))),
+            ),
+            ("ssh bastion uptime", None),
+            ("ssh -N -L 8080:web:80 bastion", None),
+            ("su -", Some(("su", None))),
+            ("su - admin", Some(("su", Some("admin")))),
+            ("su -c whoami", None),
+            ("sudo -i", Some(("sudo", None))),
+            ("sudo su -", Some(("sudo", None))),
+            ("sudo apt-get update", None),
+        ];
+        for (code, expected) in cases {
+            let analysis = analyze(code, &[1]);
+            let found = open_session(&analysis.commands[0]);
+            let found = found
+                .as_ref()
+                .map(|s| (s.tool.as_str(), s.target.as_deref()));
+            assert_eq!(found, *expected, "{code}");
+        }
+    }
+
+    #[test]
+    fn headings_with_icons_and_optional() {
+        let heading = |h: &str| vec![h.to_string()];
+        let cases: &[(&str, bool, Option<StepKind>)] = &[
+            (":white_check_mark: Verify", false, Some(StepKind::Verify)),
+            ("✅ Verify the rollout", false, Some(StepKind::Verify)),
+            ("🧹 Clean up", true, Some(StepKind::Cleanup)),
+            ("Clean up", true, Some(StepKind::Cleanup)),
+            (
+                "Use the tone analyzer (Optional)",
+                false,
+                Some(StepKind::Optional),
+            ),
+            ("Optional: a faster path", false, Some(StepKind::Optional)),
+            ("Deploy the app", false, None),
+        ];
+        for (text, dominant, kind) in cases {
+            assert_eq!(
+                section_kind(&heading(text), *dominant).map(|s| s.0),
+                *kind,
+                "{text}"
+            );
+        }
+        assert!(
+            trouble_cue("Follow these steps in case you run into problems with make:").is_some()
+        );
+        assert!(optional_cue("If you're unsure which version runs, use:").is_some());
+        assert!(session_cue("On the node:").is_some());
+        assert!(session_cue("Then, press enter and run `nslookup web`:").is_some());
     }
 
     #[test]

@@ -1,10 +1,13 @@
-//! Reading kubectl command lines: subcommand, flags with their values, positionals, resource kinds
-//! and label selectors.
+//! Layer 3 of the model: reading command lines of cluster tools (kubectl, istioctl, kind):
+//! subcommand, flags with their values, positionals; and kubectl's resource kinds and label
+//! selectors.
 //!
-//! Kind inference (sessions, watches), the lint's cluster model and the kind backend's namespace
-//! scope all read kubectl command lines; this is the one reader they share. Which flags take a
-//! value depends on the subcommand (`-p` is a patch for `patch` but `--previous` for `logs`), and
-//! global flags may come before the subcommand (`kubectl -n demo get pods`).
+//! Kind inference (sessions, watches), the lint's cluster model and the kind backend (namespace
+//! scope, guards against foreign clusters) all read these command lines; [`Invocation::read`] is
+//! the one flag reader they share, with a [`Grammar`] per program. Which flags take a value
+//! depends on the program and even the subcommand (`-p` is a patch for `kubectl patch` but
+//! `--previous` for `kubectl logs`), and global flags may come before the subcommand
+//! (`kubectl -n demo get pods`).
 
 use std::collections::BTreeMap;
 
@@ -98,10 +101,94 @@ const VALUE_FLAGS: &[&str] = &[
     "--local-port",
 ];
 
-/// A kubectl command line, split into its parts.
+/// Flags of `istioctl` that take a value.
+const ISTIOCTL_VALUE_FLAGS: &[&str] = &[
+    "-n",
+    "--namespace",
+    "-i",
+    "--istioNamespace",
+    "-c",
+    "--kubeconfig",
+    "--context",
+    "-o",
+    "--output",
+    "-f",
+    "--filename",
+    "-r",
+    "--revision",
+    "--set",
+    "-l",
+    "--selector",
+];
+
+/// Flags of `kind` that take a value.
+const KIND_VALUE_FLAGS: &[&str] = &[
+    "-n",
+    "--name",
+    "--kubeconfig",
+    "--config",
+    "--image",
+    "--wait",
+    "-v",
+    "--verbosity",
+];
+
+/// How a program's flags take values: the table behind [`Invocation::read`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grammar {
+    /// The program's name.
+    pub program: &'static str,
+    value_flags: &'static [&'static str],
+    /// Short flags whose value may be glued to them (`-ndemo`).
+    glued: &'static [&'static str],
+}
+
+/// kubectl's flags.
+pub const KUBECTL: Grammar = Grammar {
+    program: "kubectl",
+    value_flags: VALUE_FLAGS,
+    glued: &["-n", "-l", "-o", "-c"],
+};
+
+/// istioctl's flags.
+pub const ISTIOCTL: Grammar = Grammar {
+    program: "istioctl",
+    value_flags: ISTIOCTL_VALUE_FLAGS,
+    glued: &[],
+};
+
+/// kind's flags.
+pub const KIND: Grammar = Grammar {
+    program: "kind",
+    value_flags: KIND_VALUE_FLAGS,
+    glued: &[],
+};
+
+impl Grammar {
+    /// The grammar of a program, by name.
+    pub fn of(program: &str) -> Option<Grammar> {
+        [KUBECTL, ISTIOCTL, KIND]
+            .into_iter()
+            .find(|g| g.program == program)
+    }
+
+    /// Whether `flag` takes a value, given the subcommand read so far.
+    fn takes_value(&self, sub: Option<&str>, flag: &str) -> bool {
+        match (self.program, flag) {
+            // `-p` is a patch for `kubectl patch` but `--previous` for `kubectl logs`, and `-f`
+            // is a file everywhere but `--follow` for `kubectl logs`.
+            ("kubectl", "-p") => sub == Some("patch"),
+            ("kubectl", "-f") => sub != Some("logs"),
+            _ => self.value_flags.contains(&flag),
+        }
+    }
+}
+
+/// A command line of kubectl (or another cluster tool), split into its parts.
 #[derive(Debug, Clone)]
 pub struct Invocation<'a> {
-    /// The subcommand (`get`, `create`, `rollout`, ...).
+    /// The subcommand (`get`, `create`, `rollout`, ...); empty when there is none (only for
+    /// [`Invocation::read`]).
     pub sub: &'a str,
     /// Words that are neither flags nor flag values, after the subcommand.
     pub positionals: Vec<&'a str>,
@@ -122,8 +209,26 @@ impl<'a> Invocation<'a> {
         Invocation::from_args(command.args(), command.line)
     }
 
+    /// Splits a command that runs kubectl, also when kubectl is wrapped (`watch kubectl …`,
+    /// `timeout 30 kubectl …`).
+    pub fn wrapped(command: &'a Command) -> Option<Invocation<'a>> {
+        if command.program() == "kubectl" {
+            return Invocation::parse(command);
+        }
+        let at = command
+            .args()
+            .iter()
+            .position(|w| w.rsplit('/').next() == Some("kubectl"))?;
+        Invocation::from_args(&command.args()[at + 1..], command.line)
+    }
+
     /// Splits the words after `kubectl` (also when kubectl is wrapped, as in `watch kubectl …`).
     pub fn from_args(args: &'a [String], line: usize) -> Option<Invocation<'a>> {
+        Some(Invocation::read(&KUBECTL, args, line)).filter(|k| !k.sub.is_empty())
+    }
+
+    /// Splits the words after a program's name by the program's grammar: the one flag reader.
+    pub fn read(grammar: &Grammar, args: &'a [String], line: usize) -> Invocation<'a> {
         let dash = args.iter().position(|a| a == "--");
         let (before, after) = match dash {
             Some(d) => (&args[..d], &args[d + 1..]),
@@ -133,30 +238,23 @@ impl<'a> Invocation<'a> {
         let mut flags = Vec::new();
         let mut iter = before.iter().map(String::as_str);
         while let Some(arg) = iter.next() {
-            // `-p` is a patch for `kubectl patch` but `--previous` for `kubectl logs`, and `-f`
-            // is a file everywhere but `--follow` for `kubectl logs`.
             let sub = words.first().copied();
-            let takes_value = |flag: &str| match flag {
-                "-p" => sub == Some("patch"),
-                "-f" => sub != Some("logs"),
-                _ => VALUE_FLAGS.contains(&flag),
-            };
             if let Some(rest) = arg.strip_prefix("--") {
                 if rest.is_empty() {
                     continue;
                 }
                 match arg.split_once('=') {
                     Some((name, value)) => flags.push((name, Some(value))),
-                    None if takes_value(arg) => flags.push((arg, iter.next())),
+                    None if grammar.takes_value(sub, arg) => flags.push((arg, iter.next())),
                     None => flags.push((arg, None)),
                 }
             } else if arg.len() > 1 && arg.starts_with('-') {
                 if let Some((name, value)) = arg.split_once('=') {
                     flags.push((name, Some(value)));
-                } else if takes_value(arg) {
+                } else if grammar.takes_value(sub, arg) {
                     flags.push((arg, iter.next()));
-                } else if let (Some(short @ ("-n" | "-l" | "-o" | "-c")), Some(value)) =
-                    (arg.get(..2), arg.get(2..))
+                } else if let (Some(short), Some(value)) = (arg.get(..2), arg.get(2..))
+                    && grammar.glued.contains(&short)
                     && !value.is_empty()
                 {
                     // `-ndemo` style: the value is glued to the short flag.
@@ -168,14 +266,17 @@ impl<'a> Invocation<'a> {
                 words.push(arg);
             }
         }
-        let sub = *words.first()?;
-        Some(Invocation {
+        let (sub, positionals) = match words.split_first() {
+            Some((sub, rest)) => (*sub, rest.to_vec()),
+            None => ("", Vec::new()),
+        };
+        Invocation {
             sub,
-            positionals: words[1..].to_vec(),
+            positionals,
             flags,
             after,
             line,
-        })
+        }
     }
 
     /// Splits off the first positional, for subcommands with a sub-verb (`set image …`,
@@ -555,6 +656,77 @@ mod tests {
 
     fn first(code: &str) -> Command {
         analyze(code, &[1]).commands.remove(0)
+    }
+
+    #[test]
+    fn one_flag_reader_for_each_program() {
+        struct Case {
+            grammar: Grammar,
+            line: &'static str,
+            sub: &'static str,
+            flags: &'static [(&'static str, Option<&'static str>)],
+        }
+        let cases = [
+            Case {
+                grammar: ISTIOCTL,
+                line: "-c /etc/admin.conf proxy-status -n shop",
+                sub: "proxy-status",
+                flags: &[("-c", Some("/etc/admin.conf")), ("-n", Some("shop"))],
+            },
+            Case {
+                grammar: ISTIOCTL,
+                line: "install --istioNamespace=mesh -y",
+                sub: "install",
+                flags: &[("--istioNamespace", Some("mesh")), ("-y", None)],
+            },
+            Case {
+                grammar: KIND,
+                line: "create cluster --name lab --kubeconfig ./k --retain",
+                sub: "create",
+                flags: &[
+                    ("--name", Some("lab")),
+                    ("--kubeconfig", Some("./k")),
+                    ("--retain", None),
+                ],
+            },
+            Case {
+                grammar: KIND,
+                line: "--version",
+                sub: "",
+                flags: &[("--version", None)],
+            },
+            Case {
+                grammar: KUBECTL,
+                line: "--context=other -ndemo logs -f web -- ignored --kubeconfig x",
+                sub: "logs",
+                flags: &[
+                    ("--context", Some("other")),
+                    ("-n", Some("demo")),
+                    ("-f", None),
+                ],
+            },
+        ];
+        for case in cases {
+            let args: Vec<String> = case.line.split(' ').map(str::to_string).collect();
+            let invocation = Invocation::read(&case.grammar, &args, 1);
+            assert_eq!(invocation.sub, case.sub, "{}", case.line);
+            assert_eq!(invocation.flags, case.flags, "{}", case.line);
+            assert_eq!(Grammar::of(case.grammar.program), Some(case.grammar));
+        }
+    }
+
+    #[test]
+    fn wrapped_kubectl_is_read_too() {
+        for (code, sub) in [
+            ("kubectl apply -f x.yaml", Some("apply")),
+            ("timeout 30 kubectl -n a get pods", Some("get")),
+            ("watch -n 1 /usr/bin/kubectl top pods", Some("top")),
+            ("echo kubectl", None),
+            ("curl -s web", None),
+        ] {
+            let command = first(code);
+            assert_eq!(Invocation::wrapped(&command).map(|k| k.sub), sub, "{code}");
+        }
     }
 
     #[test]

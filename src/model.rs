@@ -6,139 +6,15 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::annotation::Annotation;
+pub use crate::kinds::{Dialect, StepKind};
+use crate::placeholder::Placeholder;
 use crate::shell::Analysis;
-
-/// What a runnable block is for, and so how the harness runs it.
-///
-/// The names (`kebab-case`) are used in JSON, in the HTML (`data-kind`) and in the docs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StepKind {
-    /// Prepares the environment (cluster, mesh); a failure stops the lab.
-    Setup,
-    /// An ordinary step, run in order.
-    Run,
-    /// A check under a *Verify* heading: run, then assert the output.
-    Verify,
-    /// A heredoc that writes a file: run, then snapshot what was written.
-    WriteFile,
-    /// Opens a shell in a pod or container; the following `session-input` blocks are its stdin.
-    OpenSession,
-    /// Typed inside the shell opened by an earlier `open-session` step.
-    SessionInput,
-    /// Never ends by itself; stopped with SIGINT, and being stopped is success.
-    Watch,
-    /// Starts something that keeps running until the lab ends.
-    Background,
-    /// Its cue says it is optional: a failure is reported but does not fail the lab.
-    Optional,
-    /// Runs only after a failure; its output goes into the report.
-    Troubleshoot,
-    /// Always runs at the end, even after a failure or an interrupt.
-    Cleanup,
-    /// Not part of the lab; never runs.
-    Skip,
-}
-
-impl StepKind {
-    /// Every kind, in the order of the design's table.
-    pub const ALL: [StepKind; 12] = [
-        StepKind::Setup,
-        StepKind::Run,
-        StepKind::Verify,
-        StepKind::WriteFile,
-        StepKind::OpenSession,
-        StepKind::SessionInput,
-        StepKind::Watch,
-        StepKind::Background,
-        StepKind::Optional,
-        StepKind::Troubleshoot,
-        StepKind::Cleanup,
-        StepKind::Skip,
-    ];
-
-    /// The kind's name as used in JSON, HTML and annotations.
-    pub fn name(self) -> &'static str {
-        match self {
-            StepKind::Setup => "setup",
-            StepKind::Run => "run",
-            StepKind::Verify => "verify",
-            StepKind::WriteFile => "write-file",
-            StepKind::OpenSession => "open-session",
-            StepKind::SessionInput => "session-input",
-            StepKind::Watch => "watch",
-            StepKind::Background => "background",
-            StepKind::Optional => "optional",
-            StepKind::Troubleshoot => "troubleshoot",
-            StepKind::Cleanup => "cleanup",
-            StepKind::Skip => "skip",
-        }
-    }
-
-    /// Looks a kind up by its name.
-    pub fn from_name(name: &str) -> Option<StepKind> {
-        StepKind::ALL.into_iter().find(|k| k.name() == name)
-    }
-
-    /// Whether the harness runs this kind in the lab's main sequence.
-    pub fn in_main_sequence(self) -> bool {
-        !matches!(
-            self,
-            StepKind::Troubleshoot | StepKind::Cleanup | StepKind::Skip
-        )
-    }
-}
-
-impl fmt::Display for StepKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The shell that will actually run a block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Dialect {
-    /// GNU bash: the reader's own terminal, and `bash` sessions.
-    Bash,
-    /// A POSIX `sh` (busybox `ash`, `dash`): no brace expansion, no `[[`, no arrays.
-    Sh,
-    /// zsh.
-    Zsh,
-}
-
-impl Dialect {
-    /// The dialect's name, as in `shell=` annotations.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Bash => "bash",
-            Dialect::Sh => "sh",
-            Dialect::Zsh => "zsh",
-        }
-    }
-
-    /// Looks a dialect up by a shell name or path (`sh`, `/bin/ash`, `bash`, ...).
-    pub fn from_shell(shell: &str) -> Option<Dialect> {
-        let base = shell.rsplit('/').next().unwrap_or(shell);
-        match base {
-            "bash" => Some(Dialect::Bash),
-            "sh" | "ash" | "dash" | "busybox" => Some(Dialect::Sh),
-            "zsh" => Some(Dialect::Zsh),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Dialect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::text::{Style, sanitize};
 
 /// Where a block sits in its chapter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -172,6 +48,15 @@ pub enum Reason {
         /// The Markdown line of the command.
         line: usize,
     },
+    /// Another tab of a content tab group: the lab runs the group's first tab.
+    Tab {
+        /// The tab's label.
+        tab: String,
+        /// The label of the group's first tab.
+        first: String,
+    },
+    /// What the block holds is printed output, not commands.
+    Printed,
     /// Nothing says otherwise.
     Default,
 }
@@ -183,6 +68,10 @@ impl fmt::Display for Reason {
             Reason::Heading { heading } => write!(f, "heading: {heading}"),
             Reason::Cue { words } => write!(f, "cue: \"{words}\""),
             Reason::Command { what, line } => write!(f, "command {what} (line {line})"),
+            Reason::Tab { tab, first } => {
+                write!(f, "another tab: \"{tab}\" (the lab runs \"{first}\")")
+            }
+            Reason::Printed => f.write_str("printed output, not commands"),
             Reason::Default => f.write_str("an ordinary command"),
         }
     }
@@ -244,6 +133,14 @@ pub struct Step {
     pub annotation: Annotation,
     /// The commands the block runs, as understood by the shell parser.
     pub analysis: Analysis,
+    /// For `output`: the id of the step whose printed output it shows.
+    pub output_of: Option<String>,
+    /// Values the reader must fill in before running the block.
+    pub placeholders: Vec<Placeholder>,
+    /// Executable Docs' `expected_similarity` for an `output` block, as written.
+    pub similarity: Option<String>,
+    /// Whether some lines of the block are printed output, which the reader does not type.
+    pub printed: bool,
 }
 
 impl Step {
@@ -263,6 +160,15 @@ impl Step {
             .unwrap_or(self.span.line)
     }
 
+    /// The code with each placeholder filled by `value(name)`, or by a plain word made of its
+    /// name: what the shell parser and ShellCheck should read.
+    pub fn filled_code(&self, value: impl Fn(&str) -> Option<String>) -> String {
+        if self.placeholders.is_empty() {
+            return self.code.clone();
+        }
+        crate::placeholder::fill(&self.code, &self.placeholders, value)
+    }
+
     /// The innermost heading, if any.
     pub fn section(&self) -> Option<&str> {
         self.heading.last().map(String::as_str)
@@ -280,7 +186,7 @@ pub struct Heading {
     pub line: usize,
 }
 
-/// A chapter understood as a lab.
+/// A chapter understood as a lab (whether it really is one: [`Lab::is_lab`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct Lab {
     /// The chapter's path, as the user named it (or relative to the book).
@@ -299,14 +205,71 @@ pub struct Lab {
     /// The chapter's Markdown, unchanged.
     #[serde(skip)]
     pub source: String,
+    /// What the author should know about how the chapter was read (a fence never closed).
+    #[serde(skip)]
+    pub warnings: Vec<Warning>,
+    /// mkdocs `--8<--` snippet includes, for the lint to check that their files exist.
+    #[serde(skip)]
+    pub snippets: Vec<crate::dialect::Snippet>,
+}
+
+/// The value of the placeholder `name` for the step at `index` of `lab`: from the last
+/// `var.NAME=` annotation at or before that step, else from the book's `variables`.
+pub fn placeholder_value(
+    lab: &Lab,
+    index: usize,
+    variables: &std::collections::BTreeMap<String, String>,
+    name: &str,
+) -> Option<String> {
+    lab.steps
+        .iter()
+        .take(index + 1)
+        .rev()
+        .find_map(|s| {
+            s.annotation
+                .vars
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        })
+        .or_else(|| variables.get(name).cloned())
+}
+
+/// Something the parser read in a forgiving way, that the author should fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// 1-based line.
+    pub line: usize,
+    /// What was read, and how to fix it.
+    pub message: String,
+    /// For a fence never closed: the closing fence it lacks (the preprocessor adds it before
+    /// its own markup, which would otherwise become code).
+    pub missing_fence: Option<String>,
 }
 
 impl Lab {
-    /// Parses a chapter's Markdown into a lab.
+    /// The one identity of a chapter: its path relative to the book's `src` folder (given as
+    /// `book_src`; the file name alone without a book, or when the chapter is outside it), without
+    /// `.md`, with `/` written as `__`, in [`Style::FileName`] (`m1__lab`).
     ///
-    /// `path` is only used to name the chapter in errors and output.
-    pub fn parse(path: impl Into<PathBuf>, source: &str) -> Result<Lab, crate::error::ParseError> {
-        crate::parse::parse_lab(path.into(), source)
+    /// Snapshot names, run folders (and so kind cluster names) and HTML anchors are all made from
+    /// it, so that a chapter is the same chapter everywhere.
+    pub fn key(&self, book_src: Option<&Path>) -> String {
+        let relative = book_src
+            .and_then(|src| self.path.strip_prefix(src).ok())
+            .unwrap_or_else(|| Path::new(self.path.file_name().unwrap_or_default()));
+        let text = relative
+            .with_extension("")
+            .to_string_lossy()
+            .replace(['/', '\\'], "__");
+        sanitize(&text, Style::FileName)
+    }
+
+    /// Whether the chapter is a lab: it has at least one step that runs (see [`StepKind::runs`]).
+    /// A chapter of prose, or of blocks that are all `skip`, is not a lab.
+    pub fn is_lab(&self) -> bool {
+        self.steps.iter().any(|s| s.kind.runs())
     }
 
     /// The step with the given id.
@@ -319,5 +282,71 @@ impl Lab {
         self.steps
             .iter()
             .filter(move |s| s.session.as_deref() == Some(session_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_skip_steps_do_not_run() {
+        for kind in StepKind::ALL {
+            assert_eq!(
+                kind.runs(),
+                !matches!(kind, StepKind::Skip | StepKind::Output),
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lab_has_a_step_that_runs() {
+        let cases = [
+            ("# Prose\n\nNo block.\n", false),
+            ("# Config\n\n```yaml\na: 1\n```\n", false),
+            (
+                "# Skipped\n\n<!-- labbook: kind=skip -->\n```bash\necho hi\n```\n",
+                false,
+            ),
+            ("# Lab\n\n```bash\necho hi\n```\n", true),
+            (
+                "# Mixed\n\n<!-- labbook: kind=skip -->\n```bash\necho a\n```\n\n```bash\necho b\n```\n",
+                true,
+            ),
+        ];
+        for (source, expected) in cases {
+            let lab = Lab::parse("ch.md", source).expect("parses");
+            assert_eq!(lab.is_lab(), expected, "{source}");
+        }
+    }
+
+    #[test]
+    fn a_chapter_key_is_its_path_in_the_book() {
+        let cases = [
+            ("book/src/m1/lab.md", Some("book/src"), "m1__lab"),
+            ("book/src/README.md", Some("book/src"), "README"),
+            (
+                "book/src/m 2/Lab (draft).md",
+                Some("book/src"),
+                "m-2__Lab--draft-",
+            ),
+            ("book/src/m1/lab.md", None, "lab"),
+            ("elsewhere/m1/lab.md", Some("book/src"), "lab"),
+            ("lab.v2.md", None, "lab.v2"),
+        ];
+        for (path, src, want) in cases {
+            let lab = Lab {
+                path: PathBuf::from(path),
+                title: "T".into(),
+                steps: Vec::new(),
+                headings: Vec::new(),
+                title_bytes: None,
+                source: String::new(),
+                warnings: Vec::new(),
+                snippets: Vec::new(),
+            };
+            assert_eq!(lab.key(src.map(Path::new)), want, "{path}");
+        }
     }
 }

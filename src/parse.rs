@@ -11,13 +11,14 @@ use std::path::{Path, PathBuf};
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 use crate::annotation::{self, Annotation};
+use crate::dialect::{self, Marker, Prepared};
 use crate::error::ParseError;
 use crate::infer;
-use crate::model::{Dialect, Heading, Lab, Reason, Span, Step, StepKind};
+use crate::model::{Dialect, Heading, Lab, Reason, Span, Step, StepKind, Warning};
+use crate::placeholder;
+use crate::printed::{self, RUNNABLE_LANGS};
 use crate::shell;
-
-/// Fence languages whose blocks a reader runs.
-pub const RUNNABLE_LANGS: [&str; 5] = ["bash", "sh", "shell", "zsh", "console"];
+use crate::text::{Style, sanitize};
 
 /// The Markdown extensions mdBook enables, so that headings and blocks are seen as mdBook sees them.
 pub fn markdown_options() -> Options {
@@ -52,12 +53,32 @@ struct Block {
     line: usize,
     lang: String,
     text: String,
+    /// Whether a reader runs it (by its language, or its content when it has none).
+    runnable: bool,
+    /// For a block in a content tab other than its group's first: (its tab, the first tab).
+    other_tab: Option<(String, String)>,
+    /// The cue of the admonition the block is in.
+    admonition: Option<String>,
+    /// Executable Docs' `expected_similarity` comment right before the block.
+    similarity: Option<String>,
+    /// All the prose after the block, up to the next block or heading ("Use Ctrl-C … when you
+    /// are done" may come a few list items later).
+    later: String,
     heading: Vec<String>,
     /// How many leading entries of `heading` are the chapter title (0 or 1).
     title_levels: usize,
     cue: Option<String>,
     after: Option<String>,
     annotation: Annotation,
+}
+
+impl Lab {
+    /// Parses a chapter's Markdown into a lab.
+    ///
+    /// `path` is only used to name the chapter in errors and output.
+    pub fn parse(path: impl Into<PathBuf>, source: &str) -> Result<Lab, ParseError> {
+        parse_lab(path.into(), source)
+    }
 }
 
 pub(crate) fn parse_lab(path: PathBuf, source: &str) -> Result<Lab, ParseError> {
@@ -70,13 +91,15 @@ pub(crate) fn parse_lab(path: PathBuf, source: &str) -> Result<Lab, ParseError> 
         ));
     }
     let lines = LineIndex::new(source);
-    let (title, blocks, all_headings) = collect_blocks(&path, source, &lines)?;
+    let prepared = dialect::prepare(source);
+    let mut warnings = Vec::new();
+    let (title, blocks, all_headings) = collect_blocks(&path, &prepared, &lines, &mut warnings)?;
     let (title, title_bytes) = match title {
         Some((text, bytes)) => (Some(text), Some(bytes)),
         None => (None, None),
     };
     let steps = build_steps(&path, blocks)?;
-    let title = title.unwrap_or_else(|| {
+    let title = prepared.title.clone().or(title).unwrap_or_else(|| {
         path.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default()
@@ -88,6 +111,8 @@ pub(crate) fn parse_lab(path: PathBuf, source: &str) -> Result<Lab, ParseError> 
         headings: all_headings,
         title_bytes,
         source: source.to_string(),
+        warnings,
+        snippets: prepared.snippets,
     })
 }
 
@@ -97,7 +122,13 @@ type Title = (String, Range<usize>);
 /// What the Markdown pass collects: the title, the fenced blocks and every heading.
 type Collected = (Option<Title>, Vec<Block>, Vec<Heading>);
 
-fn collect_blocks(path: &Path, source: &str, lines: &LineIndex) -> Result<Collected, ParseError> {
+fn collect_blocks(
+    path: &Path,
+    prepared: &Prepared,
+    lines: &LineIndex,
+    warnings: &mut Vec<Warning>,
+) -> Result<Collected, ParseError> {
+    let source = prepared.text.as_str();
     let mut title: Option<Title> = None;
     let mut headings: Vec<(HeadingLevel, String)> = Vec::new();
     let mut heading_text: Option<(HeadingLevel, String)> = None;
@@ -106,12 +137,20 @@ fn collect_blocks(path: &Path, source: &str, lines: &LineIndex) -> Result<Collec
     let mut heading_line = 0usize;
     let mut paragraph: Option<String> = None;
     let mut paragraph_depth = 0usize;
+    // Whether the paragraph being read is a title (a tab's, an admonition's) or a GitHub alert,
+    // which never introduce the next block.
+    let mut paragraph_is_title = false;
+    let mut quote_depth = 0usize;
+    let mut alert_depth: Option<usize> = None;
+    let mut similarity: Option<String> = None;
     let mut last_prose: Option<String> = None;
     let mut html: Option<(usize, String)> = None;
     let mut pending: Option<(usize, Range<usize>, Annotation)> = None;
-    let mut code: Option<(Range<usize>, String, String)> = None;
+    let mut code: Option<(Range<usize>, String, String, bool)> = None;
     // The block waiting for the paragraph right after it.
     let mut wants_after: Option<usize> = None;
+    // The block collecting the prose after it, up to the next block or heading.
+    let mut later_for: Option<usize> = None;
     let mut blocks: Vec<Block> = Vec::new();
     let mut title_heading = false;
 
@@ -123,6 +162,7 @@ fn collect_blocks(path: &Path, source: &str, lines: &LineIndex) -> Result<Collec
                 heading_line = lines.line(range.start);
                 last_prose = None;
                 wants_after = None;
+                later_for = None;
             }
             Event::End(TagEnd::Heading(_)) => {
                 if let Some((level, text)) = heading_text.take() {
@@ -147,6 +187,7 @@ fn collect_blocks(path: &Path, source: &str, lines: &LineIndex) -> Result<Collec
                 paragraph_depth += 1;
                 if paragraph_depth == 1 {
                     paragraph = Some(String::new());
+                    paragraph_is_title = prepared.is_header(range.start);
                 }
             }
             Event::End(TagEnd::Paragraph) => {
@@ -154,15 +195,36 @@ fn collect_blocks(path: &Path, source: &str, lines: &LineIndex) -> Result<Collec
                 if paragraph_depth == 0
                     && let Some(text) = paragraph.take().map(|t| collapse(&t))
                 {
+                    if quote_depth > 0 && alert_depth.is_none() && is_alert(&text) {
+                        alert_depth = Some(quote_depth);
+                    }
+                    if paragraph_is_title || alert_depth.is_some() {
+                        continue;
+                    }
+                    if let Some(index) = later_for {
+                        let later = &mut blocks[index].later;
+                        if !later.is_empty() {
+                            later.push(' ');
+                        }
+                        later.push_str(&text);
+                    }
                     if let Some(index) = wants_after.take() {
                         blocks[index].after = Some(text.clone());
                     }
                     last_prose = Some(text);
                 }
             }
-            Event::Start(
-                Tag::List(_) | Tag::BlockQuote(_) | Tag::Table(_) | Tag::FootnoteDefinition(_),
-            ) => {
+            Event::Start(Tag::BlockQuote(_)) => {
+                check_pending(path, &pending)?;
+                quote_depth += 1;
+            }
+            Event::End(TagEnd::BlockQuote(_)) => {
+                if alert_depth == Some(quote_depth) {
+                    alert_depth = None;
+                }
+                quote_depth = quote_depth.saturating_sub(1);
+            }
+            Event::Start(Tag::List(_) | Tag::Table(_) | Tag::FootnoteDefinition(_)) => {
                 check_pending(path, &pending)?;
             }
             Event::Start(Tag::CodeBlock(kind)) => {
@@ -170,18 +232,27 @@ fn collect_blocks(path: &Path, source: &str, lines: &LineIndex) -> Result<Collec
                     CodeBlockKind::Fenced(info) => info.to_string(),
                     CodeBlockKind::Indented => String::new(),
                 };
-                if matches!(kind, CodeBlockKind::Fenced(_)) {
-                    check_closed(path, source, lines, &range)?;
+                let fenced = matches!(kind, CodeBlockKind::Fenced(_));
+                if fenced && let Some(warning) = check_closed(source, lines, &range) {
+                    warnings.push(warning);
                 }
-                code = Some((range, info, String::new()));
+                code = Some((range, info, String::new(), fenced));
             }
             Event::End(TagEnd::CodeBlock) => {
-                let Some((range, info, text)) = code.take() else {
+                let Some((range, info, text, fenced)) = code.take() else {
                     continue;
                 };
-                let lang = fence_lang(&info);
+                let lang = printed::fence_lang(&info);
                 let line = lines.line(range.start);
-                let runnable = RUNNABLE_LANGS.contains(&lang.as_str());
+                let marker = prepared.marker(&range);
+                let runnable = match marker {
+                    Some(Marker::Exec) => true,
+                    Some(Marker::Copy) => false,
+                    None => {
+                        RUNNABLE_LANGS.contains(&lang.as_str())
+                            || (fenced && lang.is_empty() && printed::looks_like_commands(&text))
+                    }
+                };
                 let annotation = match pending.take() {
                     Some((at, bytes, annotation)) if runnable => Annotation {
                         line: Some(at),
@@ -200,27 +271,37 @@ fn collect_blocks(path: &Path, source: &str, lines: &LineIndex) -> Result<Collec
                     }
                     None => Annotation::default(),
                 };
-                if runnable {
-                    let heading: Vec<String> = headings.iter().map(|(_, t)| t.clone()).collect();
-                    wants_after = Some(blocks.len());
-                    blocks.push(Block {
-                        range,
-                        line,
-                        lang,
-                        text,
-                        title_levels: usize::from(title_heading && !heading.is_empty()),
-                        heading,
-                        cue: last_prose.take(),
-                        after: None,
-                        annotation,
-                    });
-                } else {
-                    wants_after = None;
-                }
+                let heading: Vec<String> = headings.iter().map(|(_, t)| t.clone()).collect();
+                wants_after = runnable.then_some(blocks.len());
+                later_for = runnable.then_some(blocks.len());
+                let other_tab = prepared
+                    .tab(range.start)
+                    .filter(|t| t.index > 0)
+                    .map(|t| (t.name.clone(), t.first.clone()));
+                blocks.push(Block {
+                    admonition: prepared.admonition(range.start).map(|a| a.cue()),
+                    range,
+                    line,
+                    lang: if marker.is_some() && lang.is_empty() {
+                        "bash".into()
+                    } else {
+                        lang
+                    },
+                    text,
+                    runnable,
+                    other_tab,
+                    similarity: similarity.take(),
+                    later: String::new(),
+                    title_levels: usize::from(title_heading && !heading.is_empty()),
+                    heading,
+                    cue: last_prose.take(),
+                    after: None,
+                    annotation,
+                });
                 last_prose = None;
             }
             Event::Text(text) | Event::Code(text) => {
-                if let Some((_, _, buffer)) = code.as_mut() {
+                if let Some((_, _, buffer, _)) = code.as_mut() {
                     buffer.push_str(&text);
                 } else if let Some((_, buffer)) = heading_text.as_mut() {
                     buffer.push_str(&text);
@@ -246,6 +327,9 @@ fn collect_blocks(path: &Path, source: &str, lines: &LineIndex) -> Result<Collec
                     continue;
                 };
                 let block_start = range.start;
+                if let Some(value) = expected_similarity(&text) {
+                    similarity = Some(value);
+                }
                 let Some(at) = annotation::find_opening(&text).map(|r| r.start) else {
                     continue;
                 };
@@ -308,103 +392,114 @@ fn check_pending(
     }
 }
 
-/// A fenced block must end with a closing fence; one that runs to the end of its container or of
-/// the file means the author forgot to close it, and everything after it would be read as code.
-fn check_closed(
-    path: &Path,
-    source: &str,
-    lines: &LineIndex,
-    range: &Range<usize>,
-) -> Result<(), ParseError> {
+/// A fenced block should end with a closing fence. One that runs to the end of its container or of
+/// the file is read as CommonMark reads it (closed there), with a warning: everything after it is
+/// code, which is rarely what the author meant.
+fn check_closed(source: &str, lines: &LineIndex, range: &Range<usize>) -> Option<Warning> {
     let text = &source[range.clone()];
-    let mut block_lines = text.lines();
-    let opening = block_lines.next().unwrap_or("");
+    let closing = missing_closing_fence(text)?;
+    let opening = text.lines().next().unwrap_or("");
+    let opening = opening.trim_start_matches(|c: char| c.is_whitespace() || c == '>');
+    Some(Warning {
+        line: lines.line(range.start),
+        message: format!(
+            "the fence {} is never closed, so it runs to the end of its section or file: add a closing {closing} line",
+            opening.trim_end(),
+        ),
+        missing_fence: Some(closing),
+    })
+}
+
+/// The closing fence a fenced block (its text, fences included) lacks, or `None` when it is
+/// closed.
+fn missing_closing_fence(block: &str) -> Option<String> {
+    let mut block_lines = block.lines();
     let strip = |l: &str| -> String {
         l.trim_start_matches(|c: char| c.is_whitespace() || c == '>')
             .to_string()
     };
-    let opening = strip(opening);
+    let opening = strip(block_lines.next().unwrap_or(""));
     let fence_char = opening.chars().next().unwrap_or('`');
     let fence_len = opening.chars().take_while(|c| *c == fence_char).count();
     let closing = block_lines.next_back().map(strip).unwrap_or_default();
     let closing = closing.trim_end();
     let closed = closing.len() >= fence_len && closing.chars().all(|c| c == fence_char);
-    if closed {
-        Ok(())
-    } else {
-        Err(ParseError::new(
-            path,
-            lines.line(range.start),
-            format!(
-                "code fence `{}` is never closed: add a closing `{}` line",
-                opening.trim_end(),
-                fence_char.to_string().repeat(fence_len)
-            ),
-        ))
-    }
+    (!closed).then(|| fence_char.to_string().repeat(fence_len))
 }
 
-fn fence_lang(info: &str) -> String {
-    info.split(|c: char| c.is_whitespace() || c == ',' || c == '{')
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase()
+/// Whether a paragraph in a block quote opens a GitHub alert (`> [!NOTE]`).
+fn is_alert(text: &str) -> bool {
+    let text = text.trim_start();
+    text.starts_with("[!")
+        && text[2..]
+            .split(']')
+            .next()
+            .is_some_and(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphabetic()))
+}
+
+/// The value of an Executable Docs `<!-- expected_similarity=0.8 -->` comment.
+fn expected_similarity(html: &str) -> Option<String> {
+    let at = html.find("expected_similarity")?;
+    let rest = html[at + "expected_similarity".len()..].trim_start();
+    let rest = rest.strip_prefix('=')?.trim_start();
+    let value = match rest.strip_prefix('"') {
+        Some(quoted) => quoted.split('"').next().unwrap_or(""),
+        None => rest
+            .split(|c: char| c.is_whitespace() || c == '-')
+            .next()
+            .unwrap_or(""),
+    };
+    Some(value.to_string())
 }
 
 fn collapse(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The commands a reader types, with the Markdown line of each code line.
-/// Takes the block's text: nothing else reads it afterwards.
-fn reader_code(block: &mut Block) -> (String, Vec<usize>) {
+/// The block's text as shown, with CRs removed, and the Markdown line of each of its lines.
+fn shown_text(block: &mut Block) -> (String, Vec<usize>) {
+    let mut text = std::mem::take(&mut block.text);
+    // Most chapters have no CR at all; only rewrite the block when there is one to remove.
+    if text.contains('\r') {
+        text = text.replace("\r\n", "\n");
+    }
     let first = block.line + 1;
-    if block.lang != "console" {
-        let mut text = std::mem::take(&mut block.text);
-        // Most chapters have no CR at all; only rewrite the block when there is one to remove.
-        if text.contains('\r') {
-            text = text.replace("\r\n", "\n");
-        }
-        let count = text.lines().count();
-        return (text, (first..first + count).collect());
-    }
-    let mut code = String::new();
-    let mut lines = Vec::new();
-    let mut continuing = false;
-    for (i, raw) in block.text.lines().enumerate() {
-        let raw = raw.trim_end_matches('\r');
-        let trimmed = raw.trim_start();
-        let command = if let Some(rest) = trimmed.strip_prefix("$ ") {
-            Some(rest)
-        } else if continuing {
-            Some(trimmed.strip_prefix("> ").unwrap_or(raw))
-        } else if !lines.is_empty() && lines.last() == Some(&(first + i - 1)) {
-            trimmed.strip_prefix("> ")
-        } else {
-            None
-        };
-        if let Some(command) = command {
-            code.push_str(command);
-            code.push('\n');
-            lines.push(first + i);
-            continuing = command.ends_with('\\');
-        } else {
-            continuing = false;
-        }
-    }
-    (code, lines)
+    let count = text.lines().count();
+    (text, (first..first + count).collect())
 }
 
-fn slug(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars().flat_map(char::to_lowercase) {
-        if c.is_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    out.trim_end_matches('-').to_string()
+/// Prose saying that the block runs beside the previous one, in a terminal of its own.
+fn second_terminal(cue: &str) -> Option<String> {
+    static SECOND: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?i)\b(?:in|from|open|use)\s+(?:a\s+|an\s+|the\s+)?(?:new|another|second|separate|different|other)\s+(?:terminal|shell|tab|window|console)\b",
+        )
+        .expect("static regex")
+    });
+    SECOND.find(cue).map(|m| m.as_str().to_string())
+}
+
+/// Whether there is a step before, whose output a block can show.
+fn after_previous(steps: &[Step], previous: Option<usize>) -> bool {
+    previous.is_some_and(|p| steps[p].kind.runs())
+}
+
+/// Whether a cue goes on with the sentence of the block before (`and then …`).
+fn continues(cue: &str) -> bool {
+    let cue = cue.trim_start();
+    ["and then ", "and ", "then "]
+        .iter()
+        .any(|p| cue.starts_with(p))
+}
+
+/// The programs a step runs, for telling a transcript of it from new commands.
+fn programs(analysis: &shell::Analysis) -> Vec<&str> {
+    analysis
+        .commands
+        .iter()
+        .filter(|c| !c.substituted)
+        .map(|c| c.program())
+        .collect()
 }
 
 fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError> {
@@ -413,12 +508,79 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
     let mut ids: HashMap<String, usize> = HashMap::new();
     // The open session a following `session-input` feeds: (step index, dialect).
     let mut open: Option<(usize, Dialect)> = None;
+    // Whether the last block seen was a step, so that a block of printed output right after it
+    // shows that step's output.
+    let mut after_step = false;
 
     for mut block in blocks {
-        let (code, code_lines) = reader_code(&mut block);
-        let analysis = shell::analyze(&code, &code_lines);
+        let cue = block.cue.clone().unwrap_or_default();
+        let previous = steps.iter().rposition(|s| s.kind != StepKind::Output);
+
+        // A block that is not run: printed output of the step before it, or not a step at all.
+        if !block.runnable {
+            let shows = after_step
+                && after_previous(&steps, previous)
+                && printed::shows_output(&block.lang, &block.text, block.cue.as_deref());
+            if !shows {
+                after_step = false;
+                continue;
+            }
+            let words = block.cue.as_deref().and_then(printed::output_cue);
+            let (text, lines) = shown_text(&mut block);
+            let reason = match words {
+                Some(words) => Reason::Cue { words },
+                None => Reason::Printed,
+            };
+            let step = output_step(&steps, previous, block, text, lines, reason, &mut ids);
+            steps.push(step);
+            continue;
+        }
+        after_step = true;
+
+        let commands = printed::commands(&block.lang, &block.text, block.line + 1);
+        let placeholders = placeholder::find(&commands.code, &commands.lines);
+        let filled = placeholder::fill(&commands.code, &placeholders, |_| None);
+        let analysis = shell::analyze(&filled, &commands.lines);
+
+        // Printed output fenced as shell: nothing in it is a command, or the cue says it shows
+        // output and its commands only repeat the step before (a transcript of it).
+        if block.annotation.kind.is_none() && block.annotation.until.is_none() {
+            let said = block.cue.as_deref().and_then(printed::output_cue);
+            let cue_names_output = block.cue.as_deref().is_some_and(printed::names_output);
+            let transcript = said.clone().filter(|_| {
+                commands.printed
+                    && previous.is_some_and(|p| {
+                        let before = programs(&steps[p].analysis);
+                        let now = programs(&analysis);
+                        !now.is_empty() && now.iter().all(|c| before.contains(c))
+                    })
+            });
+            // Under "Example output:", lines that start with no known program are printed too.
+            let shown = said.clone().filter(|_| {
+                after_previous(&steps, previous)
+                    && (printed::looks_like_prose(&commands.code)
+                        || (cue_names_output && !printed::looks_like_commands(&commands.code)))
+            });
+            let empty = commands.printed && commands.code.trim().is_empty();
+            let reason = match transcript.or(shown) {
+                Some(words) => Some(Reason::Cue { words }),
+                None if empty => Some(match said {
+                    Some(words) => Reason::Cue { words },
+                    None => Reason::Printed,
+                }),
+                None => None,
+            };
+            if let Some(reason) = reason {
+                let (text, lines) = shown_text(&mut block);
+                let step = output_step(&steps, previous, block, text, lines, reason, &mut ids);
+                steps.push(step);
+                continue;
+            }
+        }
+        block.text.clear();
+        let (code, code_lines) = (commands.code, commands.lines);
         let inner_heading = &block.heading[block.title_levels..];
-        let cue = block.cue.as_deref().unwrap_or("");
+        let cue = cue.as_str();
 
         let mut opens = None;
         let mut session = None;
@@ -439,18 +601,46 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
             if k == StepKind::OpenSession {
                 opens = infer::command_kind(&analysis).and_then(|(_, _, s)| s);
             }
+        } else if let Some((tab, first)) = block.other_tab.clone() {
+            (kind, reason) = (StepKind::Skip, Reason::Tab { tab, first });
         } else if let Some((k, heading)) = infer::section_kind(inner_heading, true) {
             (kind, reason) = (k, Reason::Heading { heading });
         } else if let Some(words) =
             infer::session_cue(cue).filter(|_| open.is_some() || strong_session_cue)
         {
             (kind, reason) = (StepKind::SessionInput, Reason::Cue { words });
-        } else if let Some(words) = infer::optional_cue(cue) {
+        } else if let Some((k, words)) = block
+            .admonition
+            .as_deref()
+            .and_then(dialect::admonition_kind)
+        {
+            (kind, reason) = (k, Reason::Cue { words });
+        } else if let Some(words) = infer::trouble_cue(cue) {
+            (kind, reason) = (StepKind::Troubleshoot, Reason::Cue { words });
+        } else if let Some(words) = infer::optional_cue(cue).or_else(|| {
+            // "… and then deploy v2": the sentence goes on with the optional path before it.
+            continues(cue)
+                .then(|| previous.map(|p| &steps[p]))
+                .flatten()
+                .filter(|p| p.kind == StepKind::Optional && matches!(p.reason, Reason::Cue { .. }))
+                .map(|_| cue.trim().to_string())
+        }) {
             (kind, reason) = (StepKind::Optional, Reason::Cue { words });
         } else if let Some((k, r, s)) = infer::command_kind(&analysis) {
             (kind, reason, opens) = (k, r, s);
         } else if let Some((k, heading)) = infer::section_kind(inner_heading, false) {
             (kind, reason) = (k, Reason::Heading { heading });
+        }
+
+        // "In a new terminal": the long-running block before this one keeps running beside it.
+        if let Some(words) = second_terminal(cue)
+            && let Some(p) = previous
+            && steps[p].kind == StepKind::Watch
+            && steps[p].reason != Reason::Annotation
+        {
+            steps[p].kind = StepKind::Background;
+            steps[p].reason = Reason::Cue { words };
+            steps[p].stop_hint = None;
         }
 
         let mut dialect = Dialect::Bash;
@@ -486,15 +676,7 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
         let id = match &block.annotation.id {
             Some(id) => id.clone(),
             None => {
-                let base = if inner_heading.is_empty() {
-                    "intro".to_string()
-                } else {
-                    inner_heading
-                        .iter()
-                        .map(|h| slug(h))
-                        .collect::<Vec<_>>()
-                        .join("--")
-                };
+                let base = heading_base(inner_heading);
                 let n = ordinals.entry(base.clone()).or_insert(0);
                 *n += 1;
                 format!("{base}-{n}")
@@ -514,6 +696,7 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
                     .after
                     .as_deref()
                     .and_then(infer::stop_hint)
+                    .or_else(|| infer::stop_hint(&block.later))
                     .or_else(|| infer::stop_hint(cue))
             })
             .flatten();
@@ -538,9 +721,79 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
             stop_hint,
             annotation: block.annotation,
             analysis,
+            output_of: None,
+            placeholders,
+            similarity: block.similarity,
+            printed: commands.printed,
         });
     }
     Ok(steps)
+}
+
+/// The id base of a heading path: the slugs of its headings, or `intro` before any.
+fn heading_base(inner_heading: &[String]) -> String {
+    if inner_heading.is_empty() {
+        "intro".to_string()
+    } else {
+        inner_heading
+            .iter()
+            .map(|h| sanitize(h, Style::Slug))
+            .collect::<Vec<_>>()
+            .join("--")
+    }
+}
+
+/// An `output` step: what the step at `previous` prints. Its id is that step's id with `-output`,
+/// so that it takes no ordinal and the ids of the steps after it do not move.
+fn output_step(
+    steps: &[Step],
+    previous: Option<usize>,
+    block: Block,
+    text: String,
+    lines: Vec<usize>,
+    reason: Reason,
+    ids: &mut HashMap<String, usize>,
+) -> Step {
+    let output_of = previous.map(|p| steps[p].id.clone());
+    let base = match &output_of {
+        Some(of) => format!("{of}-output"),
+        None => format!(
+            "{}-output",
+            heading_base(&block.heading[block.title_levels..])
+        ),
+    };
+    let mut id = base.clone();
+    let mut n = 1;
+    while ids.contains_key(&id) {
+        n += 1;
+        id = format!("{base}-{n}");
+    }
+    ids.insert(id.clone(), block.line);
+    Step {
+        id,
+        kind: StepKind::Output,
+        reason,
+        span: Span {
+            bytes: block.range,
+            line: block.line,
+        },
+        heading: block.heading,
+        cue: block.cue,
+        after: block.after,
+        lang: block.lang,
+        code: text,
+        code_lines: lines,
+        dialect: Dialect::Bash,
+        session: None,
+        opens: None,
+        stop_hint: None,
+        annotation: block.annotation,
+        analysis: shell::Analysis::default(),
+        output_of,
+        placeholders: Vec::new(),
+        similarity: block.similarity,
+        printed: true,
+    }
 }
 
 #[cfg(test)]
@@ -554,12 +807,6 @@ mod tests {
     #[test]
     fn bad_input_names_the_line() {
         let cases: &[(&str, usize, &str)] = &[
-            ("# T\n\n```bash\necho hi\n", 3, "never closed"),
-            (
-                "# T\n\n- item\n\n  ```bash\n  echo hi\n\nafter\n",
-                5,
-                "never closed",
-            ),
             (
                 "# T\n\n<!-- labbook: kind=verify\n\n```bash\necho\n```\n",
                 3,
@@ -607,6 +854,39 @@ mod tests {
             assert_eq!(err.line, *line, "{source:?}: {err}");
             assert!(err.message.contains(needle), "{source:?}: {err}");
         }
+    }
+
+    #[test]
+    fn unclosed_fences_close_at_the_end_with_a_warning() {
+        // (source, the fence's line, the code the block runs)
+        let cases: &[(&str, usize, &str)] = &[
+            ("# T\n\n```bash\necho hi\n", 3, "echo hi\n"),
+            (
+                "# T\n\n- item\n\n  ```bash\n  echo hi\n\nafter\n",
+                5,
+                "echo hi\n\n",
+            ),
+            (
+                "# T\n\n~~~sh\necho a\n```\necho b\n",
+                3,
+                "echo a\n```\necho b\n",
+            ),
+        ];
+        for (source, line, code) in cases {
+            let lab = parse(source).expect(source);
+            assert_eq!(lab.warnings.len(), 1, "{source:?}");
+            assert_eq!(lab.warnings[0].line, *line, "{source:?}");
+            assert!(
+                lab.warnings[0].message.contains("never closed"),
+                "{source:?}"
+            );
+            assert_eq!(lab.steps[0].code, *code, "{source:?}");
+        }
+        // A Killercoda marker closes its block, with no warning.
+        let lab = parse("```\nls\n```{{exec}}\n\n```bash\npwd\n```\n").expect("parses");
+        assert!(lab.warnings.is_empty());
+        let codes: Vec<&str> = lab.steps.iter().map(|s| s.code.as_str()).collect();
+        assert_eq!(codes, ["ls\n", "pwd\n"]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::model::{Lab, StepKind};
+use crate::text::truncate;
 
 /// The `plan --format json` document.
 #[derive(Debug, Serialize)]
@@ -42,6 +43,8 @@ pub struct StepJson<'a> {
     pub code: &'a str,
     /// For `session-input`: the id of the `open-session` step it feeds.
     pub session: Option<&'a str>,
+    /// For `output`: the id of the step whose printed output it shows.
+    pub output_of: Option<&'a str>,
 }
 
 /// Builds the JSON plan of some labs.
@@ -62,6 +65,7 @@ pub fn to_json<'a>(labs: impl IntoIterator<Item = &'a Lab>) -> PlanJson<'a> {
                         heading: &s.heading,
                         code: &s.code,
                         session: s.session.as_deref(),
+                        output_of: s.output_of.as_deref(),
                     })
                     .collect(),
             })
@@ -127,6 +131,23 @@ pub fn to_text(lab: &Lab) -> String {
                 step.dialect
             ));
         }
+        if step.kind == StepKind::Output {
+            match &step.output_of {
+                Some(of) => {
+                    let number = lab
+                        .steps
+                        .iter()
+                        .position(|s| &s.id == of)
+                        .map_or(0, |i| i + 1);
+                    notes.push(format!("what step {number} prints; never run"));
+                }
+                None => notes.push("printed output; never run".into()),
+            }
+        }
+        if !step.placeholders.is_empty() {
+            let names: Vec<&str> = step.placeholders.iter().map(|p| p.text.as_str()).collect();
+            notes.push(format!("fill in {}", names.join(", ")));
+        }
         if let Some(opens) = &step.opens {
             let inputs = lab.session_inputs(&step.id).count();
             notes.push(format!(
@@ -171,8 +192,14 @@ pub fn to_text(lab: &Lab) -> String {
             }
         );
         let lines: Vec<&str> = step.code.lines().collect();
+        // Printed output is shown as printed, without the prompt a command gets.
+        let prompt = if step.kind == StepKind::Output {
+            "|"
+        } else {
+            "$"
+        };
         for line in lines.iter().take(SHOWN_LINES) {
-            let _ = writeln!(out, "       $ {}", truncate(line, 100));
+            let _ = writeln!(out, "       {prompt} {}", truncate(line, 100));
         }
         if lines.len() > SHOWN_LINES {
             let _ = writeln!(
@@ -188,13 +215,4 @@ pub fn to_text(lab: &Lab) -> String {
         }
     }
     out
-}
-
-fn truncate(line: &str, max: usize) -> String {
-    if line.chars().count() <= max {
-        line.to_string()
-    } else {
-        let cut: String = line.chars().take(max).collect();
-        format!("{cut}…")
-    }
 }

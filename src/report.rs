@@ -93,6 +93,10 @@ pub struct StepReport {
     /// Why the step failed, with the Markdown line of the failing command when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// For a snapshot that differs: the unified diff from the accepted snapshot to the new output,
+    /// headed by `chapter.md:LINE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
     /// How long the cluster took to settle before this verify, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settle_ms: Option<u64>,
@@ -103,6 +107,10 @@ impl Report {
     /// (`book/src/m1/lab.md`, `./src/m1/lab.md`, an absolute path), so the chapter's absolute
     /// path is matched against each path's trailing components; the longest match wins, so that
     /// `m1/README.md` is not taken for `m2/README.md`, nor `b.md` for `ab.md`.
+    ///
+    /// This is a lookup by path, not a second identity: a report written by an earlier run
+    /// cannot know the book's `src` folder that [`crate::Lab::key`] is relative to, and its JSON
+    /// (which names chapters by path) is part of the output contract.
     pub fn lab(&self, chapter: &std::path::Path) -> Option<&LabReport> {
         use std::path::{Component, Path, PathBuf};
         let chapter = std::path::absolute(chapter).unwrap_or_else(|_| chapter.to_path_buf());
@@ -124,6 +132,73 @@ impl Report {
             .max_by_key(|(depth, _)| *depth)
             .map(|(_, lab)| lab)
     }
+}
+
+impl Report {
+    /// A Markdown summary, one row per lab, for `$GITHUB_STEP_SUMMARY` (`labbook report summary`).
+    pub fn markdown_summary(&self) -> String {
+        let count = |status: LabStatus| self.labs.iter().filter(|l| l.status == status).count();
+        let mut out = format!(
+            "## labbook: {} lab{}: {} passed, {} failed, {} interrupted\n\n",
+            self.labs.len(),
+            if self.labs.len() == 1 { "" } else { "s" },
+            count(LabStatus::Passed),
+            count(LabStatus::Failed),
+            count(LabStatus::Interrupted)
+        );
+        out.push_str(&format!(
+            "Run started {} on cluster backend `{}`.\n\n",
+            self.started_at, self.backend
+        ));
+        out.push_str("| Lab | Chapter | Result | Steps passed | Time | First failure |\n");
+        out.push_str("|---|---|---|---|---|---|\n");
+        for lab in &self.labs {
+            let result = match lab.status {
+                LabStatus::Passed => "✅ passed",
+                LabStatus::Failed => "❌ failed",
+                LabStatus::Interrupted => "⚠️ interrupted",
+            };
+            let ran = lab
+                .steps
+                .iter()
+                .filter(|s| s.status != StepStatus::Skipped)
+                .count();
+            let passed = lab
+                .steps
+                .iter()
+                .filter(|s| matches!(s.status, StepStatus::Passed | StepStatus::Stopped))
+                .count();
+            let failure = lab
+                .steps
+                .iter()
+                .find(|s| matches!(s.status, StepStatus::Failed | StepStatus::TimedOut))
+                .map(|s| {
+                    let first = s.failure.as_deref().and_then(|f| f.lines().next());
+                    format!(
+                        "`{}` (line {}): {}",
+                        s.id,
+                        s.line,
+                        first.unwrap_or("failed")
+                    )
+                })
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "| {} | `{}` | {result} | {passed}/{ran} | {:.1} s | {} |\n",
+                cell(&lab.title),
+                cell(&lab.path),
+                lab.duration_ms as f64 / 1000.0,
+                cell(&failure)
+            ));
+        }
+        out
+    }
+}
+
+/// Text made safe for one Markdown table cell: no line breaks, no column separators.
+fn cell(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace(['\r', '\n'], " ")
 }
 
 #[cfg(test)]
@@ -175,6 +250,36 @@ mod tests {
                 "{chapter}"
             );
         }
+    }
+
+    #[test]
+    fn the_summary_has_one_row_per_lab() {
+        let mut r = report(&["book/src/a.md", "book/src/b|c.md"]);
+        r.labs[1].status = LabStatus::Failed;
+        r.labs[1].title = "Two\nlines".into();
+        r.labs[1].steps.push(StepReport {
+            id: "verify-1".into(),
+            kind: StepKind::Verify,
+            line: 9,
+            status: StepStatus::Failed,
+            exit_code: Some(0),
+            duration_ms: 3,
+            output: String::new(),
+            failure: Some("the output differs\nhint".into()),
+            diff: None,
+            settle_ms: None,
+        });
+        let summary = r.markdown_summary();
+        let rows: Vec<&str> = summary.lines().filter(|l| l.starts_with("| ")).collect();
+        assert_eq!(
+            rows,
+            [
+                "| Lab | Chapter | Result | Steps passed | Time | First failure |",
+                "| T | `book/src/a.md` | ✅ passed | 0/0 | 0.0 s |  |",
+                "| Two lines | `book/src/b\\|c.md` | ❌ failed | 0/1 | 0.0 s | `verify-1` (line 9): the output differs |",
+            ]
+        );
+        assert!(summary.starts_with("## labbook: 2 labs: 1 passed, 1 failed, 0 interrupted\n"));
     }
 
     #[test]

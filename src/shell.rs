@@ -1,9 +1,11 @@
-//! Understanding the commands in a block, with a real shell parser (brush-parser).
+//! Layer 2 of the model: understanding the commands in a block, with a real shell parser
+//! (brush-parser).
 //!
 //! Kind inference, the lint and the harness need to know what a block runs: which commands, on
-//! which Markdown line, with which heredocs and redirections, and whether something is sent to the
-//! background or loops forever. Regexes over lines get quoting, heredocs and `$( … )` wrong, so the
-//! block is parsed into an AST and walked.
+//! which Markdown line, with which heredocs and redirections, which variables it sets, which files
+//! it writes, and whether something is sent to the background or loops forever. Regexes over lines
+//! get quoting, heredocs and `$( … )` wrong, so the block is parsed into an AST once, and walked
+//! once, by the one visitor here; everyone else reads the [`Analysis`] it leaves on the step.
 
 use brush_parser::ParserOptions;
 use brush_parser::ast;
@@ -35,6 +37,8 @@ pub struct Command {
     pub heredoc: Option<Heredoc>,
     /// Files the command's stdout is written to (`> f`, `>> f`).
     pub writes: Vec<String>,
+    /// Every redirection to or from a file, in order (`2> err.log`, `< in.txt`, `>&2`).
+    pub redirects: Vec<Redirect>,
     /// Whether the command is started in the background with `&`.
     pub background: bool,
     /// Whether the command runs inside a command substitution `$( … )`.
@@ -60,9 +64,102 @@ impl Command {
     /// The file this command writes from a heredoc (`cat > f <<EOF`, `tee f <<EOF`), as written:
     /// what makes a block a `write-file` step, and what the harness snapshots.
     pub fn written_file(&self) -> Option<String> {
-        crate::infer::written_file(self)
+        self.heredoc.as_ref()?;
+        if let Some(file) = self.writes.first() {
+            return Some(file.clone());
+        }
+        if self.program() == "tee" {
+            return self.args().iter().find(|a| !a.starts_with('-')).cloned();
+        }
+        None
     }
 }
+
+/// A redirection of a command to or from a file or descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Redirect {
+    /// The descriptor redirected, when written (`2` in `2> f`).
+    pub fd: Option<u32>,
+    /// The operator: `<`, `>`, `>>`, `<>`, `>|`, `<&` or `>&`.
+    pub operator: String,
+    /// The file (or descriptor) as written, quotes removed.
+    pub target: String,
+}
+
+/// How a block sets a variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Binding {
+    /// `A=1` on its own: a shell variable from here on.
+    Shell,
+    /// `A=1 cmd`: in the environment of that one command.
+    Command,
+    /// `export A=1`, `declare A`, `local`, `readonly`, `typeset`.
+    Declare,
+    /// The variable of a `for` loop.
+    Loop,
+    /// `read A`.
+    Read,
+}
+
+/// A variable the block sets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assignment {
+    /// The variable's name (`a` for `a[0]=x`).
+    pub name: String,
+    /// The value as written, quotes removed; `None` when the shell decides it (`read A`, a loop
+    /// variable, `export A`).
+    pub value: Option<String>,
+    /// How it is set.
+    pub binding: Binding,
+    /// The Markdown line.
+    pub line: usize,
+}
+
+/// What a [`Word`] is in the syntax around it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WordRole {
+    /// A command name, an argument or a loop value.
+    Plain,
+    /// An assignment word (`a=1`, `a=(x y)`); `target` is the name as written (`a[0]`).
+    Assignment {
+        /// The assigned name as written (`a`, `a[0]`).
+        target: String,
+        /// Whether it assigns an array (`a=(x y)`, `a[0]=x`).
+        array: bool,
+    },
+    /// A `[[ … ]]` test (its words are not listed).
+    ExtendedTest,
+}
+
+/// A word as written, before expansion, with its Markdown line: what checks of the shell's own
+/// syntax (bash-only brace expansion, arrays) read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Word {
+    /// The word as written, quotes and expansions included (`"${list[0]}"`, `{1..3}`).
+    pub text: String,
+    /// What the word is.
+    pub role: WordRole,
+    /// The Markdown line.
+    pub line: usize,
+}
+
+/// An `a || b` in a block: the program that ends the pipeline before `||` and the one that
+/// starts the pipeline after it (`grep -q ok || echo missing`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fallback {
+    /// The last program of the pipeline whose failure is handled, as written, when it is a
+    /// simple command.
+    pub checked: Option<String>,
+    /// The first program of the fallback, as written, when it is a simple command.
+    pub fallback: Option<String>,
+    /// The Markdown line of the and-or list.
+    pub line: usize,
+}
+
+/// Builtins whose arguments declare variables.
+const DECLARATIONS: &[&str] = &["export", "declare", "local", "readonly", "typeset"];
 
 /// A block's code that the parser rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -78,6 +175,13 @@ pub struct ShellError {
 pub struct Analysis {
     /// The simple commands, in source order (substitutions before the command using them).
     pub commands: Vec<Command>,
+    /// The variables the block sets, in source order.
+    pub assignments: Vec<Assignment>,
+    /// The words of the block in source order (those inside `$( … )` after the command using
+    /// them); heredoc bodies, redirection targets and `case` values are not listed.
+    pub words: Vec<Word>,
+    /// The `a || b` fallbacks, in source order.
+    pub fallbacks: Vec<Fallback>,
     /// Markdown lines of `while true`-style loops that never end by themselves.
     pub endless_loops: Vec<usize>,
     /// The parse error, if the block is not valid shell; `commands` is then a best effort.
@@ -149,6 +253,7 @@ impl Walker<'_> {
 
     fn list(&mut self, list: &ast::CompoundList, guarded: bool) {
         for ast::CompoundListItem(and_or, separator) in &list.0 {
+            self.fallbacks(and_or);
             let background = matches!(separator, ast::SeparatorOperator::Async);
             let has_more = !and_or.additional.is_empty();
             // In `a && b || c` every pipeline but the last has its failure handled by the shell.
@@ -160,6 +265,28 @@ impl Walker<'_> {
                 };
                 self.pipeline(pipeline, guarded || i + 1 < count, background);
             }
+        }
+    }
+
+    fn fallbacks(&mut self, and_or: &ast::AndOrList) {
+        let line = self
+            .line_of(and_or.first.seq.first().and_then(|c| c.location()))
+            .unwrap_or_else(|| (self.lines)(1 + self.line_offset));
+        let program = |command: Option<&ast::Command>| match command? {
+            ast::Command::Simple(simple) => simple.word_or_name.as_ref().map(|w| w.value.clone()),
+            _ => None,
+        };
+        let mut previous = &and_or.first;
+        for next in &and_or.additional {
+            let (ast::AndOr::And(pipeline) | ast::AndOr::Or(pipeline)) = next;
+            if let ast::AndOr::Or(fallback) = next {
+                self.analysis.fallbacks.push(Fallback {
+                    checked: program(previous.seq.last()),
+                    fallback: program(fallback.seq.first()),
+                    line,
+                });
+            }
+            previous = pipeline;
         }
     }
 
@@ -184,7 +311,9 @@ impl Walker<'_> {
             ast::Command::Function(function) => {
                 self.compound(&function.body.0, guarded, background);
             }
-            ast::Command::ExtendedTest(..) => {}
+            ast::Command::ExtendedTest(test, _) => {
+                self.word_at("[[".into(), WordRole::ExtendedTest, Some(test.loc.clone()));
+            }
         }
     }
 
@@ -193,6 +322,16 @@ impl Walker<'_> {
             ast::CompoundCommand::BraceGroup(group) => self.list(&group.list, guarded),
             ast::CompoundCommand::Subshell(sub) => self.list(&sub.list, guarded),
             ast::CompoundCommand::ForClause(f) => {
+                let line = self.line_of(Some(f.loc.clone())).unwrap_or(0);
+                self.analysis.assignments.push(Assignment {
+                    name: f.variable_name.clone(),
+                    value: None,
+                    binding: Binding::Loop,
+                    line,
+                });
+                for word in f.values.iter().flatten() {
+                    self.word(word, WordRole::Plain, word.location());
+                }
                 for word in f.values.iter().flatten() {
                     self.substitutions(word);
                 }
@@ -258,26 +397,39 @@ impl Walker<'_> {
             .iter()
             .map(|w| unquote(&w.value))
             .collect();
+        if let Some(name) = &simple.word_or_name {
+            self.word(name, WordRole::Plain, name.location());
+        }
         let mut heredoc = None;
         let mut writes = Vec::new();
+        let mut redirects = Vec::new();
+        let mut assignments = Vec::new();
         let mut words: Vec<&ast::Word> = simple.word_or_name.iter().collect();
         let prefix_len = simple.prefix.as_ref().map_or(0, |p| p.0.len());
         for (index, item) in items.iter().enumerate() {
             match item {
                 ast::CommandPrefixOrSuffixItem::Word(word) => {
                     // Only suffix words are arguments; prefix items are assignments and redirects.
+                    self.word(word, WordRole::Plain, word.location());
                     argv.push(unquote(&word.value));
                     words.push(word);
                 }
-                // After the command name, `app=web` is an argument (`kubectl label … app=web`),
-                // not an assignment.
-                ast::CommandPrefixOrSuffixItem::AssignmentWord(_, word)
-                    if index >= prefix_len && !argv.is_empty() =>
-                {
-                    argv.push(unquote(&word.value));
+                ast::CommandPrefixOrSuffixItem::AssignmentWord(assignment, word) => {
+                    let role = WordRole::Assignment {
+                        target: assignment.name.to_string(),
+                        array: matches!(assignment.value, ast::AssignmentValue::Array(_))
+                            || matches!(assignment.name, ast::AssignmentName::ArrayElementName(..)),
+                    };
+                    self.word(word, role, Some(assignment.loc.clone()));
                     words.push(word);
+                    // After the command name, `app=web` is an argument (`kubectl label … app=web`),
+                    // not an assignment.
+                    if index >= prefix_len && !argv.is_empty() {
+                        argv.push(unquote(&word.value));
+                    } else {
+                        assignments.push(self.assignment(assignment));
+                    }
                 }
-                ast::CommandPrefixOrSuffixItem::AssignmentWord(_, word) => words.push(word),
                 ast::CommandPrefixOrSuffixItem::IoRedirect(ast::IoRedirect::HereDocument(
                     _,
                     doc,
@@ -293,19 +445,35 @@ impl Walker<'_> {
                         body_line,
                     });
                 }
-                ast::CommandPrefixOrSuffixItem::IoRedirect(ast::IoRedirect::File(
-                    fd,
-                    ast::IoFileRedirectKind::Write
-                    | ast::IoFileRedirectKind::Append
-                    | ast::IoFileRedirectKind::Clobber,
-                    ast::IoFileRedirectTarget::Filename(target),
-                )) if fd.is_none_or(|fd| fd == 1) => {
-                    let file = unquote(&target.value);
-                    if file != "/dev/null" {
-                        writes.push(file);
-                    }
-                }
                 ast::CommandPrefixOrSuffixItem::IoRedirect(redirect) => {
+                    if let ast::IoRedirect::File(fd, kind, target) = redirect {
+                        let target = match target {
+                            ast::IoFileRedirectTarget::Filename(w) => Some(unquote(&w.value)),
+                            ast::IoFileRedirectTarget::Fd(fd) => Some(fd.to_string()),
+                            _ => None,
+                        };
+                        if let Some(target) = target {
+                            let stdout = fd.is_none_or(|fd| fd == 1)
+                                && matches!(
+                                    kind,
+                                    ast::IoFileRedirectKind::Write
+                                        | ast::IoFileRedirectKind::Append
+                                        | ast::IoFileRedirectKind::Clobber
+                                );
+                            let is_file = matches!(
+                                redirect,
+                                ast::IoRedirect::File(_, _, ast::IoFileRedirectTarget::Filename(_))
+                            );
+                            if stdout && is_file && target != "/dev/null" {
+                                writes.push(target.clone());
+                            }
+                            redirects.push(Redirect {
+                                fd: fd.and_then(|fd| u32::try_from(fd).ok()),
+                                operator: kind.to_string(),
+                                target,
+                            });
+                        }
+                    }
                     self.redirect_words(redirect)
                 }
                 ast::CommandPrefixOrSuffixItem::ProcessSubstitution(_, sub) => {
@@ -316,18 +484,86 @@ impl Walker<'_> {
         for word in words {
             self.substitutions(word);
         }
+        let binding = if argv.is_empty() {
+            Binding::Shell
+        } else {
+            Binding::Command
+        };
+        for mut assignment in assignments {
+            assignment.binding = binding;
+            self.analysis.assignments.push(assignment);
+        }
         if argv.is_empty() {
             return;
         }
+        self.declarations(&argv, line);
         self.analysis.commands.push(Command {
             argv,
             line,
             heredoc,
             writes,
+            redirects,
             background,
             substituted: self.substituted,
             guarded,
         });
+    }
+
+    /// An assignment word before (or without) a command; its binding is set by the caller.
+    fn assignment(&self, assignment: &ast::Assignment) -> Assignment {
+        let name = match &assignment.name {
+            ast::AssignmentName::VariableName(n) | ast::AssignmentName::ArrayElementName(n, _) => {
+                n.clone()
+            }
+        };
+        let value = match &assignment.value {
+            ast::AssignmentValue::Scalar(word) => unquote(&word.value),
+            ast::AssignmentValue::Array(_) => assignment.value.to_string(),
+        };
+        Assignment {
+            name,
+            value: Some(value),
+            binding: Binding::Shell,
+            line: self.line_of(Some(assignment.loc.clone())).unwrap_or(0),
+        }
+    }
+
+    /// The variables `export A=1`, `declare -x A`, `read A B` set.
+    fn declarations(&mut self, argv: &[String], line: usize) {
+        let binding = match argv[0].as_str() {
+            "read" => Binding::Read,
+            name if DECLARATIONS.contains(&name) => Binding::Declare,
+            _ => return,
+        };
+        for arg in argv[1..].iter().filter(|a| !a.starts_with('-')) {
+            let (name, value) = match arg.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_string())),
+                None => (arg.as_str(), None),
+            };
+            let name: String = name
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                self.analysis.assignments.push(Assignment {
+                    name,
+                    value: value.filter(|_| binding == Binding::Declare),
+                    binding,
+                    line,
+                });
+            }
+        }
+    }
+
+    fn word(&mut self, word: &ast::Word, role: WordRole, loc: Option<brush_parser::SourceSpan>) {
+        self.word_at(word.value.clone(), role, loc);
+    }
+
+    fn word_at(&mut self, text: String, role: WordRole, loc: Option<brush_parser::SourceSpan>) {
+        let line = self
+            .line_of(loc)
+            .unwrap_or_else(|| (self.lines)(1 + self.line_offset));
+        self.analysis.words.push(Word { text, role, line });
     }
 
     fn redirect_words(&mut self, redirect: &ast::IoRedirect) {
@@ -380,6 +616,7 @@ impl Walker<'_> {
                 line: (self.lines)(index + 1),
                 heredoc: None,
                 writes: Vec::new(),
+                redirects: Vec::new(),
                 background,
                 substituted: false,
                 guarded: false,
@@ -579,6 +816,133 @@ mod tests {
         assert_eq!(analysis.endless_loops, vec![103]);
         let bounded = analyze("while true; do date; break; done", &[1]);
         assert!(bounded.endless_loops.is_empty());
+    }
+
+    #[test]
+    fn assignments_and_how_they_bind() {
+        let code = "NS=demo\nKUBECONFIG=/tmp/k kubectl get pods\nexport A=1 B\nread -r C\nfor i in 1 2; do echo $i; done\nkubectl label pod p app=web\nlist=(a b)";
+        let analysis = analyze(code, &lines(code));
+        let found: Vec<(&str, Option<&str>, Binding, usize)> = analysis
+            .assignments
+            .iter()
+            .map(|a| (a.name.as_str(), a.value.as_deref(), a.binding, a.line))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("NS", Some("demo"), Binding::Shell, 101),
+                ("KUBECONFIG", Some("/tmp/k"), Binding::Command, 102),
+                ("A", Some("1"), Binding::Declare, 103),
+                ("B", None, Binding::Declare, 103),
+                ("C", None, Binding::Read, 104),
+                ("i", None, Binding::Loop, 105),
+                ("list", Some("(a b)"), Binding::Shell, 107),
+            ]
+        );
+    }
+
+    #[test]
+    fn redirections_and_written_files() {
+        struct Case {
+            code: &'static str,
+            redirects: &'static [(Option<u32>, &'static str, &'static str)],
+            writes: &'static [&'static str],
+            written_file: Option<&'static str>,
+        }
+        let cases = [
+            Case {
+                code: "cat > a.yaml <<EOF\nx\nEOF",
+                redirects: &[(None, ">", "a.yaml")],
+                writes: &["a.yaml"],
+                written_file: Some("a.yaml"),
+            },
+            Case {
+                code: "cat <<'EOF' >> \"my notes.md\"\nx\nEOF",
+                redirects: &[(None, ">>", "my notes.md")],
+                writes: &["my notes.md"],
+                written_file: Some("my notes.md"),
+            },
+            Case {
+                code: "tee -a out.txt <<EOF\nx\nEOF",
+                redirects: &[],
+                writes: &[],
+                written_file: Some("out.txt"),
+            },
+            Case {
+                code: "make build 2> err.log > /dev/null < in.txt",
+                redirects: &[
+                    (Some(2), ">", "err.log"),
+                    (None, ">", "/dev/null"),
+                    (None, "<", "in.txt"),
+                ],
+                writes: &[],
+                written_file: None,
+            },
+            Case {
+                code: "echo hi > out.txt",
+                redirects: &[(None, ">", "out.txt")],
+                writes: &["out.txt"],
+                written_file: None,
+            },
+        ];
+        for case in cases {
+            let analysis = analyze(case.code, &lines(case.code));
+            let command = &analysis.commands[0];
+            let redirects: Vec<(Option<u32>, &str, &str)> = command
+                .redirects
+                .iter()
+                .map(|r| (r.fd, r.operator.as_str(), r.target.as_str()))
+                .collect();
+            assert_eq!(redirects, case.redirects, "{}", case.code);
+            assert_eq!(command.writes, case.writes, "{}", case.code);
+            assert_eq!(
+                command.written_file().as_deref(),
+                case.written_file,
+                "{}",
+                case.code
+            );
+        }
+    }
+
+    #[test]
+    fn words_fallbacks_and_tests_in_source_order() {
+        let code =
+            "if [[ -n $x ]]; then a[0]=1; fi\ngrep -q ok f || echo missing\necho $(printf {1..3})";
+        let analysis = analyze(code, &lines(code));
+        let words: Vec<(&str, &WordRole, usize)> = analysis
+            .words
+            .iter()
+            .map(|w| (w.text.as_str(), &w.role, w.line))
+            .collect();
+        let element = WordRole::Assignment {
+            target: "a[0]".into(),
+            array: true,
+        };
+        assert_eq!(
+            words,
+            [
+                ("[[", &WordRole::ExtendedTest, 101),
+                ("a[0]=1", &element, 101),
+                ("grep", &WordRole::Plain, 102),
+                ("-q", &WordRole::Plain, 102),
+                ("ok", &WordRole::Plain, 102),
+                ("f", &WordRole::Plain, 102),
+                ("echo", &WordRole::Plain, 102),
+                ("missing", &WordRole::Plain, 102),
+                ("echo", &WordRole::Plain, 103),
+                ("$(printf {1..3})", &WordRole::Plain, 103),
+                ("printf", &WordRole::Plain, 103),
+                ("{1..3}", &WordRole::Plain, 103),
+            ]
+        );
+        assert_eq!(
+            analysis.fallbacks,
+            [Fallback {
+                checked: Some("grep".into()),
+                fallback: Some("echo".into()),
+                line: 102,
+            }]
+        );
     }
 
     #[test]

@@ -1,4 +1,8 @@
 //! Fuzzes the chapter parser and both plan renderings: arbitrary bytes must never panic.
+//!
+//! Run with the dictionary of the dialects labbook reads (admonitions, tabs, attribute fences,
+//! front matter, Hugo shortcodes, Killercoda markers, prompts, placeholders), so that the fuzzer
+//! reaches them: `cargo fuzz run parse_and_plan -- -dict=markdown.dict`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

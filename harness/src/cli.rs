@@ -1,12 +1,21 @@
 //! The command line: clap definitions (doc comments are the help text) and exit codes.
 //!
 //! Exit codes follow the contract: 0 success, 1 a lab failed or lint found an error, 2 bad usage
-//! or unreadable input (with a message naming the file and line).
+//! or unreadable input (with a message naming the file and line), a path with no labs included,
+//! 3 this machine cannot run labs (no bash, no writable temporary folder).
+//!
+//! `labbook run`'s arguments become [`engine::Settings`] and a [`Backend`] here
+//! ([`RunArgs::to_settings`]); the engine never sees a clap type.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
+pub use crate::engine::confine::Confine;
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::cluster::Backend;
+use crate::engine;
 
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;
@@ -14,11 +23,16 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code for bad usage or unreadable input.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code when this machine cannot run labs (bash missing, no writable temporary folder).
+pub const EXIT_ENVIRONMENT: u8 = 3;
 
 /// labbook keeps hands-on course Markdown honest: it plans, lints, runs and publishes the labs in it.
 ///
 /// A PATH is a chapter file, a folder of chapters, or an mdBook folder (holding book.toml), whose
 /// chapters are taken in SUMMARY.md order.
+///
+/// Exit codes: 0 success, 1 a lab failed or the lint found an error, 2 bad usage or unreadable
+/// input, 3 this machine cannot run labs (bash missing, no writable temporary folder).
 #[derive(Debug, Parser)]
 #[command(name = "labbook", version, propagate_version = true)]
 pub struct Cli {
@@ -36,9 +50,9 @@ pub enum Format {
     Json,
 }
 
-/// Cluster backends of `run`.
+/// The values of `run --cluster`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ClusterBackend {
+pub enum ClusterChoice {
     /// No cluster: KUBECONFIG points to an empty file, so no real cluster can be reached.
     None,
     /// A throw-away kind cluster per lab, deleted at the end.
@@ -59,6 +73,9 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// List only one shard's labs: `slice:K/N` or `hash:K/N` (as `run --partition`).
+        #[arg(long, value_name = "SPEC")]
+        partition: Option<crate::partition::Partition>,
     },
     /// Execute the labs like a careful reader, and assert every Verify section.
     ///
@@ -68,7 +85,8 @@ pub enum Command {
     /// difference writes a pending `.snap.new` and never touches the accepted file. Exit codes:
     /// 0 every lab passed, 1 a lab failed or the run was interrupted (Ctrl+C stops the running
     /// step, runs cleanup and tears down; a second Ctrl+C skips cleanup), 2 bad usage or
-    /// unreadable input.
+    /// unreadable input, 3 this machine cannot run labs (bash missing, no writable temporary
+    /// folder).
     Run(RunArgs),
     /// Find broken labs without a cluster: shell, heredocs, manifests, and a model of the cluster.
     Lint {
@@ -85,9 +103,91 @@ pub enum Command {
         #[arg(default_value = ".")]
         book: PathBuf,
     },
+    /// Scaffold a course, like `mdbook init`: book.toml with the preprocessor, the stylesheet,
+    /// SUMMARY.md, a first lab and a GitHub workflow. Only adds missing files.
+    Init {
+        /// The course folder (created if needed).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Work with run reports (`--report DIR` folders): `summary` prints a Markdown table with one
+    /// row per lab (for `$GITHUB_STEP_SUMMARY`), `merge` joins the reports of a run's shards.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Review pending snapshots (`.snap.new`) one by one: a diff against the accepted one, the
+    /// chapter and line of the block, then accept, reject or skip.
+    ///
+    /// Works in any course repository; inside a Cargo workspace `cargo insta review` reads the
+    /// same files. Answers come one per line on stdin: a(ccept), r(eject), s(kip), q(uit).
+    Review {
+        /// Where to look for pending snapshots (searched recursively).
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Accept every pending snapshot without asking.
+        #[arg(long, conflicts_with_all = ["reject_all", "list"])]
+        accept_all: bool,
+        /// Reject (delete) every pending snapshot without asking.
+        #[arg(long, conflicts_with = "list")]
+        reject_all: bool,
+        /// Only list the pending snapshots (`chapter.md:LINE<TAB>file`).
+        #[arg(long)]
+        list: bool,
+    },
+    /// Find accepted snapshots that no step refers to any more (a heading was renamed, a block
+    /// removed), and list or delete them.
+    ///
+    /// `list` prints them and exits 1 when there are any; `delete` removes them and their
+    /// pending `.snap.new`. A chapter inside a book is checked against the whole book.
+    Snapshots {
+        /// Chapter files, folders or book folders.
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// What to do with unreferenced snapshots.
+        #[arg(long, value_enum, value_name = "ACTION", required = true)]
+        unreferenced: crate::snapshots::Unreferenced,
+    },
     /// List the tools a course needs (docker, kind, kubectl, istioctl, helm, shellcheck) and
     /// which cluster backend can be used here.
     Doctor,
+    /// Internal: confine this process with Landlock, then exec COMMAND (how `run` starts a
+    /// lab's shell).
+    #[command(name = "__confine", hide = true)]
+    Confine {
+        /// A path (and everything below it) the command may write.
+        #[arg(long = "write", value_name = "PATH")]
+        write: Vec<PathBuf>,
+        /// Fail when the kernel enforces nothing.
+        #[arg(long)]
+        require: bool,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<std::ffi::OsString>,
+    },
+}
+
+/// The subcommands of `labbook report`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge the reports of a partitioned run's shards into one.
+    ///
+    /// Every lab of every DIR/report.json is kept, diagnostics are copied, and junit.xml is
+    /// written from the merged report. Refused (exit code 2) when a lab is in two reports, or
+    /// the reports come from labbook versions with different report contracts or from
+    /// different cluster backends.
+    Merge {
+        /// The shards' report folders (each holding report.json).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to write the merged report.json and junit.xml (must not hold a report yet).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// A Markdown summary, one row per lab: result, steps passed, time and first failure.
+    Summary {
+        /// The `--report` folder of a run, or its `report.json`.
+        #[arg(default_value = "report")]
+        report: PathBuf,
+    },
 }
 
 /// Options of `labbook run`.
@@ -97,8 +197,8 @@ pub struct RunArgs {
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Where the labs run.
-    #[arg(long, value_enum, default_value_t = ClusterBackend::None)]
-    pub cluster: ClusterBackend,
+    #[arg(long, value_enum, default_value_t = ClusterChoice::None)]
+    pub cluster: ClusterChoice,
     /// Write the outputs as the accepted snapshots instead of comparing.
     #[arg(long)]
     pub accept: bool,
@@ -126,6 +226,56 @@ pub struct RunArgs {
     /// temporary folder that is removed at the end.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+    /// Confine lab commands with Landlock: they may write only to their sandbox, run folder,
+    /// private HOME and TMPDIR, /dev/null and the terminal.
+    #[arg(long, value_enum, default_value_t = Confine::Auto)]
+    pub confine: Confine,
+    /// Run only one shard of the labs: `slice:K/N` (every N-th lab in reading order) or
+    /// `hash:K/N` (by a stable hash of the chapter's path in the book). Shards count from 1.
+    #[arg(long, value_name = "SPEC")]
+    pub partition: Option<crate::partition::Partition>,
+    /// Run only this step (a step id, or a Markdown line in its block), after the setup steps.
+    #[arg(long, value_name = "STEP", conflicts_with_all = ["from", "until"])]
+    pub only: Option<String>,
+    /// Run from this step (id or Markdown line) to the end, after the setup steps.
+    #[arg(long, value_name = "STEP")]
+    pub from: Option<String>,
+    /// Run up to and including this step (id or Markdown line).
+    #[arg(long, value_name = "STEP")]
+    pub until: Option<String>,
+    /// Leave the setup steps out as well (they run by default with --only, --from, --until).
+    #[arg(long)]
+    pub no_setup: bool,
+}
+
+impl RunArgs {
+    /// The engine's settings and the cluster backend these arguments ask for.
+    pub fn to_settings(&self) -> (engine::Settings, Backend) {
+        let settings = engine::Settings {
+            paths: self.paths.clone(),
+            accept: self.accept,
+            keep_going: self.keep_going,
+            step_timeout: Duration::from_secs(self.step_timeout),
+            watch_limit: Duration::from_secs(self.watch_limit),
+            jobs: self.jobs,
+            report: self.report.clone(),
+            confine: self.confine,
+            partition: self.partition,
+            steps: crate::step_filter::StepFilter {
+                only: self.only.clone(),
+                from: self.from.clone(),
+                until: self.until.clone(),
+                no_setup: self.no_setup,
+            },
+        };
+        let backend = match self.cluster {
+            ClusterChoice::None => Backend::None,
+            ClusterChoice::Kind => Backend::Kind {
+                keep_cluster: self.keep_cluster,
+            },
+        };
+        (settings, backend)
+    }
 }
 
 /// Parses the command line, runs it and maps the outcome to an exit code.
@@ -141,7 +291,11 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_USAGE)
+            if e.downcast_ref::<engine::EnvironmentError>().is_some() {
+                ExitCode::from(EXIT_ENVIRONMENT)
+            } else {
+                ExitCode::from(EXIT_USAGE)
+            }
         }
     }
 }
@@ -156,13 +310,50 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Runs a parsed command line; `Err` means bad usage or unreadable input (exit code 2).
+/// Runs a parsed command line; `Err` means bad usage or unreadable input (exit code 2), or an
+/// [`engine::EnvironmentError`] (exit code 3).
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Plan { paths, format } => crate::plan::run(&paths, format),
+        Command::Plan {
+            paths,
+            format,
+            partition,
+        } => crate::plan::run(&paths, format, partition),
         Command::Doctor => crate::doctor::run(),
-        Command::Run(args) => crate::engine::run(&args),
+        Command::Run(args) => {
+            let (settings, backend) = args.to_settings();
+            let passed = engine::run(&settings, backend)?;
+            Ok(if passed { EXIT_OK } else { EXIT_FAILED })
+        }
         Command::Lint { paths, format } => crate::lint::run(&paths, format),
         Command::Build { book } => crate::build::run(&book),
+        Command::Init { dir } => crate::init::run(&dir),
+        Command::Report(ReportCommand::Summary { report }) => crate::summary::run(&report),
+        Command::Review {
+            path,
+            accept_all,
+            reject_all,
+            list,
+        } => {
+            let mode = match (accept_all, reject_all, list) {
+                (true, _, _) => crate::review::Mode::AcceptAll,
+                (_, true, _) => crate::review::Mode::RejectAll,
+                (_, _, true) => crate::review::Mode::List,
+                _ => crate::review::Mode::Ask,
+            };
+            crate::review::run(&path, mode)
+        }
+        Command::Snapshots {
+            paths,
+            unreferenced,
+        } => crate::snapshots::run(&paths, unreferenced),
+        Command::Confine {
+            write,
+            require,
+            command,
+        } => Err(crate::engine::confine::exec(&write, require, &command).into()),
+        Command::Report(ReportCommand::Merge { dirs, out }) => {
+            crate::report_merge::run(&dirs, &out)
+        }
     }
 }

@@ -10,9 +10,10 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::cluster::Backend;
 
 /// Where the pinned versions of the course's tools live, relative to the repository root.
 pub const VERSIONS_FILE: &str = "book/versions.env";
@@ -156,7 +157,7 @@ impl Doctor {
     pub fn from_env() -> Self {
         let pins = std::env::current_dir()
             .ok()
-            .and_then(|dir| crate::cluster::kind::find_upwards(&dir, VERSIONS_FILE))
+            .and_then(|dir| crate::cluster::find_upwards(&dir, VERSIONS_FILE))
             .and_then(|file| std::fs::read_to_string(file).ok())
             .map(|text| parse_versions(&text))
             .unwrap_or_default();
@@ -265,12 +266,7 @@ enum Ran {
 
 /// The executable `name` in the first directory of `path` that has it.
 pub fn which(name: &str, path: &OsString) -> Option<PathBuf> {
-    std::env::split_paths(path)
-        .map(|dir| dir.join(name))
-        .find(|file| {
-            std::fs::metadata(file)
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+    labbook::tools::which(name, path)
 }
 
 /// The first word that looks like a version: `v1.34.1`, `28.2.2`, `0.10.0`, `v3.19.0+g3d8990f`.
@@ -399,19 +395,19 @@ impl Survey {
         let _ = writeln!(out, "\nDocker engine: {engine}");
 
         out.push_str("\nCluster backends\n");
-        out.push_str(
-            "  none  usable: labs run without a cluster (KUBECONFIG points at an empty file)\n",
-        );
-        let blockers = self.kind_blockers();
-        if blockers.is_empty() {
-            out.push_str("  kind  usable: one throw-away kind cluster per lab\n");
-        } else {
-            out.push_str(
-                "  kind  not usable: kind cannot run here, because
-",
-            );
-            for blocker in &blockers {
-                let _ = writeln!(out, "        - {blocker}");
+        for backend in Backend::ALL {
+            let blockers = match backend {
+                Backend::None => Vec::new(),
+                Backend::Kind { .. } => self.kind_blockers(),
+            };
+            let name = backend.name();
+            if blockers.is_empty() {
+                let _ = writeln!(out, "  {name}  usable: {}", backend.summary());
+            } else {
+                let _ = writeln!(out, "  {name}  not usable: {name} cannot run here, because");
+                for blocker in &blockers {
+                    let _ = writeln!(out, "        - {blocker}");
+                }
             }
         }
 
@@ -474,6 +470,7 @@ fn same_version(found: &str, pin: &str) -> bool {
 /// always usable, and the report says what the others need.
 pub fn run() -> anyhow::Result<u8> {
     print!("{}", Doctor::from_env().survey().render());
+    println!("\nConfinement: {}", crate::engine::confine::probe());
     Ok(crate::cli::EXIT_OK)
 }
 

@@ -3,7 +3,8 @@
 //! The text form reads like a compiler's: `path:line: severity[rule]: message`, the Markdown
 //! line with a gutter, and a `help:` hint, then a summary. The JSON form is the contract
 //! `{"diagnostics":[{"path","line","rule","severity","message"}]}`. Notes that are not tied to a
-//! line (ShellCheck missing) go to stderr, once.
+//! line (ShellCheck missing) go to stderr, once. Under GitHub Actions (`GITHUB_ACTIONS=true`)
+//! every diagnostic is also printed as an `::error`/`::warning`/`::notice` annotation.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -19,6 +20,7 @@ pub fn run(paths: &[PathBuf], format: Format) -> anyhow::Result<u8> {
         .iter()
         .map(|p| labbook::course::load(p))
         .collect::<Result<Vec<_>, _>>()?;
+    crate::plan::require_labs(paths, &courses)?;
     let options = Options {
         shellcheck: ShellcheckMode::from_env(),
     };
@@ -41,11 +43,44 @@ pub fn run(paths: &[PathBuf], format: Format) -> anyhow::Result<u8> {
             print!("{}", render(&outcome, &sources, labs));
         }
     }
+    if crate::github::actions() {
+        print!("{}", annotations(&outcome.diagnostics));
+    }
     Ok(if outcome.has_errors() {
         EXIT_FAILED
     } else {
         EXIT_OK
     })
+}
+
+/// The diagnostics as GitHub Actions annotations (`GITHUB_ACTIONS=true`), with their help.
+pub fn annotations(diagnostics: &[Diagnostic]) -> String {
+    use crate::github::{Level, annotation};
+    let mut out = String::new();
+    for d in diagnostics {
+        let level = match d.severity {
+            Severity::Error => Level::Error,
+            Severity::Warning => Level::Warning,
+            Severity::Info => Level::Notice,
+        };
+        let mut message = d.message.clone();
+        if let Some(help) = &d.help {
+            message.push_str(&format!("\nhelp: {help}"));
+        }
+        let title = format!("labbook lint: {}", d.rule);
+        let _ = writeln!(
+            out,
+            "{}",
+            annotation(
+                level,
+                &d.path.display().to_string(),
+                d.line,
+                &title,
+                &message
+            )
+        );
+    }
+    out
 }
 
 /// Renders the diagnostics and the summary for a person.

@@ -1,23 +1,21 @@
 //! Sessions, watches, `make` targets and Verify sections: checks on how a lab is put together.
 
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-use brush_parser::ast;
 use regex::Regex;
 
 use super::kubectl::{Invocation, is_dynamic};
-use super::shell::{Visit, walk};
 use super::{Severity, Sink};
 use labbook::annotation::Expect;
-use labbook::course::Course;
+use labbook::course::{Course, normalize};
 use labbook::model::{Lab, Step, StepKind};
 
 /// Runs the course-structure checks on one lab.
 pub(crate) fn check(course: &Course, lab: &Lab, sink: &mut Sink<'_>) {
     for step in &lab.steps {
-        if step.kind == StepKind::Skip {
+        if !step.kind.runs() {
             continue;
         }
         run_without_restart_never(step, sink);
@@ -99,10 +97,7 @@ fn cluster_cli_in_session(lab: &Lab, step: &Step, sink: &mut Sink<'_>) {
     };
     for command in &step.analysis.commands {
         let program = command.program();
-        if matches!(
-            program,
-            "kubectl" | "istioctl" | "helm" | "kind" | "k9s" | "kubectx" | "kubens"
-        ) {
+        if labbook::tools::talks_to_cluster(program) {
             sink.emit(
                 "session-cluster-cli",
                 severity,
@@ -139,44 +134,16 @@ fn watch_without_stop(step: &Step, sink: &mut Sink<'_>) {
     }
 }
 
-/// The program of the last command of a pipeline.
-fn last_program(pipeline: &ast::Pipeline) -> Option<String> {
-    match pipeline.seq.last()? {
-        ast::Command::Simple(simple) => simple.word_or_name.as_ref().map(|w| w.value.clone()),
-        _ => None,
-    }
-}
-
-fn first_program(pipeline: &ast::Pipeline) -> Option<String> {
-    match pipeline.seq.first()? {
-        ast::Command::Simple(simple) => simple.word_or_name.as_ref().map(|w| w.value.clone()),
-        _ => None,
-    }
-}
-
 fn cannot_fail(step: &Step, sink: &mut Sink<'_>) {
-    struct Fallbacks(Vec<usize>);
-    impl Visit for Fallbacks {
-        fn and_or(&mut self, list: &ast::AndOrList, line: usize) {
-            let mut previous = &list.first;
-            for next in &list.additional {
-                let (ast::AndOr::And(p) | ast::AndOr::Or(p)) = next;
-                if let ast::AndOr::Or(fallback) = next {
-                    let checks = last_program(previous)
-                        .is_some_and(|p| matches!(p.as_str(), "grep" | "egrep" | "fgrep"));
-                    let masks = first_program(fallback)
-                        .is_some_and(|p| matches!(p.as_str(), "echo" | "printf" | "true" | ":"));
-                    if checks && masks {
-                        self.0.push(line);
-                    }
-                }
-                previous = p;
-            }
-        }
-    }
-    let mut found = Fallbacks(Vec::new());
-    walk(&step.code, &mut found);
-    if let Some(line) = found.0.first() {
+    let found = step.analysis.fallbacks.iter().find(|f| {
+        f.checked
+            .as_deref()
+            .is_some_and(|p| matches!(p, "grep" | "egrep" | "fgrep"))
+            && f.fallback
+                .as_deref()
+                .is_some_and(|p| matches!(p, "echo" | "printf" | "true" | ":"))
+    });
+    if let Some(line) = found.map(|f| f.line) {
         let what = if step.kind == StepKind::Verify {
             "this check passes whatever the service answered"
         } else {
@@ -185,7 +152,7 @@ fn cannot_fail(step: &Step, sink: &mut Sink<'_>) {
         sink.emit(
             "verify-cannot-fail",
             Severity::Warning,
-            step.markdown_line(line - 1),
+            line,
             format!("`grep … || echo …` prints its fallback when grep finds nothing, so {what}"),
             Some("let grep fail (drop the `|| echo`), or print what was actually received".into()),
         );
@@ -251,26 +218,6 @@ fn manual_verify(lab: &Lab, sink: &mut Sink<'_>) {
             );
         }
     }
-}
-
-/// Removes `.` and `x/..` without touching the file system.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir
-                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
-            {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    if out.as_os_str().is_empty() {
-        out.push(".");
-    }
-    out
 }
 
 /// A Makefile's targets.
@@ -348,7 +295,7 @@ fn make_targets(course: &Course, lab: &Lab, sink: &mut Sink<'_>) {
     let mut cwd: Option<PathBuf> = Some(course.start_dir(lab));
     let mut cache: HashMap<PathBuf, Targets> = HashMap::new();
     for step in &lab.steps {
-        if matches!(step.kind, StepKind::SessionInput | StepKind::Skip) {
+        if step.kind == StepKind::SessionInput || !step.kind.runs() {
             continue;
         }
         for command in &step.analysis.commands {
@@ -509,12 +456,5 @@ mod tests {
         ] {
             assert_eq!(targets.defines(goal), defined, "{goal}");
         }
-    }
-
-    #[test]
-    fn paths_normalize() {
-        assert_eq!(normalize(Path::new("a/b/../c/./d")), PathBuf::from("a/c/d"));
-        assert_eq!(normalize(Path::new("a/..")), PathBuf::from("."));
-        assert_eq!(normalize(Path::new("../x")), PathBuf::from("../x"));
     }
 }

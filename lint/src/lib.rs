@@ -32,9 +32,10 @@ pub mod course;
 pub mod istio;
 pub use labbook::kubectl;
 pub mod manifest;
+pub mod reading;
 pub mod shell;
 pub mod shellcheck;
-pub(crate) mod yaml;
+pub use labbook::yaml;
 
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -290,6 +291,21 @@ pub const RULES: &[Rule] = &[
         "`make TARGET` where the reader's Makefile has no such target",
     ),
     rule(
+        "placeholder",
+        Severity::Warning,
+        "a value the reader must fill in (`<your-namespace>`, `YOUR_PROJECT_ID`, `{{ var }}`) that the book's `variables` do not supply",
+    ),
+    rule(
+        "unclosed-fence",
+        Severity::Warning,
+        "a code fence never closed, read to the end of its section or file",
+    ),
+    rule(
+        "snippet-missing",
+        Severity::Warning,
+        "an mkdocs `--8<--` snippet include whose file is not there",
+    ),
+    rule(
         "verify-manual",
         Severity::Info,
         "a Verify section with no runnable block",
@@ -442,6 +458,7 @@ fn lint_lab(course: &Course, lab: &Lab, sink: &mut Sink<'_>) {
     let manifests = manifest::check(lab, sink);
     cluster::check(lab, &manifests, sink);
     course::check(course, lab, sink);
+    reading::check(course, lab, sink);
 }
 
 /// The `lint --format json` document: `{"diagnostics":[{"path","line","rule","severity","message"}]}`.

@@ -1,9 +1,9 @@
-//! Manifests in heredocs: parsed, mapped to Markdown lines and checked against typed schemas.
+//! Manifests in heredocs, checked against typed schemas.
 //!
-//! A manifest is the body of a heredoc fed to `kubectl apply|create|replace -f -` (directly or
-//! through `cat <<EOF | kubectl apply -f -`), or written to a `.yaml` file that a later step may
-//! apply. Every document is parsed with serde-saphyr (keeping lines), then deserialized into the
-//! kind's type: k8s-openapi for core Kubernetes, [`super::istio`] for Istio. serde_ignored
+//! The model finds a lab's manifests and parses them once ([`Lab::manifests`]): the body of a
+//! heredoc fed to `kubectl apply|create|replace -f -` (directly or through
+//! `cat <<EOF | kubectl apply -f -`), or written to a `.yaml` file that a later step may apply,
+//! with the line of every node. Each document is deserialized into the kind's type: k8s-openapi for core Kubernetes, [`super::istio`] for Istio. serde_ignored
 //! collects the fields the type does not have (kubectl's default strict validation rejects
 //! them), and serde_path_to_error names the path of a value of the wrong type. Istio kinds also
 //! get semantic checks the schema cannot express: deprecated fields and values, percentages and
@@ -16,11 +16,10 @@ use std::collections::HashMap;
 use k8s_openapi::Resource;
 use serde::de::DeserializeOwned;
 
-use super::kubectl::Invocation;
 use super::yaml::{self, Node, Seg, Value};
 use super::{Severity, Sink, istio};
-use labbook::model::{Lab, Step, StepKind};
-use labbook::shell::Command;
+use labbook::manifest::{Manifest, Target};
+use labbook::model::Lab;
 
 /// One document of a manifest, with its Markdown lines.
 #[derive(Debug, Clone)]
@@ -43,11 +42,7 @@ impl Doc {
 
     /// The Markdown line of a line of the heredoc body.
     pub fn markdown_line(&self, body_line: usize) -> usize {
-        self.lines
-            .get(body_line.saturating_sub(1))
-            .or(self.lines.last())
-            .copied()
-            .unwrap_or(0)
+        labbook::manifest::markdown_line(&self.lines, body_line)
     }
 
     /// `kind`, or an empty string.
@@ -78,91 +73,43 @@ pub(crate) struct Manifests {
     pub files: HashMap<(usize, usize), (String, Vec<Doc>)>,
 }
 
-/// Finds, parses and checks every manifest of a lab.
+/// Checks every manifest of a lab, as the model found and parsed them ([`Lab::manifests`]).
 pub(crate) fn check(lab: &Lab, sink: &mut Sink<'_>) -> Manifests {
     let mut manifests = Manifests::default();
-    for (s, step) in lab.steps.iter().enumerate() {
-        if step.kind == StepKind::Skip {
+    for manifest in lab.manifests().all {
+        if !lab.steps[manifest.step].kind.runs() {
             continue;
         }
-        let commands = &step.analysis.commands;
-        for (c, command) in commands.iter().enumerate() {
-            if reads_stdin_manifest(command) {
-                let heredoc_command = if command.heredoc.is_some() {
-                    Some(command)
-                } else {
-                    // `cat <<EOF | kubectl apply -f -`: the heredoc belongs to `cat`.
-                    commands[..c].iter().rev().find(|p| {
-                        p.line == command.line
-                            && p.program() == "cat"
-                            && p.heredoc.is_some()
-                            && p.writes.is_empty()
-                    })
-                };
-                if let Some(docs) = heredoc_command.and_then(|h| parse_heredoc(step, h, true, sink))
-                {
-                    manifests.stdin.insert((s, c), docs);
+        let key = (manifest.step, manifest.command);
+        match &manifest.target {
+            Target::Stdin => {
+                if let Some(docs) = checked(&manifest, true, sink) {
+                    manifests.stdin.insert(key, docs);
                 }
-            } else if let Some(file) = command.written_file()
-                && (file.ends_with(".yaml") || file.ends_with(".yml"))
-                && let Some(docs) = parse_heredoc(step, command, false, sink)
-            {
-                manifests.files.insert((s, c), (file, docs));
             }
+            Target::File(file) if manifest.is_yaml_file() => {
+                if let Some(docs) = checked(&manifest, false, sink) {
+                    manifests.files.insert(key, (file.clone(), docs));
+                }
+            }
+            Target::File(_) => {}
         }
     }
     manifests
 }
 
-/// Whether a command reads manifests from stdin: `kubectl apply|create|replace -f -`.
-pub(crate) fn reads_stdin_manifest(command: &Command) -> bool {
-    Invocation::parse(command).is_some_and(|inv| {
-        matches!(inv.sub, "apply" | "create" | "replace")
-            && inv.flag_values(&["-f", "--filename"]).contains(&"-")
-    })
-}
-
-/// The Markdown lines of a heredoc body: `count` lines from `body_line`.
-fn body_lines(step: &Step, body_line: usize, count: usize) -> Vec<usize> {
-    match step.code_lines.iter().position(|l| *l == body_line) {
-        Some(start) => (0..count)
-            .map(|i| {
-                step.code_lines
-                    .get(start + i)
-                    .copied()
-                    .unwrap_or(body_line + i)
-            })
-            .collect(),
-        None => (0..count).map(|i| body_line + i).collect(),
-    }
-}
-
-/// Parses and checks the documents of a command's heredoc. `strict` for heredocs fed to kubectl;
-/// a `.yaml` file may be something else (Helm values, a template, a kind config), so its YAML
-/// errors and documents without `apiVersion`/`kind` are left alone.
-fn parse_heredoc(
-    step: &Step,
-    command: &Command,
-    strict: bool,
-    sink: &mut Sink<'_>,
-) -> Option<Vec<Doc>> {
-    let heredoc = command.heredoc.as_ref()?;
-    let lines = body_lines(step, heredoc.body_line, heredoc.body.lines().count().max(1));
-    let map = |line: usize| {
-        lines
-            .get(line.saturating_sub(1))
-            .or(lines.last())
-            .copied()
-            .unwrap_or(heredoc.body_line)
-    };
-    let trees = match yaml::parse_documents(&heredoc.body) {
-        Ok(trees) => trees,
+/// Checks the documents of a manifest. `strict` for heredocs fed to kubectl; a `.yaml` file may
+/// be something else (Helm values, a template, a kind config), so its YAML errors and documents
+/// without `apiVersion`/`kind` are left alone.
+fn checked(manifest: &Manifest, strict: bool, sink: &mut Sink<'_>) -> Option<Vec<Doc>> {
+    let trees = match &manifest.documents {
+        Ok(trees) => trees.clone(),
         Err(_) if !strict => return None,
         Err(error) => {
             sink.emit(
                 "manifest-yaml",
                 Severity::Error,
-                map(error.line),
+                manifest.markdown_line(error.line),
                 format!("the manifest is not valid YAML: {}", error.message),
                 Some("kubectl cannot parse it; check the indentation and quoting".into()),
             );
@@ -170,13 +117,13 @@ fn parse_heredoc(
         }
     };
     // Values that the shell expands are unknown; the type checks leave them alone.
-    let expands = !heredoc.quoted && heredoc.body.contains('$');
+    let expands = manifest.expands();
     let mut docs = Vec::new();
     for tree in trees {
         let mut doc = Doc {
             json: tree.to_json(),
             tree,
-            lines: lines.clone(),
+            lines: manifest.lines.clone(),
             accepted: true,
         };
         let looks_like_manifest =

@@ -1,151 +1,26 @@
 //! Built-in shell checks: bash-only syntax in POSIX `sh`, heredocs the shell will mangle, and the
 //! parser's syntax errors when ShellCheck is not there.
 //!
-//! The code is parsed with brush-parser (the same parser the lab model uses) and walked; only a
-//! heredoc *body* is scanned by hand, because it is not shell code but text in which the shell
-//! expands `$` and backticks — a few rules from the bash manual, not a grammar.
+//! The lint does not parse shell code: it reads what the model's one visitor
+//! ([`labbook::shell::analyze`]) recorded on each step (words, assignments, heredocs). Only a
+//! single word is split into its pieces here, and a heredoc *body* is scanned by hand, because it
+//! is not shell code but text in which the shell expands `$` and backticks — a few rules from the
+//! bash manual, not a grammar.
 
 use std::sync::LazyLock;
 
-use brush_parser::ast::{self, SourceLocation};
 use brush_parser::word::{Parameter, ParameterExpr, WordPiece};
 use regex::Regex;
 
 use super::{Severity, Sink};
-use labbook::model::{Dialect, Lab, Step, StepKind};
-
-/// What a walk over a block's AST reports; every line is 1-based within the block's code.
-pub(crate) trait Visit {
-    /// A word (command name, argument, loop value, assignment value).
-    fn word(&mut self, _word: &ast::Word, _line: usize) {}
-    /// A variable assignment (`a=1`, `a=(x y)`, `a[0]=x`).
-    fn assignment(&mut self, _assignment: &ast::Assignment, _line: usize) {}
-    /// The variable of a `for` loop.
-    fn for_variable(&mut self, _name: &str, _line: usize) {}
-    /// A `[[ … ]]` test.
-    fn extended_test(&mut self, _line: usize) {}
-    /// An and-or list (`a && b || c`, or a single pipeline).
-    fn and_or(&mut self, _list: &ast::AndOrList, _line: usize) {}
-}
-
-/// Parses `code` and walks it; returns false when it does not parse.
-pub(crate) fn walk(code: &str, visitor: &mut dyn Visit) -> bool {
-    let options = brush_parser::ParserOptions::default();
-    let mut parser = brush_parser::Parser::new(std::io::Cursor::new(code.as_bytes()), &options);
-    match parser.parse_program() {
-        Ok(program) => {
-            for list in &program.complete_commands {
-                walk_list(list, visitor);
-            }
-            true
-        }
-        Err(_) => false,
-    }
-}
-
-fn line_of(loc: Option<brush_parser::SourceSpan>) -> usize {
-    loc.map_or(1, |l| l.start.line.max(1))
-}
-
-fn walk_list(list: &ast::CompoundList, visitor: &mut dyn Visit) {
-    for ast::CompoundListItem(and_or, _) in &list.0 {
-        let line = line_of(and_or.first.seq.first().and_then(|c| c.location()));
-        visitor.and_or(and_or, line);
-        walk_pipeline(&and_or.first, visitor);
-        for next in &and_or.additional {
-            match next {
-                ast::AndOr::And(p) | ast::AndOr::Or(p) => walk_pipeline(p, visitor),
-            }
-        }
-    }
-}
-
-fn walk_pipeline(pipeline: &ast::Pipeline, visitor: &mut dyn Visit) {
-    for command in &pipeline.seq {
-        walk_command(command, visitor);
-    }
-}
-
-fn walk_command(command: &ast::Command, visitor: &mut dyn Visit) {
-    match command {
-        ast::Command::Simple(simple) => {
-            let items = simple
-                .prefix
-                .iter()
-                .flat_map(|p| p.0.iter())
-                .chain(simple.suffix.iter().flat_map(|s| s.0.iter()));
-            if let Some(word) = &simple.word_or_name {
-                visitor.word(word, line_of(word.location()));
-            }
-            for item in items {
-                match item {
-                    ast::CommandPrefixOrSuffixItem::Word(word) => {
-                        visitor.word(word, line_of(word.location()));
-                    }
-                    ast::CommandPrefixOrSuffixItem::AssignmentWord(assignment, word) => {
-                        let line = line_of(Some(assignment.loc.clone()));
-                        visitor.assignment(assignment, line);
-                        visitor.word(word, line);
-                    }
-                    ast::CommandPrefixOrSuffixItem::ProcessSubstitution(_, sub) => {
-                        walk_list(&sub.list, visitor);
-                    }
-                    ast::CommandPrefixOrSuffixItem::IoRedirect(_) => {}
-                }
-            }
-        }
-        ast::Command::Compound(compound, _) => walk_compound(compound, visitor),
-        ast::Command::Function(function) => walk_compound(&function.body.0, visitor),
-        ast::Command::ExtendedTest(test, _) => {
-            visitor.extended_test(line_of(Some(test.loc.clone())));
-        }
-    }
-}
-
-fn walk_compound(compound: &ast::CompoundCommand, visitor: &mut dyn Visit) {
-    match compound {
-        ast::CompoundCommand::BraceGroup(group) => walk_list(&group.list, visitor),
-        ast::CompoundCommand::Subshell(sub) => walk_list(&sub.list, visitor),
-        ast::CompoundCommand::ForClause(f) => {
-            visitor.for_variable(&f.variable_name, line_of(Some(f.loc.clone())));
-            for word in f.values.iter().flatten() {
-                visitor.word(word, line_of(word.location()));
-            }
-            walk_list(&f.body.list, visitor);
-        }
-        ast::CompoundCommand::ArithmeticForClause(f) => walk_list(&f.body.list, visitor),
-        ast::CompoundCommand::CaseClause(c) => {
-            for item in &c.cases {
-                if let Some(cmd) = &item.cmd {
-                    walk_list(cmd, visitor);
-                }
-            }
-        }
-        ast::CompoundCommand::IfClause(i) => {
-            walk_list(&i.condition, visitor);
-            walk_list(&i.then, visitor);
-            for branch in i.elses.iter().flatten() {
-                if let Some(condition) = &branch.condition {
-                    walk_list(condition, visitor);
-                }
-                walk_list(&branch.body, visitor);
-            }
-        }
-        ast::CompoundCommand::WhileClause(ast::WhileOrUntilClauseCommand(cond, body, _))
-        | ast::CompoundCommand::UntilClause(ast::WhileOrUntilClauseCommand(cond, body, _)) => {
-            walk_list(cond, visitor);
-            walk_list(&body.list, visitor);
-        }
-        ast::CompoundCommand::Coprocess(c) => walk_command(&c.body, visitor),
-        ast::CompoundCommand::Arithmetic(_) => {}
-    }
-}
+use labbook::model::{Dialect, Lab, Step};
+use labbook::shell::WordRole;
 
 /// Runs the built-in checks that do not depend on ShellCheck.
 pub(crate) fn check(lab: &Lab, sink: &mut Sink<'_>) {
     let defined = definitions(lab);
     for step in &lab.steps {
-        if step.kind == StepKind::Skip {
+        if !step.kind.runs() {
             continue;
         }
         if step.dialect == Dialect::Sh {
@@ -223,16 +98,7 @@ impl Bashisms {
                         ));
                     }
                 }
-                WordPiece::CommandSubstitution(code) => {
-                    let mut inner = Bashisms { found: Vec::new() };
-                    walk(code, &mut inner);
-                    self.found.extend(
-                        inner
-                            .found
-                            .into_iter()
-                            .map(|(l, s, m)| (line + l.saturating_sub(1), s, m)),
-                    );
-                }
+                // The commands inside `$( … )` are words of their own in the analysis.
                 _ => {}
             }
         }
@@ -251,41 +117,40 @@ fn array_parameter(expr: &ParameterExpr) -> Option<String> {
     }
 }
 
-impl Visit for Bashisms {
-    fn word(&mut self, word: &ast::Word, line: usize) {
+impl Bashisms {
+    fn word(&mut self, text: &str, line: usize) {
         let options = brush_parser::ParserOptions::default();
-        if let Ok(pieces) = brush_parser::word::parse(&word.value, &options) {
+        if let Ok(pieces) = brush_parser::word::parse(text, &options) {
             self.pieces(&pieces, line, false);
         }
-    }
-
-    fn assignment(&mut self, assignment: &ast::Assignment, line: usize) {
-        let array = matches!(assignment.value, ast::AssignmentValue::Array(_))
-            || matches!(assignment.name, ast::AssignmentName::ArrayElementName(..));
-        if array {
-            self.found.push((
-                line,
-                Severity::Error,
-                format!(
-                    "`{}` assigns an array, and POSIX sh has no arrays",
-                    assignment.name
-                ),
-            ));
-        }
-    }
-
-    fn extended_test(&mut self, line: usize) {
-        self.found.push((
-            line,
-            Severity::Warning,
-            "`[[ … ]]` is bash syntax: dash has no `[[`, and busybox sh only when built with bash compatibility".into(),
-        ));
     }
 }
 
 fn bashisms(step: &Step, sink: &mut Sink<'_>) {
     let mut visitor = Bashisms { found: Vec::new() };
-    walk(&step.code, &mut visitor);
+    for word in &step.analysis.words {
+        match &word.role {
+            WordRole::Plain => {}
+            WordRole::Assignment { target, array } => {
+                if *array {
+                    visitor.found.push((
+                        word.line,
+                        Severity::Error,
+                        format!("`{target}` assigns an array, and POSIX sh has no arrays"),
+                    ));
+                }
+            }
+            WordRole::ExtendedTest => {
+                visitor.found.push((
+                    word.line,
+                    Severity::Warning,
+                    "`[[ … ]]` is bash syntax: dash has no `[[`, and busybox sh only when built with bash compatibility".into(),
+                ));
+                continue;
+            }
+        }
+        visitor.word(&word.text, word.line);
+    }
     let shell = step.session.as_ref().map_or_else(
         || "a POSIX sh".to_string(),
         |s| format!("the sh of session `{s}`"),
@@ -294,7 +159,7 @@ fn bashisms(step: &Step, sink: &mut Sink<'_>) {
         sink.emit(
             "sh-bashism",
             severity,
-            step.markdown_line(line - 1),
+            line,
             format!("{message} (this block runs in {shell})"),
             Some("write POSIX sh (`i=1; while [ $i -le 10 ]; do …; i=$((i+1)); done`, `[ … ]`), or open the session with `bash` in an image that has it".into()),
         );
@@ -331,59 +196,11 @@ const ENVIRONMENT: &[&str] = &[
 
 /// Where the lab sets variables: (Markdown line, name).
 fn definitions(lab: &Lab) -> Vec<(usize, String)> {
-    struct Definitions<'a> {
-        step: &'a Step,
-        found: Vec<(usize, String)>,
-        next_is_name: bool,
-    }
-    impl Visit for Definitions<'_> {
-        fn assignment(&mut self, assignment: &ast::Assignment, line: usize) {
-            let name = match &assignment.name {
-                ast::AssignmentName::VariableName(n)
-                | ast::AssignmentName::ArrayElementName(n, _) => n,
-            };
-            self.found
-                .push((self.step.markdown_line(line - 1), name.clone()));
-        }
-        fn for_variable(&mut self, name: &str, line: usize) {
-            self.found
-                .push((self.step.markdown_line(line - 1), name.to_string()));
-        }
-        fn word(&mut self, word: &ast::Word, line: usize) {
-            // `export A=1`, `read A`, `declare A`: the words after the command name.
-            let value = word.value.as_str();
-            if matches!(
-                value,
-                "export" | "read" | "declare" | "local" | "readonly" | "typeset"
-            ) {
-                self.next_is_name = true;
-                return;
-            }
-            if self.next_is_name && !value.starts_with('-') {
-                let name: String = value
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                if !name.is_empty() {
-                    self.found.push((self.step.markdown_line(line - 1), name));
-                }
-            }
-        }
-        fn and_or(&mut self, _list: &ast::AndOrList, _line: usize) {
-            self.next_is_name = false;
-        }
-    }
-    let mut found = Vec::new();
-    for step in &lab.steps {
-        let mut visitor = Definitions {
-            step,
-            found: Vec::new(),
-            next_is_name: false,
-        };
-        walk(&step.code, &mut visitor);
-        found.extend(visitor.found);
-    }
-    found
+    lab.steps
+        .iter()
+        .flat_map(|step| &step.analysis.assignments)
+        .map(|a| (a.line, a.name.clone()))
+        .collect()
 }
 
 /// A `$` or backtick the shell acts on inside an unquoted heredoc body.

@@ -7,6 +7,12 @@
 //! many files keeps the whole course well under a second. Findings are mapped back to Markdown
 //! lines through the step's `code_lines`.
 //!
+//! Results are cached by block: the cache file (`$XDG_CACHE_HOME/labbook/shellcheck.json`, or
+//! `~/.cache/labbook/`) maps each block's dialect and code to ShellCheck's comments on it, for one
+//! ShellCheck version and set of flags. Only blocks not in it are checked, so a second lint of an
+//! unchanged course starts no ShellCheck but `--version`. The key is the code itself, not a hash
+//! of it: no collision can hand a block another block's findings.
+//!
 //! Some findings are noise for tutorial code, which a reader pastes into an interactive terminal
 //! one block at a time; they are left out (see [`EXCLUDED`] for each code and why). Only
 //! ShellCheck's `error` and `warning` levels are kept; `info` and `style` (quoting advice such as
@@ -14,10 +20,12 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
 
 use super::{Diagnostic, Severity, ShellcheckMode};
-use labbook::model::{Dialect, Lab, StepKind};
+use labbook::model::{Dialect, Lab};
 
 /// Codes left out, and why.
 pub const EXCLUDED: &[(&str, &str)] = &[
@@ -79,12 +87,14 @@ pub struct Block {
 pub fn blocks_of(lab: &Lab) -> Vec<Block> {
     lab.steps
         .iter()
-        .filter(|s| s.kind != StepKind::Skip && s.dialect != Dialect::Zsh)
+        .filter(|s| s.kind.runs() && s.dialect != Dialect::Zsh)
         .filter(|s| !s.code.trim().is_empty())
         .map(|s| Block {
             path: lab.path.clone(),
             dialect: s.dialect,
-            code: s.code.clone(),
+            // Placeholders read as plain words: the `placeholder` rule names them once, instead of
+            // ShellCheck reporting `<your-namespace>` as two redirections.
+            code: s.filled_code(|_| None),
             code_lines: s.code_lines.clone(),
         })
         .collect()
@@ -104,8 +114,9 @@ struct Output {
     comments: Vec<Comment>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 struct Comment {
+    #[serde(default, skip_serializing)]
     file: String,
     line: usize,
     level: String,
@@ -145,21 +156,66 @@ pub fn run(blocks: &[Block], mode: &ShellcheckMode) -> Run {
     if blocks.is_empty() {
         return Run::Done(Vec::new());
     }
-    let dir = match tempfile::Builder::new().prefix("labbook-lint-").tempdir() {
-        Ok(dir) => dir,
-        Err(e) => return unavailable(format!("failed to create a temporary folder: {e}")),
-    };
-    let mut files = Vec::with_capacity(blocks.len());
-    for (i, block) in blocks.iter().enumerate() {
-        let file = dir.path().join(format!("{i}.sh"));
-        let shell = match block.dialect {
-            Dialect::Sh => "sh",
-            _ => "bash",
+    let mut cache = Cache::load(&binary);
+    let mut found: Vec<Option<Vec<Comment>>> = blocks
+        .iter()
+        .map(|block| cache.get(block).cloned())
+        .collect();
+    let todo: Vec<usize> = (0..blocks.len()).filter(|i| found[*i].is_none()).collect();
+    if !todo.is_empty() {
+        let comments = match check(blocks, &todo, &binary) {
+            Ok(comments) => comments,
+            Err(why) => return unavailable(why),
         };
-        let text = format!("# shellcheck shell={shell}\n{}\n", block.code);
-        if let Err(e) = std::fs::write(&file, text) {
-            return unavailable(format!("failed to write {}: {e}", file.display()));
+        for &i in &todo {
+            found[i] = Some(Vec::new());
         }
+        for comment in comments {
+            if let Some(list) = block_index(&comment)
+                .and_then(|i| found.get_mut(i))
+                .and_then(Option::as_mut)
+            {
+                list.push(comment);
+            }
+        }
+        for &i in &todo {
+            if let Some(comments) = &found[i] {
+                cache.insert(&blocks[i], comments.clone());
+            }
+        }
+        cache.save();
+    }
+    let diagnostics = found
+        .iter()
+        .enumerate()
+        .flat_map(|(i, comments)| {
+            comments
+                .iter()
+                .flatten()
+                .filter_map(move |c| to_diagnostic_of(c, &blocks[i]))
+        })
+        .collect();
+    Run::Done(diagnostics)
+}
+
+/// Runs ShellCheck on the blocks at `indices` (files named by block index), in as few processes
+/// as there are cores.
+fn check(blocks: &[Block], indices: &[usize], binary: &Path) -> Result<Vec<Comment>, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("labbook-lint-")
+        .tempdir()
+        .map_err(|e| format!("failed to create a temporary folder: {e}"))?;
+    let mut files = Vec::with_capacity(indices.len());
+    for &i in indices {
+        let block = &blocks[i];
+        let file = dir.path().join(format!("{i}.sh"));
+        let text = format!(
+            "# shellcheck shell={}\n{}\n",
+            shell_of(block.dialect),
+            block.code
+        );
+        std::fs::write(&file, text)
+            .map_err(|e| format!("failed to write {}: {e}", file.display()))?;
         files.push(file);
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -169,7 +225,7 @@ pub fn run(blocks: &[Block], mode: &ShellcheckMode) -> Run {
     let results: Vec<Result<Vec<Comment>, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = files
             .chunks(chunk)
-            .map(|chunk| scope.spawn(|| invoke(&binary, chunk)))
+            .map(|chunk| scope.spawn(|| invoke(binary, chunk)))
             .collect();
         handles
             .into_iter()
@@ -179,19 +235,130 @@ pub fn run(blocks: &[Block], mode: &ShellcheckMode) -> Run {
             })
             .collect()
     });
-    let mut diagnostics = Vec::new();
+    let mut comments = Vec::new();
     for result in results {
-        let comments = match result {
-            Ok(comments) => comments,
-            Err(why) => return unavailable(why),
-        };
-        for comment in comments {
-            if let Some(d) = to_diagnostic(&comment, blocks) {
-                diagnostics.push(d);
-            }
-        }
+        comments.extend(result?);
     }
-    Run::Done(diagnostics)
+    Ok(comments)
+}
+
+fn shell_of(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sh => "sh",
+        _ => "bash",
+    }
+}
+
+/// The cache of ShellCheck's comments per block, for one ShellCheck version and flag set.
+#[derive(Debug, Default, Deserialize, Serialize)]
+struct Cache {
+    /// What the comments depend on besides the block: ShellCheck's version and our flags.
+    stamp: String,
+    /// `<shell>\n<code>` to the comments (lines counted in the file, directive included).
+    entries: HashMap<String, Vec<Comment>>,
+    #[serde(skip)]
+    path: Option<PathBuf>,
+    #[serde(skip)]
+    used: Vec<String>,
+}
+
+/// Entries kept beyond those of the current lint, so that the file cannot grow without end.
+const CACHE_LIMIT: usize = 50_000;
+
+impl Cache {
+    /// The cache for `binary`, empty when there is none, it is unreadable or stale, or the
+    /// version cannot be known (then nothing is saved either).
+    fn load(binary: &Path) -> Cache {
+        let Some(version) = version_of(binary) else {
+            return Cache::default();
+        };
+        let excluded: Vec<&str> = EXCLUDED.iter().map(|(code, _)| *code).collect();
+        let stamp = format!(
+            "{version} --severity=warning --exclude={}",
+            excluded.join(",")
+        );
+        let path = cache_dir().map(|dir| dir.join("labbook").join("shellcheck.json"));
+        let mut cache = path
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|bytes| serde_json::from_slice::<Cache>(&bytes).ok())
+            .filter(|c| c.stamp == stamp)
+            .unwrap_or_default();
+        cache.stamp = stamp;
+        cache.path = path;
+        cache
+    }
+
+    fn key(block: &Block) -> String {
+        format!("{}\n{}", shell_of(block.dialect), block.code)
+    }
+
+    fn get(&mut self, block: &Block) -> Option<&Vec<Comment>> {
+        let key = Cache::key(block);
+        if self.entries.contains_key(&key) {
+            self.used.push(key.clone());
+        }
+        self.entries.get(&key)
+    }
+
+    fn insert(&mut self, block: &Block, comments: Vec<Comment>) {
+        let key = Cache::key(block);
+        self.used.push(key.clone());
+        self.entries.insert(key, comments);
+    }
+
+    /// Writes the cache (a temporary file renamed over it: a concurrent lint reads the old or
+    /// the new file, never half of one). Failing to is not an error: the next lint checks again.
+    fn save(&mut self) {
+        use std::io::Write as _;
+        let Some(path) = self.path.clone() else {
+            return;
+        };
+        if self.entries.len() > CACHE_LIMIT {
+            let used: std::collections::HashSet<&String> = self.used.iter().collect();
+            self.entries.retain(|k, _| used.contains(k));
+        }
+        let Some(dir) = path.parent() else { return };
+        let Ok(json) = serde_json::to_vec(&*self) else {
+            return;
+        };
+        let _ = std::fs::create_dir_all(dir)
+            .and_then(|()| tempfile::NamedTempFile::new_in(dir))
+            .and_then(|mut file| {
+                file.write_all(&json)?;
+                file.persist(&path).map_err(|e| e.error)?;
+                Ok(())
+            });
+    }
+}
+
+/// Where caches go: `$XDG_CACHE_HOME`, else `~/.cache`.
+fn cache_dir() -> Option<PathBuf> {
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    std::env::var_os("XDG_CACHE_HOME")
+        .and_then(absolute)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(absolute)
+                .map(|h| h.join(".cache"))
+        })
+}
+
+/// ShellCheck's version line (`version: 0.10.0`), or `None` when it does not say.
+fn version_of(binary: &Path) -> Option<String> {
+    let output = std::process::Command::new(binary)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("version:"))
+        .map(|v| format!("{} {}", binary.display(), v.trim()))
+}
+
+fn block_index(comment: &Comment) -> Option<usize> {
+    Path::new(&comment.file).file_stem()?.to_str()?.parse().ok()
 }
 
 fn invoke(binary: &Path, files: &[PathBuf]) -> Result<Vec<Comment>, String> {
@@ -217,13 +384,12 @@ fn invoke(binary: &Path, files: &[PathBuf]) -> Result<Vec<Comment>, String> {
     Ok(parsed.comments)
 }
 
+#[cfg(test)]
 fn to_diagnostic(comment: &Comment, blocks: &[Block]) -> Option<Diagnostic> {
-    let index: usize = Path::new(&comment.file)
-        .file_stem()?
-        .to_str()?
-        .parse()
-        .ok()?;
-    let block = blocks.get(index)?;
+    to_diagnostic_of(comment, blocks.get(block_index(comment)?)?)
+}
+
+fn to_diagnostic_of(comment: &Comment, block: &Block) -> Option<Diagnostic> {
     let severity = match comment.level.as_str() {
         "error" => Severity::Error,
         "warning" => Severity::Warning,

@@ -125,6 +125,7 @@ mod tests {
                         duration_ms: 10,
                         output: String::new(),
                         failure: None,
+                        diff: None,
                         settle_ms: None,
                     }],
                     warnings: vec![],

@@ -2,9 +2,9 @@
 //!
 //! For the `html` renderer every step's fenced block is wrapped in a
 //! `<div class="labbook-step" data-kind="…">` carrying a badge that says what to do with it, its
-//! number and a stable anchor, and, for checked steps, the expected output; each lab gets a
-//! banner saying when it was last verified. Every other renderer gets the chapter with its
-//! annotation comments removed and nothing else changed.
+//! number and a stable anchor, and, for checked steps, the expected output; each lab (a chapter
+//! with a step that runs, [`Lab::is_lab`]) gets a banner saying when it was last verified. Every
+//! other renderer gets the chapter with its annotation comments removed and nothing else changed.
 //!
 //! The chapter is never re-rendered: the wrapper is spliced into the source by the byte spans the
 //! model recorded, and the fenced block stays Markdown so mdBook still highlights it. Chapters
@@ -24,11 +24,20 @@ use labbook::course::{Course, CourseConfig};
 use labbook::model::{Lab, Step, StepKind};
 use labbook::report::Report;
 use labbook::snapshot;
+use labbook::text::{Style, sanitize};
 
 pub use html::escape;
 /// The mdBook preprocessor crate this module implements, for callers that drive mdBook themselves.
 pub use mdbook_preprocessor;
 pub use preprocessor::{Labbook, RenderError};
+
+/// The stylesheet of the marks the preprocessor adds (badges, expected output, banners), shipped
+/// with the tool: `labbook init` writes it as `theme/labbook.css`, and a book lists it in
+/// `[output.html] additional-css`. Without it expected output shows as unlabelled text.
+pub const STYLESHEET: &str = include_str!("labbook.css");
+
+/// Where `labbook init` puts the stylesheet, relative to the book folder.
+pub const STYLESHEET_PATH: &str = "theme/labbook.css";
 
 /// Builds the lab model's lazily compiled parts (regular expressions, the shell parser) by
 /// parsing a small chapter that reaches them.
@@ -130,7 +139,8 @@ impl Book {
             return source.to_string();
         }
         let mut edits: Vec<Edit> = Vec::with_capacity(lab.steps.len() * 2 + 1);
-        if output == Output::Html {
+        // Only a lab gets a banner: a chapter whose blocks are all `skip` is not verified by a run.
+        if output == Output::Html && lab.is_lab() {
             let (at, prefix) = match &lab.title_bytes {
                 Some(title) => (
                     line_end(source, title.end),
@@ -207,6 +217,17 @@ impl Book {
         if !source[..at].ends_with('\n') {
             tail.push('\n');
         }
+        // A fence never closed would swallow the markup below as code: close it first.
+        if let Some(fence) = lab
+            .warnings
+            .iter()
+            .find(|w| w.line == step.span.line)
+            .and_then(|w| w.missing_fence.as_ref())
+        {
+            tail.push_str(&prefix);
+            tail.push_str(fence);
+            tail.push('\n');
+        }
         tail.push_str(blank);
         tail.push('\n');
         tail.push_str(&prefix);
@@ -245,18 +266,11 @@ impl Book {
     /// The stable anchor of a step: chapter and step id, so that anchors stay unique on the
     /// print page, where all chapters share one document.
     fn anchor(&self, lab: &Lab, step: &Step) -> String {
-        let id: String = step
-            .id
-            .chars()
-            .map(|c| {
-                if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        format!("step-{}--{id}", snapshot::chapter_key(&self.course, lab))
+        format!(
+            "step-{}--{}",
+            snapshot::chapter_key(&self.course, lab),
+            sanitize(&step.id, Style::FileName)
+        )
     }
 
     /// Escapes snapshot text for a `<pre>`, marking redaction placeholders (`[pod-hash]`, `[age]`,

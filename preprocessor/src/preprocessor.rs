@@ -194,8 +194,36 @@ pub fn book_for(ctx: &PreprocessorContext) -> Result<(Book, Vec<String>), Render
         .and_then(|cwd| ctx.root.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| ctx.root.clone());
     let src = root.join(&ctx.config.book.src);
-    let (report, warnings) = load_report(&root, config.report.as_deref())?;
+    let (report, mut warnings) = load_report(&root, config.report.as_deref())?;
+    if ctx.renderer == "html" {
+        warnings.extend(stylesheet_warning(ctx));
+    }
     Ok((Book::new(root, src, config, report), warnings))
+}
+
+/// A warning when the html book does not load labbook's stylesheet: without it a check's
+/// expected output shows as bare text with nothing saying what it is.
+fn stylesheet_warning(ctx: &PreprocessorContext) -> Option<String> {
+    let css: Vec<String> = ctx
+        .config
+        .get("output.html.additional-css")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let loaded = css.iter().any(|file| {
+        let path = ctx.root.join(file);
+        path.file_name().is_some_and(|n| n == "labbook.css") && path.is_file()
+    });
+    (!loaded).then(|| {
+        format!(
+            "the book does not load labbook's stylesheet, so expected output and badges show \
+             unstyled: write it with `labbook init {}` (it only adds missing files) or copy it to \
+             {}, and add `additional-css = [\"{}\"]` to [output.html] in book.toml",
+            ctx.root.display(),
+            crate::STYLESHEET_PATH,
+            crate::STYLESHEET_PATH
+        )
+    })
 }
 
 /// Reads the run report: the configured one, or `report.json` in the book folder when it exists.

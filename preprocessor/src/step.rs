@@ -7,9 +7,9 @@
 use labbook::annotation::Expect;
 use labbook::model::{Lab, SessionInfo, Step, StepKind};
 
-/// What a check without an accepted snapshot says instead of its expected output.
-pub const NOT_RECORDED: &str =
-    "Not recorded yet: the first <code>labbook run</code> will record it.";
+/// What a check without an accepted snapshot says instead of its expected output: for readers,
+/// who never run labbook themselves.
+pub const NOT_RECORDED: &str = "No expected output has been recorded for this check yet.";
 
 use super::html::{code, escape};
 
@@ -42,6 +42,7 @@ pub fn badge(lab: &Lab, step: &Step) -> String {
         StepKind::Troubleshoot => "Only if something failed".into(),
         StepKind::Cleanup => "Always run at the end".into(),
         StepKind::Skip => "Not part of the lab".into(),
+        StepKind::Output => "What you should see".into(),
     }
 }
 
@@ -51,6 +52,8 @@ fn place(info: &SessionInfo) -> String {
     match (info.tool.as_str(), &info.target) {
         ("docker", Some(target)) => format!("a {} container", code(target)),
         ("docker", None) => "a container".into(),
+        ("ssh", Some(target)) => format!("{} (over ssh)", code(target)),
+        ("su" | "sudo", _) => "the login shell opened before".into(),
         (_, Some(target)) if target.contains('/') => code(target),
         (_, Some(target)) => format!("the {} pod", code(target)),
         (_, None) => "a pod".into(),
@@ -67,14 +70,8 @@ fn written_file(step: &Step) -> Option<String> {
     step.analysis
         .commands
         .iter()
-        .filter(|c| c.heredoc.is_some() && !c.substituted)
-        .find_map(|c| {
-            c.writes.first().cloned().or_else(|| {
-                (c.program() == "tee")
-                    .then(|| c.args().iter().find(|a| !a.starts_with('-')).cloned())
-                    .flatten()
-            })
-        })
+        .filter(|c| !c.substituted)
+        .find_map(|c| c.written_file())
 }
 
 /// What the reader is shown under a block about its output.
@@ -103,7 +100,7 @@ pub fn expectation(step: &Step) -> Option<&Expect> {
 ///
 /// `redact` escapes snapshot text and marks its redaction placeholders. The panels' fixed
 /// labels ("Expected output", "Expected file content", "Expected result", what a placeholder
-/// means, "Not recorded yet: …") come from the stylesheet, not the page: repeated under every
+/// means, "No expected output has been recorded …") come from the stylesheet, not the page: repeated under every
 /// check they would fill the book's search index with the same words and make every page
 /// heavier, while the page itself keeps only what differs from step to step.
 pub fn expected_panel(expected: &Expected<'_>, redact: &dyn Fn(&str) -> String) -> Option<String> {

@@ -1,7 +1,6 @@
 //! A cheap, deterministic stand-in for the fuzzer that runs in every `cargo test`: mutated
 //! fixtures and random bytes must parse or fail with an error, never panic.
 
-
 /// A small xorshift generator, so the test is reproducible without extra dependencies.
 struct Rng(u64);
 
@@ -46,6 +45,31 @@ const PIECES: &[&str] = &[
     "<!-- labbook: expect=split:a=50,b=50 -->\n",
     "\u{feff}",
     "é",
+    // Other dialects: admonitions, tabs, attribute fences, front matter, shortcodes, markers.
+    "!!! tip \"Stuck?\"\n    ",
+    "???+ note\n    ",
+    "=== \"Linux\"\n    ",
+    "=== \"macOS\"\n\n    ```bash\n    ls\n",
+    "```{.shell .copy}\n",
+    "```bash {linenos=true}\n",
+    "```bash,norun\n",
+    "```shell-session\n",
+    "~~~\n",
+    "---\ntitle: \"T\"\n---\n",
+    "+++\ntitle = 'T'\n+++\n",
+    "{{< text bash >}}\n",
+    "{{< /text >}}\n",
+    "```{{exec}}\n",
+    "```{{copy}}\n",
+    "--8<-- \"part.md\"\n",
+    "<your-namespace>",
+    "{{ var }}",
+    "YOUR_PROJECT_ID",
+    "> [!NOTE]\n> ",
+    "Output:\n\n",
+    "NAME   READY   STATUS\n",
+    "<!-- expected_similarity=0.8 -->\n",
+    "<!-- labbook: var.x=y -->\n",
 ];
 
 #[test]

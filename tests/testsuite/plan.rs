@@ -31,8 +31,7 @@ fn json_plans() {
 #[test]
 fn fixtures_cover_every_kind() {
     let mut seen = std::collections::BTreeSet::new();
-    for entry in std::fs::read_dir(crate::support::root().join("fixtures/labs"))
-        .expect("fixtures")
+    for entry in std::fs::read_dir(crate::support::root().join("fixtures/labs")).expect("fixtures")
     {
         let path = entry.expect("entry").path();
         for step in lab_for(&path).steps {

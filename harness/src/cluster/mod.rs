@@ -1,7 +1,9 @@
 //! Cluster backends: what a lab's commands can reach, and the hooks the engine calls around steps.
 //!
-//! The engine knows nothing about kind or kube; it calls these hooks. `none` gives the lab an empty
-//! `KUBECONFIG` inside the run directory, so no real cluster can ever be reached.
+//! The engine knows nothing about kind or kube. The command line chooses a [`Backend`] (a plain
+//! value with its options); the engine asks it for one [`LabCluster`] per lab and calls that
+//! one's hooks. `none` ([`none`]) gives the lab an empty `KUBECONFIG` inside the run directory, so
+//! no real cluster can ever be reached; `kind` ([`kind`]) gives it a throw-away cluster.
 
 use std::path::{Path, PathBuf};
 
@@ -10,17 +12,77 @@ use labbook::{Lab, Step};
 pub mod diagnostics;
 pub mod kind;
 pub mod leftovers;
+pub mod none;
 pub mod scope;
 pub mod settle;
 
 #[cfg(test)]
 mod mock;
 
-/// What a backend contributes to one lab's run.
-pub trait ClusterBackend: Send {
-    /// The backend's name, as in `--cluster` and in the report (`none`, `kind`).
-    fn name(&self) -> &'static str;
+/// The cluster backend of a run, with its options: what the command line hands the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// No cluster: an empty kubeconfig.
+    None,
+    /// A throw-away kind cluster per lab.
+    Kind {
+        /// Keep the clusters after the run, for debugging (`--keep-cluster`).
+        keep_cluster: bool,
+    },
+}
 
+impl Backend {
+    /// Every backend, in the order `labbook doctor` lists them.
+    pub const ALL: [Backend; 2] = [
+        Backend::None,
+        Backend::Kind {
+            keep_cluster: false,
+        },
+    ];
+
+    /// The backend's name, as in `--cluster` and in the report (`none`, `kind`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::None => "none",
+            Backend::Kind { .. } => "kind",
+        }
+    }
+
+    /// What the backend gives a lab, in a few words (for `labbook doctor`).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Backend::None => "labs run without a cluster (KUBECONFIG points at an empty file)",
+            Backend::Kind { .. } => "one throw-away kind cluster per lab",
+        }
+    }
+
+    /// The cluster of one lab, given the run's id (shared by every lab of a run) and the lab's
+    /// run folder (where its kubeconfig lives).
+    pub fn for_lab(
+        self,
+        run_id: &str,
+        run_dir: &Path,
+        lab: &Lab,
+    ) -> anyhow::Result<Box<dyn LabCluster>> {
+        match self {
+            Backend::None => Ok(Box::new(none::NoCluster::new(run_dir)?)),
+            Backend::Kind { keep_cluster } => {
+                // The run folder is `<index>-<chapter key>` (`Lab::key`): unique within the run.
+                let lab_slug = run_dir
+                    .file_name()
+                    .map_or_else(|| lab.key(None), |name| name.to_string_lossy().into_owned());
+                let options = kind::KindOptions {
+                    keep_cluster,
+                    ..kind::KindOptions::new(run_id, lab_slug, run_dir)
+                };
+                Ok(Box::new(kind::KindCluster::new(options)?))
+            }
+        }
+    }
+}
+
+/// What a backend contributes to one lab's run: the hooks the engine calls around its steps.
+pub trait LabCluster: Send {
     /// Environment variables exported to every step of the lab (at least `KUBECONFIG`).
     fn env(&self) -> Vec<(String, String)>;
 
@@ -43,55 +105,30 @@ pub trait ClusterBackend: Send {
 
     /// Called at the very end (pass, fail or interrupt): releases the cluster.
     fn teardown(&mut self) -> anyhow::Result<()>;
-}
 
-/// The `none` backend: an empty kubeconfig, and nothing to settle, diagnose or tear down.
-pub struct NoCluster {
-    kubeconfig: PathBuf,
-}
+    /// Called when a step failed: a hint when the failure comes from this backend rather than
+    /// from the lab (`output` is the step's output, `failing` the first failing command).
+    fn failure_hint(
+        &self,
+        _lab: &Lab,
+        _step: &Step,
+        _output: &str,
+        _failing: &str,
+    ) -> Option<String> {
+        None
+    }
 
-impl NoCluster {
-    /// Creates the empty kubeconfig file inside the lab's run directory.
-    pub fn new(run_dir: &Path) -> anyhow::Result<Self> {
-        let kubeconfig = run_dir.join("kubeconfig");
-        std::fs::write(&kubeconfig, "")?;
-        Ok(NoCluster { kubeconfig })
+    /// Whether an output line only repeats what a [`LabCluster::failure_hint`] already says, and
+    /// can be left out of the console excerpt.
+    fn is_noise(&self, _line: &str) -> bool {
+        false
     }
 }
 
-impl ClusterBackend for NoCluster {
-    fn name(&self) -> &'static str {
-        "none"
-    }
-
-    fn env(&self) -> Vec<(String, String)> {
-        vec![(
-            "KUBECONFIG".into(),
-            self.kubeconfig.to_string_lossy().into_owned(),
-        )]
-    }
-
-    fn before_lab(&mut self, _lab: &Lab) -> anyhow::Result<()> {
-        Ok(())
-    }
-
-    fn before_step(&mut self, _lab: &Lab, _step: &Step) -> anyhow::Result<()> {
-        Ok(())
-    }
-
-    fn settle(&mut self, _lab: &Lab, _step: &Step) -> anyhow::Result<(u64, Option<String>)> {
-        Ok((0, None))
-    }
-
-    fn diagnose(&mut self, _lab: &Lab, _dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-        Ok(Vec::new())
-    }
-
-    fn leftovers(&mut self, _lab: &Lab) -> anyhow::Result<Vec<String>> {
-        Ok(Vec::new())
-    }
-
-    fn teardown(&mut self) -> anyhow::Result<()> {
-        Ok(())
-    }
+/// `rel` in `start` or its nearest ancestor that has it.
+pub fn find_upwards(start: &Path, rel: &str) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(rel))
+        .find(|path| path.is_file())
 }

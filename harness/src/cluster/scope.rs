@@ -1,5 +1,5 @@
-//! Which namespaces a lab touches, read from the lab model (its commands and manifests), never
-//! from the cluster.
+//! Which namespaces a lab touches, read from the lab model (its commands and the manifests
+//! [`Lab::manifests`] found), never from the cluster.
 //!
 //! Settling, diagnostics and the leftover check look only where the lab works. Asking the cluster
 //! "what changed" would need a baseline taken at the right moment, and a lab that creates its own
@@ -8,9 +8,11 @@
 
 use std::collections::BTreeSet;
 
-use labbook::kubectl::Invocation;
+use labbook::kubectl::{ISTIOCTL, Invocation};
+use labbook::manifest::Manifest;
 use labbook::shell::Command;
-use labbook::{Lab, Step, StepKind};
+use labbook::yaml::Node;
+use labbook::{Lab, StepKind};
 use serde_json::Value;
 
 /// The namespace a `kubectl` command without `-n` works in (the kubeconfigs labbook uses never
@@ -54,20 +56,27 @@ const WRITING_VERBS: &[&str] = &[
 /// pod) are ignored.
 pub fn lab_scope(lab: &Lab, upto: Option<usize>) -> Scope {
     let last = upto.unwrap_or(usize::MAX);
+    let manifests = lab.manifests();
     let mut scope = Scope::default();
     let mut mesh = false;
     for (index, step) in lab.steps.iter().enumerate() {
         if index > last || matches!(step.kind, StepKind::Skip | StepKind::SessionInput) {
             continue;
         }
-        for command in &step.analysis.commands {
+        for (c, command) in step.analysis.commands.iter().enumerate() {
             mesh |= mentions_mesh(command);
-            if let Some(kubectl) = kubectl_words(command) {
-                scope_of_kubectl(lab, step, command, kubectl, &mut scope);
+            if let Some(kubectl) = Invocation::wrapped(command) {
+                let applied = manifests.applied(lab, index, c);
+                scope_of_kubectl(&kubectl, &applied, &mut scope);
             } else if command.program() == "istioctl"
-                && let Some(ns) = istioctl_namespace(command.args())
+                && let Some(ns) = Invocation::read(&ISTIOCTL, command.args(), command.line).flag(&[
+                    "-n",
+                    "--namespace",
+                    "-i",
+                    "--istioNamespace",
+                ])
             {
-                add(&mut scope.touched, &ns);
+                add(&mut scope.touched, ns);
             }
         }
     }
@@ -78,18 +87,6 @@ pub fn lab_scope(lab: &Lab, upto: Option<usize>) -> Scope {
         scope.touched.insert(DEFAULT_NAMESPACE.to_string());
     }
     scope
-}
-
-/// The words after `kubectl`, also when kubectl is wrapped (`watch kubectl …`, `timeout 30 kubectl …`).
-fn kubectl_words(command: &Command) -> Option<&[String]> {
-    if command.program() == "kubectl" {
-        return Some(command.args());
-    }
-    let at = command
-        .args()
-        .iter()
-        .position(|w| w.rsplit('/').next() == Some("kubectl"))?;
-    command.args().get(at + 1..)
 }
 
 fn mentions_mesh(command: &Command) -> bool {
@@ -105,16 +102,7 @@ fn mentions_mesh(command: &Command) -> bool {
             .is_some_and(|doc| doc.body.contains("networking.istio.io"))
 }
 
-fn scope_of_kubectl(
-    lab: &Lab,
-    step: &Step,
-    command: &Command,
-    words: &[String],
-    scope: &mut Scope,
-) {
-    let Some(kubectl) = Invocation::from_args(words, command.line) else {
-        return;
-    };
+fn scope_of_kubectl(kubectl: &Invocation, applied: &[&Manifest], scope: &mut Scope) {
     let all_namespaces = kubectl.all_namespaces();
     let verb = kubectl.sub;
     // Positionals after the verb: `create namespace X` → ["namespace", "X"].
@@ -146,12 +134,13 @@ fn scope_of_kubectl(
         return;
     }
 
-    let manifests = if matches!(verb, "apply" | "create" | "replace") {
-        manifests_of(lab, step, command, &kubectl)
-    } else {
-        Vec::new()
-    };
-    if manifests.is_empty() {
+    let documents: Vec<Value> = applied
+        .iter()
+        .flat_map(|m| m.documents())
+        .map(Node::to_json)
+        .filter(|d| !d.is_null())
+        .collect();
+    if documents.is_empty() {
         if !all_namespaces {
             add(&mut scope.touched, &ns);
             if writes {
@@ -160,7 +149,7 @@ fn scope_of_kubectl(
         }
         return;
     }
-    for doc in &manifests {
+    for doc in &documents {
         manifest_scope(doc, &ns, scope);
     }
 }
@@ -197,73 +186,6 @@ fn manifest_scope(doc: &Value, command_ns: &str, scope: &mut Scope) {
         .unwrap_or(command_ns);
     add(&mut scope.touched, ns);
     add(&mut scope.written, ns);
-}
-
-/// The YAML documents a `kubectl apply|create|replace` reads: its heredoc for `-f -`, or the body
-/// of the heredoc an earlier command of the lab wrote to the named file.
-fn manifests_of(lab: &Lab, step: &Step, command: &Command, kubectl: &Invocation) -> Vec<Value> {
-    let mut docs = Vec::new();
-    for file in kubectl.flag_values(&["-f", "--filename"]) {
-        let body = if file == "-" {
-            command.heredoc.as_ref().map(|doc| doc.body.clone())
-        } else {
-            written_file(lab, step, file)
-        };
-        if let Some(body) = body {
-            docs.extend(parse_yaml(&body));
-        }
-    }
-    docs
-}
-
-/// The last heredoc body written to `file` at or before `upto` (`cat > file <<EOF`).
-fn written_file(lab: &Lab, upto: &Step, file: &str) -> Option<String> {
-    let wanted = file.trim_start_matches("./");
-    let mut found = None;
-    for step in &lab.steps {
-        for command in &step.analysis.commands {
-            if let Some(doc) = &command.heredoc
-                && command
-                    .writes
-                    .iter()
-                    .any(|w| w.trim_start_matches("./") == wanted)
-            {
-                found = Some(doc.body.clone());
-            }
-        }
-        if std::ptr::eq(step, upto) {
-            break;
-        }
-    }
-    found
-}
-
-/// The documents of a multi-document YAML text; a text that is not valid YAML gives none (kubectl
-/// would reject it anyway, and the command's namespace still counts).
-pub fn parse_yaml(text: &str) -> Vec<Value> {
-    serde_saphyr::from_multiple::<Value>(text)
-        .map(|docs| docs.into_iter().filter(|d| !d.is_null()).collect())
-        .unwrap_or_default()
-}
-
-/// The namespace an `istioctl` command names (`-n x`, `-i x`, `--namespace=x`).
-fn istioctl_namespace(args: &[String]) -> Option<String> {
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        if matches!(
-            arg.as_str(),
-            "-n" | "--namespace" | "-i" | "--istioNamespace"
-        ) {
-            return iter.next().cloned();
-        }
-        if let Some(value) = arg
-            .strip_prefix("--namespace=")
-            .or_else(|| arg.strip_prefix("--istioNamespace="))
-        {
-            return Some(value.to_string());
-        }
-    }
-    None
 }
 
 /// Adds a namespace name, unless it is an expansion only the shell knows (`$NS`).
@@ -331,6 +253,13 @@ mod tests {
                 code: "cat > vs.yaml <<'EOF'\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: r\n  namespace: mesh\nEOF\nkubectl apply -f ./vs.yaml",
                 touched: &["istio-system", "mesh"],
                 written: &["mesh"],
+                created: &[],
+            },
+            Case {
+                name: "a heredoc piped into kubectl, and a file written by tee",
+                code: "cat <<EOF | kubectl apply -f -\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: piped\nEOF\ntee gw.yaml <<'EOF'\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\n  namespace: teed\nEOF\nkubectl apply -f gw.yaml",
+                touched: &["piped", "teed"],
+                written: &["piped", "teed"],
                 created: &[],
             },
             Case {

@@ -4,14 +4,22 @@
 //! and finished steps scroll above it. Elsewhere (CI logs, pipes) the same finished-step lines are
 //! printed plainly, without control characters. The run ends with a failure summary and, under
 //! GitHub Actions, `::error file=…,line=…::` annotations.
+//!
+//! The failure text lives here too: how a failing command is named ([`describe_failure`]), an
+//! error and its sources on one line ([`error_chain`]), and the excerpt of a failing step's
+//! output shown under it ([`output_excerpt`]).
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use labbook::report::{LabReport, LabStatus, StepReport, StepStatus};
+use labbook::text::truncate;
 use labbook::{Lab, Step};
+
+use super::terminal::{Failure, FailureKind};
 
 /// A failure worth a line in the summary (and a GitHub annotation).
 #[derive(Debug, Clone)]
@@ -26,6 +34,8 @@ pub struct Problem {
     pub step: String,
     /// What went wrong (first line).
     pub message: String,
+    /// The rest: the hint and the snapshot diff or output excerpt, for annotations.
+    pub detail: Option<String>,
     /// A warning (optional step, leftover) rather than an error.
     pub warning: bool,
 }
@@ -110,7 +120,7 @@ impl Console {
             }
         }
         self.print(&text);
-        if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        if crate::github::actions() {
             for p in problems {
                 println!("{}", github_annotation(p));
             }
@@ -118,21 +128,20 @@ impl Console {
     }
 }
 
-/// A GitHub Actions workflow command for a problem.
+/// A GitHub Actions annotation for a problem, carrying its hint and diff.
 pub fn github_annotation(p: &Problem) -> String {
-    let escape_data = |s: &str| {
-        s.replace('%', "%25")
-            .replace('\r', "%0D")
-            .replace('\n', "%0A")
+    use crate::github::{Level, annotation};
+    let mut message = format!("[{}] {}: {}", p.lab, p.step, p.message);
+    if let Some(detail) = &p.detail {
+        message.push('\n');
+        message.push_str(detail);
+    }
+    let level = if p.warning {
+        Level::Warning
+    } else {
+        Level::Error
     };
-    let escape_property = |s: &str| escape_data(s).replace(':', "%3A").replace(',', "%2C");
-    format!(
-        "::{} file={},line={}::{}",
-        if p.warning { "warning" } else { "error" },
-        escape_property(&p.path),
-        p.line,
-        escape_data(&format!("[{}] {}: {}", p.lab, p.step, p.message))
-    )
+    annotation(level, &p.path, p.line, "", &message)
 }
 
 /// One lab on the console.
@@ -219,6 +228,140 @@ impl LabProgress<'_> {
     }
 }
 
+/// "`cmd` failed with exit code N at chapter.md:LINE" (with `count` failing commands in all).
+pub fn describe_failure(chapter: &Path, step: &Step, failure: &Failure, count: usize) -> String {
+    let markdown_line = failure.line;
+    let path = chapter.display();
+    match failure.kind {
+        FailureKind::Syntax => {
+            return format!(
+                "bash stopped reading the block at {path}:{markdown_line}: {}",
+                failure.command
+            );
+        }
+        FailureKind::Unbound => {
+            let (variable, code) = failure.command.split_once('\t').unwrap_or_default();
+            return format!(
+                "`{}` uses `${variable}`, which is not set (`set -u` is on), at \
+                 {path}:{markdown_line}; bash left the shell there",
+                truncate(code, 80)
+            );
+        }
+        FailureKind::Broken => {
+            return format!(
+                "the lab's shell could not start this block: it cannot open files any more \
+                 (did an earlier block lower `ulimit -n` or close file descriptors?){}",
+                if failure.command.is_empty() {
+                    String::new()
+                } else {
+                    format!("; bash said: {}", truncate(&failure.command, 120))
+                }
+            );
+        }
+        FailureKind::Command => {}
+    }
+    let code_line = step
+        .code_lines
+        .iter()
+        .position(|l| *l == markdown_line)
+        .and_then(|i| step.code.lines().nth(i))
+        .unwrap_or("")
+        .trim();
+    let first_word = failure.command.split_whitespace().next().unwrap_or("");
+    // Under `set -o pipefail`, bash names the pipeline's last command; the culprit is the last
+    // one that failed.
+    let culprit = failure.pipeline_culprit().and_then(|index| {
+        let commands: Vec<String> = step
+            .analysis
+            .commands
+            .iter()
+            .filter(|c| c.line == markdown_line && !c.substituted)
+            .map(|c| c.argv.join(" "))
+            .collect();
+        (commands.len() == failure.pipestatus.len())
+            .then(|| commands.get(index).cloned())
+            .flatten()
+            .map(|command| (index, command))
+    });
+    let command = if let Some((index, command)) = culprit {
+        format!(
+            "`{}` (command {} of the pipeline `{}`, under `set -o pipefail`)",
+            truncate(&command, 60),
+            index + 1,
+            truncate(
+                if code_line.is_empty() {
+                    &failure.command
+                } else {
+                    code_line
+                },
+                80
+            )
+        )
+    } else if !code_line.is_empty() && !code_line.contains(first_word) {
+        // A function from an earlier block failed inside; name the line the reader typed.
+        format!(
+            "`{}` (in `{}`)",
+            truncate(code_line, 80),
+            truncate(&failure.command, 60)
+        )
+    } else {
+        format!("`{}`", truncate(&failure.command, 80))
+    };
+    let mut text = format!(
+        "{command} failed with exit code {} at {path}:{markdown_line}",
+        failure.status,
+    );
+    if failure.status == 127 {
+        text.push_str(" (command not found)");
+    }
+    if count > 1 {
+        text.push_str(&format!(" (and {} more failing command(s))", count - 1));
+    }
+    text
+}
+
+/// An error and its sources, on one line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(&format!(": {e}"));
+        source = e.source();
+    }
+    text
+}
+
+/// The part of a failing step's output worth showing on the console: the end (where errors
+/// are), or, when a hint already explains that there is no cluster, the lines that are not
+/// `noise` (connection errors).
+pub fn output_excerpt(label: &str, output: &str, noise: Option<&dyn Fn(&str) -> bool>) -> String {
+    let all: Vec<&str> = output.trim_end().lines().collect();
+    if let Some(noise) = noise {
+        let kept: Vec<&str> = all.iter().copied().filter(|l| !noise(l)).take(5).collect();
+        let hidden = all.len() - kept.len();
+        let mut text = format!("{label}:");
+        for line in &kept {
+            text.push('\n');
+            text.push_str(line);
+        }
+        if hidden > 0 {
+            text.push_str(&format!(
+                "\n({hidden} more line(s), mostly \"no cluster\" connection errors, are in the report)"
+            ));
+        }
+        return text;
+    }
+    let keep = 20;
+    if all.len() <= keep {
+        return format!("{label}:\n{}", all.join("\n"));
+    }
+    format!(
+        "{label} (last {keep} of {} lines, all in the report):\n{}",
+        all.len(),
+        all[all.len() - keep..].join("\n")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +374,7 @@ mod tests {
             lab: "Lab".into(),
             step: "verify-1".into(),
             message: message.into(),
+            detail: None,
             warning,
         };
         let cases = [
@@ -246,5 +390,52 @@ mod tests {
         for (p, expected) in cases {
             assert_eq!(github_annotation(&p), expected);
         }
+        let with_diff = Problem {
+            detail: Some("--- accepted\n+++ new\n-a\n+b".into()),
+            ..problem("the output differs", false)
+        };
+        assert_eq!(
+            github_annotation(&with_diff),
+            "::error file=book/src/a%2Cb.md,line=12::[Lab] verify-1: the output differs%0A--- accepted%0A+++ new%0A-a%0A+b"
+        );
+    }
+
+    #[test]
+    fn excerpts_hide_no_cluster_noise_only_when_asked() {
+        let noise = "E1122 memcache.go:265] couldn't get current server API group list: dial tcp 127.0.0.1:8080: connect: connection refused";
+        let output = format!("{noise}\nbash: istioctl: command not found\n{noise}\n");
+        let cases = [
+            (
+                true,
+                vec!["bash: istioctl: command not found", "(2 more line(s)"],
+                vec!["memcache"],
+            ),
+            (false, vec!["memcache", "istioctl"], vec!["more line(s)"]),
+        ];
+        let dir = tempfile::tempdir().expect("tempdir");
+        use crate::cluster::LabCluster as _;
+        let none = crate::cluster::none::NoCluster::new(dir.path()).expect("kubeconfig");
+        let noise = |line: &str| none.is_noise(line);
+        for (no_cluster, present, absent) in cases {
+            let filter: Option<&dyn Fn(&str) -> bool> = no_cluster.then_some(&noise);
+            let text = output_excerpt("output", &output, filter);
+            for needle in present {
+                assert!(text.contains(needle), "{no_cluster}: {text}");
+            }
+            for needle in absent {
+                assert!(!text.contains(needle), "{no_cluster}: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn excerpts_keep_the_end_or_the_first_meaningful_lines() {
+        let output: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+        let long = output_excerpt("output", &output, None);
+        assert!(long.starts_with("output (last 20 of 30 lines"));
+        assert!(long.ends_with("line 30"));
+        let short = output_excerpt("output", &output, Some(&|_: &str| false));
+        assert!(short.contains("line 5\n(25 more line(s)"), "{short}");
+        assert_eq!(output_excerpt("output", "a\nb\n", None), "output:\na\nb");
     }
 }

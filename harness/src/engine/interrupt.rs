@@ -1,4 +1,4 @@
-//! Ctrl+C (and SIGTERM) while labs run: counted, never fatal by itself.
+//! Ctrl+C (and SIGTERM, SIGHUP, SIGQUIT) while labs run: counted, never fatal by itself.
 //!
 //! The first interrupt stops the running step of every lab, which then runs its cleanup steps and
 //! tears down; the second also stops cleanup. Lab commands run in their own process groups, so a
@@ -27,8 +27,9 @@ impl Interrupt {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Counts SIGINT and SIGTERM from now on, on a thread of its own. Returns once the handlers
-    /// are in place, so that no signal sent after this call is missed. `on_signal` is called
+    /// Counts SIGINT, SIGTERM, SIGHUP (a closed terminal) and SIGQUIT from now on, on a thread
+    /// of its own. Returns once the handlers are in place, so that no signal sent after this
+    /// call is missed. `on_signal` is called
     /// with the new count after each one (to tell the user what happens next).
     pub fn install(&self, on_signal: fn(usize)) -> Result<(), InstallError> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -48,9 +49,17 @@ impl Interrupt {
                 };
                 runtime.block_on(async move {
                     use tokio::signal::unix::{SignalKind, signal};
-                    let handlers = signal(SignalKind::interrupt())
-                        .and_then(|int| Ok((int, signal(SignalKind::terminate())?)));
-                    let (mut int, mut term) = match handlers {
+                    // Each of them ends labbook gracefully: the labs' cleanup runs and nothing
+                    // they started is left running.
+                    let handlers = signal(SignalKind::interrupt()).and_then(|int| {
+                        Ok((
+                            int,
+                            signal(SignalKind::terminate())?,
+                            signal(SignalKind::hangup())?,
+                            signal(SignalKind::quit())?,
+                        ))
+                    });
+                    let (mut int, mut term, mut hup, mut quit) = match handlers {
                         Ok(h) => h,
                         Err(e) => {
                             let _ = ready_tx.send(Err(e));
@@ -62,6 +71,8 @@ impl Interrupt {
                         tokio::select! {
                             _ = int.recv() => {}
                             _ = term.recv() => {}
+                            _ = hup.recv() => {}
+                            _ = quit.recv() => {}
                         }
                         counter.trigger();
                         on_signal(counter.count());

@@ -19,20 +19,21 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use labbook::report::{LabReport, LabStatus, StepReport, StepStatus};
-use labbook::{Course, Expect, Lab, Step, StepKind};
+use labbook::{Course, Lab, Step, StepKind};
 use regex::Regex;
 
-use super::console::{Console, LabProgress, Problem};
+use super::console::{Console, LabProgress, Problem, error_chain, output_excerpt};
 use super::interrupt::Interrupt;
+use super::judge::{Judge, Judgement};
 use super::redact::Redactor;
-use super::snapshots::{self, Verdict};
-use super::terminal::{self, Block, Ending, Failure, Outcome, Terminal};
-use super::{expect, procs, sandbox, session};
-use crate::cluster::ClusterBackend;
+use super::session::{self, SessionRun};
+use super::terminal::{self, Block, Ending, Outcome, Terminal};
+use super::{procs, sandbox};
+use crate::cluster::LabCluster;
 
-/// Settings shared by every lab of a run.
+/// What every lab of a run shares: the run's settings and what the run set up for its labs.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct RunContext {
     /// Write snapshots instead of comparing.
     pub accept: bool,
     /// Continue past failed verify steps.
@@ -49,8 +50,12 @@ pub struct Settings {
     pub report_dir: Option<PathBuf>,
     /// Paths never copied into a sandbox (the run and report folders).
     pub exclude: Vec<PathBuf>,
+    /// The `labbook` binary when lab commands are confined with Landlock.
+    pub confine: Option<PathBuf>,
     /// The environment lab commands start from (before the backend's variables).
     pub env: Vec<(OsString, OsString)>,
+    /// What is still kept of the run's step outputs.
+    pub output_budget: std::sync::Arc<terminal::OutputBudget>,
 }
 
 /// One lab to run.
@@ -63,6 +68,10 @@ pub struct Job<'a> {
     pub index: usize,
     /// The course's redactions.
     pub redactor: &'a Redactor,
+    /// What the course's sandbox copies.
+    pub source: &'a sandbox::Source,
+    /// The course's sandbox trees, reused from lab to lab.
+    pub pool: &'a sandbox::Pool,
 }
 
 /// What running a lab produced.
@@ -75,28 +84,13 @@ pub struct LabResult {
 
 /// Creates the cluster backend of a lab, given its run folder.
 pub type BackendFactory<'a> =
-    dyn Fn(&Path, &Lab) -> anyhow::Result<Box<dyn ClusterBackend>> + Sync + 'a;
-
-/// Programs that talk to a cluster: when they fail under `--cluster none`, the lab needs kind.
-const CLUSTER_TOOLS: &[&str] = &[
-    "kubectl",
-    "istioctl",
-    "helm",
-    "kind",
-    "k9s",
-    "kubectx",
-    "kubens",
-    "stern",
-    "linkerd",
-    "argocd",
-    "kustomize",
-];
+    dyn Fn(&Path, &Lab) -> anyhow::Result<Box<dyn LabCluster>> + Sync + 'a;
 
 /// Runs one lab to the end and reports it. Never panics on lab content; problems of the lab's
 /// infrastructure (sandbox, backend) fail the lab with a message.
 pub fn run(
     job: &Job,
-    settings: &Settings,
+    settings: &RunContext,
     backend: &BackendFactory,
     console: &Console,
     interrupt: &Interrupt,
@@ -135,6 +129,7 @@ pub fn run(
                 lab: lab.title.clone(),
                 step: "-".into(),
                 message,
+                detail: None,
                 warning: false,
             });
         }
@@ -161,63 +156,21 @@ fn skipped(step: &Step) -> StepReport {
         duration_ms: 0,
         output: String::new(),
         failure: None,
+        diff: None,
         settle_ms: None,
-    }
-}
-
-/// The outcome of a session, for its input steps.
-struct SessionRun {
-    status: StepStatus,
-    failure: Option<String>,
-    parts: Vec<Option<String>>,
-}
-
-/// A judged step.
-struct Judgement {
-    status: StepStatus,
-    exit_code: Option<i32>,
-    failure: Option<String>,
-    /// The Markdown line of the failing command, when one is known.
-    line: Option<usize>,
-    /// Shown under the step on the console (a diff, a hint).
-    details: Option<String>,
-}
-
-impl Judgement {
-    fn passed(exit_code: Option<i32>) -> Judgement {
-        Judgement {
-            status: StepStatus::Passed,
-            exit_code,
-            failure: None,
-            line: None,
-            details: None,
-        }
-    }
-
-    fn failed(status: StepStatus, exit_code: Option<i32>, failure: String) -> Judgement {
-        Judgement {
-            status,
-            exit_code,
-            failure: Some(failure),
-            line: None,
-            details: None,
-        }
-    }
-
-    fn ok(&self) -> bool {
-        matches!(self.status, StepStatus::Passed | StepStatus::Stopped)
     }
 }
 
 struct Runner<'a> {
     job: &'a Job<'a>,
-    settings: &'a Settings,
+    settings: &'a RunContext,
     progress: &'a LabProgress<'a>,
     interrupt: &'a Interrupt,
-    backend: Box<dyn ClusterBackend>,
+    backend: Box<dyn LabCluster>,
     terminal: Terminal,
     token: String,
     lab_dir: PathBuf,
+    tree: Option<sandbox::Tree>,
     home: Option<PathBuf>,
     reports: Vec<StepReport>,
     problems: Vec<Problem>,
@@ -231,7 +184,7 @@ struct Runner<'a> {
 impl<'a> Runner<'a> {
     fn prepare(
         job: &'a Job<'a>,
-        settings: &'a Settings,
+        settings: &'a RunContext,
         backend: &BackendFactory,
         progress: &'a LabProgress<'a>,
         interrupt: &'a Interrupt,
@@ -244,11 +197,12 @@ impl<'a> Runner<'a> {
         ));
         std::fs::create_dir_all(&lab_dir)
             .map_err(|e| format!("failed to create the run folder {}: {e}", lab_dir.display()))?;
-        let tree = lab_dir.join("tree");
-        let root = course.root();
-        sandbox::copy_course(&root, &tree, &settings.exclude).map_err(|e| error_chain(&e))?;
-        let start =
-            sandbox::map_into(&root, &tree, &course.start_dir(lab)).map_err(|e| error_chain(&e))?;
+        let tree = job
+            .pool
+            .take(job.source, &settings.run_root, &|| interrupt.count() > 0)
+            .map_err(|e| error_chain(&e))?;
+        let start = sandbox::map_into(&course.root(), &tree.path, &course.start_dir(lab))
+            .map_err(|e| error_chain(&e))?;
         if !start.is_dir() {
             return Err(format!(
                 "failed to start the lab in {}: no such folder in the course",
@@ -266,10 +220,29 @@ impl<'a> Runner<'a> {
             env.retain(|(k, _)| *k != *key);
             env.push((key.into(), value.into()));
         }
-        let home = env
-            .iter()
-            .find(|(k, _)| k == "HOME")
-            .map(|(_, v)| PathBuf::from(v));
+        // A private HOME and TMPDIR inside the run folder: the only places besides the sandbox
+        // a confined lab can write, and never the user's own.
+        for (name, dir) in [("HOME", "home"), ("TMPDIR", "tmp")] {
+            let path = lab_dir.join(dir);
+            std::fs::create_dir_all(&path)
+                .map_err(|e| format!("failed to create {}: {e}", path.display()))?;
+            env.retain(|(k, _)| k != name);
+            env.push((name.into(), path.into()));
+        }
+        let home = Some(lab_dir.join("home"));
+        let launcher = settings.confine.as_ref().map(|labbook| {
+            let mut writable = vec![lab_dir.clone(), tree.path.clone()];
+            writable.extend(
+                env.iter()
+                    .filter(|(k, _)| k == "KUBECONFIG")
+                    .map(|(_, v)| PathBuf::from(v)),
+            );
+            // Only the kind backend sets it (the user's own is not inherited).
+            if env.iter().any(|(k, _)| k == "KIND_CLUSTER_NAME") {
+                writable.extend(super::confine::docker_sockets(&env));
+            }
+            super::confine::launcher(labbook, &writable, false)
+        });
         let token = format!("lb{}x{}", std::process::id(), job.index + 1);
         let terminal = Terminal::new(terminal::Settings {
             bash: settings.bash.clone(),
@@ -277,6 +250,7 @@ impl<'a> Runner<'a> {
             cwd: start,
             env,
             token: token.clone(),
+            launcher: launcher.unwrap_or_default(),
         })
         .map_err(|e| error_chain(&e))?;
         Ok(Runner {
@@ -288,6 +262,7 @@ impl<'a> Runner<'a> {
             terminal,
             token,
             lab_dir,
+            tree: Some(tree),
             home,
             reports: lab.steps.iter().map(skipped).collect(),
             problems: Vec::new(),
@@ -303,12 +278,25 @@ impl<'a> Runner<'a> {
         self.job.lab
     }
 
+    /// The judge of this lab's steps.
+    fn judge(&self) -> Judge<'_> {
+        Judge {
+            course: self.job.course,
+            lab: self.job.lab,
+            redactor: self.job.redactor,
+            accept: self.settings.accept,
+            home: self.home.as_deref(),
+        }
+    }
+
     fn run_all(&mut self) {
         let lab = self.lab();
         let mut main_stopped = false;
         for (i, step) in lab.steps.iter().enumerate() {
             match step.kind {
-                StepKind::Skip | StepKind::Troubleshoot | StepKind::Cleanup => continue,
+                StepKind::Skip | StepKind::Output | StepKind::Troubleshoot | StepKind::Cleanup => {
+                    continue;
+                }
                 StepKind::SessionInput => {
                     self.report_session_input(i);
                     continue;
@@ -322,7 +310,11 @@ impl<'a> Runner<'a> {
             let ok = matches!(report.status, StepStatus::Passed | StepStatus::Stopped);
             if !ok && step.kind != StepKind::Optional {
                 self.failed = true;
-                let keep_going = self.settings.keep_going && step.kind == StepKind::Verify;
+                // Past a failed verify, or a write-file whose file differs from its snapshot
+                // (the file was written: later steps can still use it).
+                let keep_going = self.settings.keep_going
+                    && (step.kind == StepKind::Verify
+                        || (step.kind == StepKind::WriteFile && report.diff.is_some()));
                 if !keep_going {
                     main_stopped = true;
                 }
@@ -401,8 +393,33 @@ impl<'a> Runner<'a> {
             }
             _ => step.code.clone(),
         };
+        // A placeholder the reader fills in (`<your-namespace>`) is not shell: refuse the step
+        // before running it, unless the book or an annotation gives its value.
+        let variables = &self.job.course.config.variables;
+        let value = |name: &str| labbook::model::placeholder_value(lab, i, variables, name);
+        let unfilled: Vec<&str> = std::iter::once(step)
+            .chain(inputs.iter().copied())
+            .flat_map(|s| &s.placeholders)
+            .filter(|p| value(&p.name).is_none())
+            .map(|p| p.text.as_str())
+            .collect();
+        if !unfilled.is_empty() {
+            let judgement = Judgement::failed(
+                StepStatus::Failed,
+                None,
+                format!(
+                    "this step holds values the reader must fill in ({}); give them under \
+                     `[preprocessor.labbook] variables` in book.toml or with a `var.NAME=VALUE` \
+                     annotation",
+                    unfilled.join(", ")
+                ),
+            );
+            return self.record(i, report, judgement, None, started);
+        }
+        let code = labbook::placeholder::fill(&code, &step.placeholders, value);
         let stdin = (step.kind == StepKind::OpenSession).then(|| {
-            let blocks: Vec<&str> = inputs.iter().map(|s| s.code.as_str()).collect();
+            let filled: Vec<String> = inputs.iter().map(|s| s.filled_code(value)).collect();
+            let blocks: Vec<&str> = filled.iter().map(String::as_str).collect();
             session::input(&self.token, &blocks)
         });
         let watch = step.kind == StepKind::Watch;
@@ -418,6 +435,8 @@ impl<'a> Runner<'a> {
             limit,
             until: until.as_ref(),
             watch,
+            own_output: step.kind == StepKind::Background,
+            folders: step.kind == StepKind::WriteFile,
         };
         let retry_deadline = step.annotation.retry.map(|d| terminal::later(started, d));
         let mut attempts = 0;
@@ -430,8 +449,9 @@ impl<'a> Runner<'a> {
                     return self.record(i, report, judgement, None, started);
                 }
             };
-            let judgement = self.judge(step, &outcome, limit, until.is_some());
+            let judgement = self.judge().block(step, &outcome, limit, until.is_some());
             let again = !judgement.ok()
+                && !judgement.final_
                 && outcome.ending != Ending::Interrupted
                 && retry_deadline.is_some_and(|d| Instant::now() + Duration::from_secs(1) < d);
             if !again {
@@ -465,7 +485,7 @@ impl<'a> Runner<'a> {
         if outcome.truncated {
             output.push_str("\n[labbook: output truncated]\n");
         }
-        report.output = output;
+        report.output = self.settings.output_budget.keep(output);
         self.record(i, report, judgement, Some(&outcome), started)
     }
 
@@ -497,6 +517,7 @@ impl<'a> Runner<'a> {
         report.status = judgement.status;
         report.exit_code = judgement.exit_code;
         report.failure = judgement.failure;
+        report.diff = judgement.details.clone();
         report.duration_ms = millis(started.elapsed());
         let failed = !matches!(report.status, StepStatus::Passed | StepStatus::Stopped);
         let hint = if failed {
@@ -508,6 +529,8 @@ impl<'a> Runner<'a> {
             failure.push_str(&format!("\n{hint}"));
         }
         self.progress.finished(&report);
+        // The hint and the diff (or output), shown under the step and carried by annotations.
+        let mut detail = None;
         if failed {
             let mut details = Vec::new();
             if let Some(hint) = &hint {
@@ -516,16 +539,20 @@ impl<'a> Runner<'a> {
             if let Some(d) = &judgement.details {
                 details.push(d.clone());
             } else if !report.output.trim().is_empty() {
-                details.push(output_excerpt("output", &report.output, hint.is_some()));
+                let noise = |line: &str| self.backend.is_noise(line);
+                let noise: Option<&dyn Fn(&str) -> bool> = hint.is_some().then_some(&noise);
+                details.push(output_excerpt("output", &report.output, noise));
             }
             if !details.is_empty() {
-                self.progress.detail(&details.join("\n"));
+                let joined = details.join("\n");
+                self.progress.detail(&joined);
+                detail = Some(joined);
             }
         } else if step.kind == StepKind::Troubleshoot && !report.output.trim().is_empty() {
             self.progress.detail(&output_excerpt(
                 "troubleshooting output",
                 &report.output,
-                false,
+                None,
             ));
         }
         if failed {
@@ -548,6 +575,7 @@ impl<'a> Runner<'a> {
                     } else {
                         message
                     },
+                    detail,
                     warning: optional,
                 });
             }
@@ -556,299 +584,13 @@ impl<'a> Runner<'a> {
         report
     }
 
-    /// Under `--cluster none`, a failing step that calls a cluster tool needs a real cluster.
+    /// The backend's hint for a failing step (under `--cluster none`: the lab needs a cluster).
     fn cluster_hint(&self, step: &Step, outcome: Option<&Outcome>) -> Option<String> {
-        if self.backend.name() != "none" {
-            return None;
-        }
-        let tool = step.analysis.commands.iter().find_map(|c| {
-            let program = c.program();
-            let is_make_cluster_target = program == "make"
-                && c.args().iter().any(|a| {
-                    ["kind", "cluster", "istio", "mesh"]
-                        .iter()
-                        .any(|t| a.contains(t))
-                });
-            (CLUSTER_TOOLS.contains(&program) || is_make_cluster_target)
-                .then(|| (c.argv.join(" "), c.line))
-        })?;
-        // Only when the failure comes from talking to a cluster: a test double that fails for
-        // another reason does not need kind.
         let output = outcome.map_or("", |o| o.output.as_str());
         let failing = outcome
             .and_then(|o| o.failures.first())
             .map_or("", |f| f.command.as_str());
-        let first_word = failing.split_whitespace().next().unwrap_or("");
-        let connection = [
-            "connection refused",
-            "The connection to the server",
-            "no configuration has been provided",
-            "Unable to connect to the server",
-            "Kubernetes cluster unreachable",
-            "couldn't get current server API group list",
-            "command not found",
-            "invalid configuration",
-            "context was not found",
-            "dial tcp",
-        ]
-        .iter()
-        .any(|needle| output.contains(needle));
-        let tool_failed = CLUSTER_TOOLS.contains(&first_word) || first_word == "make";
-        (connection || tool_failed).then(|| {
-            format!(
-                "hint: this step talks to a cluster (`{}` at {}:{}), and --cluster none has none: \
-                 run this lab with --cluster kind",
-                truncate(&tool.0, 60),
-                self.lab().path.display(),
-                tool.1
-            )
-        })
-    }
-
-    fn judge(&self, step: &Step, outcome: &Outcome, limit: Duration, until: bool) -> Judgement {
-        let stopped = matches!(
-            outcome.ending,
-            Ending::Matched | Ending::Limit | Ending::Interrupted
-        );
-        // Commands killed by the stop itself are not failures of the lab.
-        let failures: Vec<&Failure> = outcome
-            .failures
-            .iter()
-            .filter(|f| !(stopped && f.status >= 128))
-            .collect();
-        let secs = limit.as_secs_f64();
-        match outcome.ending {
-            Ending::Interrupted => Judgement::failed(
-                StepStatus::Failed,
-                None,
-                "interrupted (Ctrl+C); its processes were stopped".into(),
-            ),
-            Ending::Limit if step.kind == StepKind::Watch && until => Judgement::failed(
-                StepStatus::TimedOut,
-                None,
-                format!(
-                    "the watch ran for {secs}s and its until= pattern {:?} never matched; it was \
-                     stopped",
-                    step.annotation.until.as_deref().unwrap_or("")
-                ),
-            ),
-            Ending::Limit if step.kind != StepKind::Watch => Judgement::failed(
-                StepStatus::TimedOut,
-                None,
-                format!("timed out after {secs}s; its processes were killed"),
-            ),
-            Ending::Limit | Ending::Matched => match failures.first() {
-                Some(f) => Judgement {
-                    line: Some(f.line),
-                    ..Judgement::failed(
-                        StepStatus::Failed,
-                        Some(f.status),
-                        self.describe(step, f, failures.len()),
-                    )
-                },
-                None => {
-                    let mut judgement = self.check_expectation(step, outcome, None);
-                    if judgement.ok() {
-                        judgement.status = StepStatus::Stopped;
-                    }
-                    judgement
-                }
-            },
-            Ending::Finished | Ending::ShellExited(_) => self.evaluate(step, outcome),
-        }
-    }
-
-    /// Judges a block that ran to its end.
-    fn evaluate(&self, step: &Step, outcome: &Outcome) -> Judgement {
-        let exit_code = match outcome.ending {
-            Ending::ShellExited(code) if code != 0 => code,
-            _ => outcome
-                .failures
-                .last()
-                .map(|f| f.status)
-                .or(outcome.status)
-                .unwrap_or(0),
-        };
-        if let Some(Expect::Exit { code }) = &step.annotation.expect {
-            return if exit_code == *code {
-                Judgement::passed(Some(exit_code))
-            } else {
-                let mut message = format!("expected exit code {code}, got {exit_code}");
-                if let Some(f) = outcome.failures.first() {
-                    message.push_str(&format!(
-                        "; {}",
-                        self.describe(step, f, outcome.failures.len())
-                    ));
-                }
-                Judgement::failed(StepStatus::Failed, Some(exit_code), message)
-            };
-        }
-        if let Some(f) = outcome.failures.first() {
-            return Judgement {
-                line: Some(f.line),
-                ..Judgement::failed(
-                    StepStatus::Failed,
-                    Some(exit_code),
-                    self.describe(step, f, outcome.failures.len()),
-                )
-            };
-        }
-        if let Ending::ShellExited(code) = outcome.ending
-            && code != 0
-        {
-            return Judgement::failed(
-                StepStatus::Failed,
-                Some(code),
-                format!(
-                    "the shell exited with status {code} (an `exit` in the block, or `set -e`?)"
-                ),
-            );
-        }
-        self.check_expectation(step, outcome, Some(exit_code))
-    }
-
-    /// Snapshot (the default for verify and write-file) or an annotated expectation.
-    fn check_expectation(
-        &self,
-        step: &Step,
-        outcome: &Outcome,
-        exit_code: Option<i32>,
-    ) -> Judgement {
-        let default =
-            matches!(step.kind, StepKind::Verify | StepKind::WriteFile).then_some(Expect::Snapshot);
-        let Some(expectation) = step.annotation.expect.clone().or(default) else {
-            return Judgement::passed(exit_code);
-        };
-        if expectation != Expect::Snapshot {
-            return match expect::check(&expectation, &outcome.output, exit_code.unwrap_or(0)) {
-                Ok(()) => Judgement::passed(exit_code),
-                Err(message) => Judgement::failed(StepStatus::Failed, exit_code, message),
-            };
-        }
-        let content = match self.snapshot_content(step, outcome) {
-            Ok(content) => content,
-            Err(message) => return Judgement::failed(StepStatus::Failed, exit_code, message),
-        };
-        self.compare(step, &content, exit_code)
-    }
-
-    fn compare(&self, step: &Step, content: &str, exit_code: Option<i32>) -> Judgement {
-        let (course, lab) = (self.job.course, self.lab());
-        match snapshots::check(course, lab, step, content, self.settings.accept) {
-            Ok(Verdict::Matched) | Ok(Verdict::Accepted { .. }) => Judgement::passed(exit_code),
-            Ok(Verdict::Differs { pending, diff, .. }) => Judgement {
-                details: Some(diff),
-                ..Judgement::failed(
-                    StepStatus::Failed,
-                    exit_code,
-                    format!(
-                        "the output differs from the accepted snapshot; the new one is in {} \
-                         (review it with `cargo insta review`, or run with --accept)",
-                        pending.display()
-                    ),
-                )
-            },
-            Ok(Verdict::Missing { path, .. }) => Judgement::failed(
-                StepStatus::Failed,
-                exit_code,
-                format!(
-                    "no accepted snapshot {} yet: run with --accept to accept this output",
-                    path.display()
-                ),
-            ),
-            Err(e) => Judgement::failed(StepStatus::Failed, exit_code, error_chain(&e)),
-        }
-    }
-
-    /// What a step's snapshot holds: the redacted output, or for write-file the files written.
-    fn snapshot_content(&self, step: &Step, outcome: &Outcome) -> Result<String, String> {
-        let redactor = self.job.redactor;
-        let mut files: Vec<String> = Vec::new();
-        if step.kind == StepKind::WriteFile {
-            for command in &step.analysis.commands {
-                if let Some(file) = command.written_file()
-                    && !files.contains(&file)
-                {
-                    files.push(file);
-                }
-            }
-        }
-        if files.is_empty() {
-            return Ok(redactor.output(&outcome.output).trim_end().to_string());
-        }
-        let mut parts = Vec::new();
-        for file in &files {
-            let path = self.resolve(file, &outcome.cwd);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                format!(
-                    "failed to read `{file}`, which the block writes (looked at {}): {e}",
-                    path.display()
-                )
-            })?;
-            let text = redactor.values(&text);
-            if files.len() == 1 {
-                parts.push(text);
-            } else {
-                parts.push(format!("==> {file} <==\n{text}"));
-            }
-        }
-        Ok(parts.join("\n").trim_end_matches('\n').to_string())
-    }
-
-    /// A path as the block wrote it, relative to the shell's folder after the block.
-    fn resolve(&self, file: &str, cwd: &Path) -> PathBuf {
-        let home = self.home.clone().unwrap_or_default();
-        let expanded = if let Some(rest) = file.strip_prefix("~/") {
-            home.join(rest)
-        } else {
-            let home = home.to_string_lossy();
-            PathBuf::from(file.replace("${HOME}", &home).replace("$HOME", &home))
-        };
-        cwd.join(expanded)
-    }
-
-    /// "`cmd` failed with exit code N at chapter.md:LINE".
-    fn describe(&self, step: &Step, failure: &Failure, count: usize) -> String {
-        let markdown_line = failure.line;
-        if failure.command.starts_with("syntax error")
-            || failure.command.starts_with("unexpected EOF")
-        {
-            return format!(
-                "bash stopped reading the block at {}:{markdown_line}: {}",
-                self.lab().path.display(),
-                failure.command
-            );
-        }
-        let code_line = step
-            .code_lines
-            .iter()
-            .position(|l| *l == markdown_line)
-            .and_then(|i| step.code.lines().nth(i))
-            .unwrap_or("")
-            .trim();
-        let first_word = failure.command.split_whitespace().next().unwrap_or("");
-        let command = if !code_line.is_empty() && !code_line.contains(first_word) {
-            // A function from an earlier block failed inside; name the line the reader typed.
-            format!(
-                "`{}` (in `{}`)",
-                truncate(code_line, 80),
-                truncate(&failure.command, 60)
-            )
-        } else {
-            format!("`{}`", truncate(&failure.command, 80))
-        };
-        let mut text = format!(
-            "{command} failed with exit code {} at {}:{markdown_line}",
-            failure.status,
-            self.lab().path.display()
-        );
-        if failure.status == 127 {
-            text.push_str(" (command not found)");
-        }
-        if count > 1 {
-            text.push_str(&format!(" (and {} more failing command(s))", count - 1));
-        }
-        text
+        self.backend.failure_hint(self.lab(), step, output, failing)
     }
 
     /// Reports a session-input step from its session's outcome.
@@ -867,44 +609,9 @@ impl<'a> Runner<'a> {
             .unwrap_or(0);
         let part = session.parts.get(position).cloned().flatten();
         let mut report = skipped(step);
-        let judgement = match (&part, session.status) {
-            (None, StepStatus::Passed | StepStatus::Stopped) => Judgement::failed(
-                StepStatus::Failed,
-                None,
-                format!(
-                    "the session `{session_id}` had ended before this block was typed (did an \
-                     earlier block `exit`?)"
-                ),
-            ),
-            (_, StepStatus::Passed | StepStatus::Stopped) => {
-                report.output = part.clone().unwrap_or_default();
-                let outcome = Outcome {
-                    number: 0,
-                    output: report.output.clone(),
-                    truncated: false,
-                    status: Some(0),
-                    failures: Vec::new(),
-                    ending: Ending::Finished,
-                    duration: Duration::ZERO,
-                    cwd: PathBuf::new(),
-                };
-                self.check_expectation(step, &outcome, None)
-            }
-            (_, status) => {
-                report.output = part.clone().unwrap_or_default();
-                Judgement::failed(
-                    status,
-                    None,
-                    format!(
-                        "its session `{session_id}` failed: {}",
-                        session
-                            .failure
-                            .as_deref()
-                            .unwrap_or("see the open-session step")
-                    ),
-                )
-            }
-        };
+        let (output, judgement) =
+            session::judge_input(&self.judge(), step, session_id, session, part);
+        report.output = output;
         let session_failed = !matches!(session.status, StepStatus::Passed | StepStatus::Stopped);
         if !judgement.ok() && !session_failed && step.kind != StepKind::Optional {
             self.failed = true;
@@ -951,19 +658,26 @@ impl<'a> Runner<'a> {
     /// Ends the lab: stops the shell and every process the lab started, asks the backend for
     /// leftovers and tears it down, and fills in the lab report.
     fn finish(mut self, result: &mut LabResult) {
+        // The process tree while the shell still holds it (a `setsid` daemon whose parent has
+        // exited is its orphan, adopted by labbook: see procs::adopt_orphans).
+        let shells = self.terminal.process_groups().to_vec();
+        let mut tree =
+            procs::descendants(&self.terminal.shell_pid().into_iter().collect::<Vec<_>>());
         self.terminal.shutdown();
         for (i, number) in std::mem::take(&mut self.backgrounds) {
             let (output, truncated) = self.terminal.output(number);
-            self.reports[i].output = output;
+            self.reports[i].output = self.settings.output_budget.keep(output);
             if truncated {
                 self.reports[i]
                     .output
                     .push_str("\n[labbook: output truncated]\n");
             }
         }
+        tree.extend(procs::adopted(Some(&shells), &shells));
         let killed = procs::reap(
-            self.terminal.process_groups(),
+            &shells,
             &self.terminal.lab_marker(),
+            &tree,
             Duration::from_secs(3),
         );
         if !killed.is_empty() {
@@ -971,6 +685,10 @@ impl<'a> Runner<'a> {
                 "killed with SIGKILL after ignoring SIGTERM at the end of the lab: {}",
                 killed.join(", ")
             ));
+        }
+        // Every process of the lab is gone: its tree can be reset for the next lab.
+        if let Some(tree) = self.tree.take() {
+            self.job.pool.give(tree);
         }
         match self.backend.leftovers(self.lab()) {
             Ok(leftovers) => self.warnings.extend(leftovers),
@@ -990,111 +708,5 @@ impl<'a> Runner<'a> {
         if self.failed {
             result.report.status = LabStatus::Failed;
         }
-    }
-}
-
-/// An error and its sources, on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(&format!(": {e}"));
-        source = e.source();
-    }
-    text
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_string()
-    } else {
-        let cut: String = text.chars().take(max).collect();
-        format!("{cut}…")
-    }
-}
-
-/// Lines that only say "there is no cluster": under `--cluster none` a hint explains them once,
-/// and repeating them would bury the lines that matter.
-const NO_CLUSTER_NOISE: [&str; 6] = [
-    "connection refused",
-    "The connection to the server",
-    "couldn't get current server API group list",
-    "Unable to connect to the server",
-    "Cannot connect to the Docker daemon",
-    "Kubernetes cluster unreachable",
-];
-
-/// The part of a failing step's output worth showing on the console: the end (where errors
-/// are), or, when a hint already explains that there is no cluster, the lines that are not
-/// connection errors.
-fn output_excerpt(label: &str, output: &str, no_cluster: bool) -> String {
-    let all: Vec<&str> = output.trim_end().lines().collect();
-    if no_cluster {
-        let kept: Vec<&str> = all
-            .iter()
-            .copied()
-            .filter(|l| !NO_CLUSTER_NOISE.iter().any(|n| l.contains(n)))
-            .take(5)
-            .collect();
-        let hidden = all.len() - kept.len();
-        let mut text = format!("{label}:");
-        for line in &kept {
-            text.push('\n');
-            text.push_str(line);
-        }
-        if hidden > 0 {
-            text.push_str(&format!(
-                "\n({hidden} more line(s), mostly \"no cluster\" connection errors, are in the report)"
-            ));
-        }
-        return text;
-    }
-    let keep = 20;
-    if all.len() <= keep {
-        return format!("{label}:\n{}", all.join("\n"));
-    }
-    format!(
-        "{label} (last {keep} of {} lines, all in the report):\n{}",
-        all.len(),
-        all[all.len() - keep..].join("\n")
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn excerpts_hide_no_cluster_noise_only_when_asked() {
-        let noise = "E1122 memcache.go:265] couldn't get current server API group list: dial tcp 127.0.0.1:8080: connect: connection refused";
-        let output = format!("{noise}\nbash: istioctl: command not found\n{noise}\n");
-        let cases = [
-            (
-                true,
-                vec!["bash: istioctl: command not found", "(2 more line(s)"],
-                vec!["memcache"],
-            ),
-            (false, vec!["memcache", "istioctl"], vec!["more line(s)"]),
-        ];
-        for (no_cluster, present, absent) in cases {
-            let text = super::output_excerpt("output", &output, no_cluster);
-            for needle in present {
-                assert!(text.contains(needle), "{no_cluster}: {text}");
-            }
-            for needle in absent {
-                assert!(!text.contains(needle), "{no_cluster}: {text}");
-            }
-        }
-    }
-
-    use super::*;
-
-    #[test]
-    fn excerpts_keep_the_end_or_the_first_meaningful_lines() {
-        let output: String = (1..=30).map(|i| format!("line {i}\n")).collect();
-        let long = output_excerpt("output", &output, false);
-        assert!(long.starts_with("output (last 20 of 30 lines"));
-        assert!(long.ends_with("line 30"));
-        let short = output_excerpt("output", &output, true);
-        assert!(short.contains("line 5\n(25 more line(s)"), "{short}");
-        assert_eq!(output_excerpt("output", "a\nb\n", false), "output:\na\nb");
     }
 }

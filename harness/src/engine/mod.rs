@@ -8,12 +8,16 @@
 //! `junit.xml`.
 //!
 //! Modules: [`terminal`] (the shell) and [`procs`] (stopping processes), [`lab`] (one lab's
-//! sequence), [`session`], [`expect`], [`redact`], [`snapshots`], [`sandbox`], [`reports`],
-//! [`console`] and [`interrupt`].
+//! step order), [`judge`] (a step's status from its outcome and expectation), [`session`]
+//! (interactive sessions and their transcripts), [`expect`], [`redact`], [`snapshots`],
+//! [`sandbox`], [`reports`], [`console`] (progress, summary and failure text) and [`interrupt`].
 
+pub mod atomic;
+pub mod confine;
 pub mod console;
 pub mod expect;
 pub mod interrupt;
+pub mod judge;
 pub mod lab;
 pub mod procs;
 pub mod redact;
@@ -34,33 +38,47 @@ use anyhow::Context;
 use labbook::report::{LabStatus, Report};
 use labbook::{Course, Lab};
 
-use crate::cli::{self, EXIT_FAILED, EXIT_OK, RunArgs};
-use crate::cluster::{ClusterBackend, NoCluster};
+use crate::cluster::Backend;
 use console::{Console, Problem};
 use interrupt::Interrupt;
 use redact::Redactor;
 
-/// The cluster backend of one lab, given its run folder (where its kubeconfig lives).
-pub fn backend_for(
-    args: &RunArgs,
-    run_dir: &Path,
-    lab: &Lab,
-) -> anyhow::Result<Box<dyn ClusterBackend>> {
-    match args.cluster {
-        cli::ClusterBackend::None => Ok(Box::new(NoCluster::new(run_dir)?)),
-        cli::ClusterBackend::Kind => {
-            let lab_slug = lab
-                .path
-                .with_extension("")
-                .to_string_lossy()
-                .replace(['/', '\\'], "-");
-            let options = crate::cluster::kind::KindOptions {
-                keep_cluster: args.keep_cluster,
-                ..crate::cluster::kind::KindOptions::new(run_id(), lab_slug, run_dir)
-            };
-            Ok(Box::new(crate::cluster::kind::KindCluster::new(options)?))
-        }
-    }
+/// What `labbook run` is asked to do, in the engine's own terms (the command line builds it from
+/// its arguments; the engine never sees them).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Chapter files, folders or book folders.
+    pub paths: Vec<PathBuf>,
+    /// Write the outputs as the accepted snapshots instead of comparing.
+    pub accept: bool,
+    /// Continue past failed verify steps.
+    pub keep_going: bool,
+    /// Default time limit of a step.
+    pub step_timeout: Duration,
+    /// Default time limit of a watch.
+    pub watch_limit: Duration,
+    /// How many labs run at once.
+    pub jobs: usize,
+    /// Where report.json and junit.xml go (the sandboxes are then kept in DIR/run/).
+    pub report: Option<PathBuf>,
+    /// Whether lab commands are confined with Landlock.
+    pub confine: confine::Confine,
+    /// Run only this shard of the labs.
+    pub partition: Option<crate::partition::Partition>,
+    /// Run only part of each lab (`--only`, `--from`, `--until`, `--no-setup`).
+    pub steps: crate::step_filter::StepFilter,
+}
+
+/// The run ended because this machine cannot run labs at all (exit code 3), not because of the
+/// course or the command line.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvironmentError {
+    /// No bash to run the labs in.
+    #[error("failed to find bash on PATH; labbook runs labs in bash")]
+    NoBash,
+    /// No temporary folder to put the sandboxes in.
+    #[error("failed to create a temporary folder for the sandboxes")]
+    NoTempDir(#[source] std::io::Error),
 }
 
 /// One id per `labbook run`, shared by every lab's cluster name, so that two runs never collide
@@ -93,12 +111,9 @@ fn inherited(name: &str) -> bool {
         || name.starts_with("LABBOOK_"))
 }
 
-/// Finds a program on `PATH`.
+/// Finds an executable program on `PATH`.
 fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
+    labbook::tools::which(program, &std::env::var_os("PATH")?)
 }
 
 fn on_signal(count: usize) {
@@ -112,19 +127,25 @@ fn on_signal(count: usize) {
     }
 }
 
-/// Runs `labbook run`; `Err` is bad usage or unreadable input (exit code 2).
-pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
+/// Runs `labbook run` on `backend`: `Ok(true)` when every lab passed and nothing interrupted the
+/// run. `Err` is bad usage or unreadable input, or an [`EnvironmentError`].
+pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
     let started = Instant::now();
     anyhow::ensure!(args.jobs >= 1, "--jobs must be at least 1");
     anyhow::ensure!(
-        args.step_timeout >= 1,
+        args.step_timeout >= Duration::from_secs(1),
         "--step-timeout must be at least 1 second"
     );
-    let courses: Vec<Course> = args
+    let mut courses: Vec<Course> = args
         .paths
         .iter()
         .map(|p| labbook::course::load(p))
         .collect::<Result<_, _>>()?;
+    crate::plan::require_labs(&args.paths, &courses)?;
+    crate::partition::filter(&mut courses, args.partition);
+    for lab in courses.iter_mut().flat_map(|c| c.labs.iter_mut()) {
+        args.steps.apply(lab)?;
+    }
     let redactors: Vec<Redactor> = courses
         .iter()
         .map(|c| Redactor::new(&c.config.redactions))
@@ -132,29 +153,60 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let jobs: Vec<(usize, usize)> = courses
         .iter()
         .enumerate()
-        .flat_map(|(c, course)| (0..course.labs.len()).map(move |l| (c, l)))
+        // Only labs run, and so only labs reach the summary, report.json and junit.xml.
+        .flat_map(|(c, course)| {
+            (0..course.labs.len())
+                .filter(|&l| course.labs[l].is_lab())
+                .map(move |l| (c, l))
+        })
         .collect();
-    let bash = which("bash").context("failed to find bash on PATH; labbook runs labs in bash")?;
+    let before_accept = args
+        .accept
+        .then(|| crate::snapshots::BeforeAccept::take(&courses));
+    let bash = which("bash").ok_or(EnvironmentError::NoBash)?;
 
-    // Sandboxes live in a temporary folder, or under --report DIR/run/ to be kept for debugging.
+    // What a run killed with SIGKILL left (it could not clean up): found, reaped, and said.
+    procs::adopt_orphans();
+    for done in procs::reap_stale(&std::env::temp_dir()) {
+        eprintln!("labbook: {done}");
+    }
+    let confine = match args.confine {
+        confine::Confine::Off => None,
+        mode => match confine::probe() {
+            confine::Support::Available(_) => {
+                Some(std::env::current_exe().context("failed to find the labbook binary")?)
+            }
+            confine::Support::Missing(why) if mode == confine::Confine::Require => {
+                anyhow::bail!("refusing to run with --confine=require: {why}")
+            }
+            confine::Support::Missing(why) => {
+                eprintln!(
+                    "labbook: lab commands are not confined ({why}); they can write anywhere you can"
+                );
+                None
+            }
+        },
+    };
+
+    // Sandboxes live in a temporary folder, or under --report DIR/run/<run id>/ to be kept for
+    // debugging; each run has its own folder, so runs sharing DIR never touch each other's.
     let _temporary;
+    let _run_folder;
     let run_root = match &args.report {
         Some(dir) => {
-            let run = dir.join("run");
-            if run.exists() {
-                std::fs::remove_dir_all(&run)
-                    .with_context(|| format!("failed to clear {}", run.display()))?;
-            }
-            std::fs::create_dir_all(&run)
-                .with_context(|| format!("failed to create {}", run.display()))?;
-            run
+            reports::check_targets(dir)?;
+            let folder = reports::RunFolder::create(dir, run_id())?;
+            let path = folder.path.clone();
+            _run_folder = folder;
+            path
         }
         None => {
             let dir = tempfile::Builder::new()
                 .prefix("labbook-run-")
                 .tempdir()
-                .context("failed to create a temporary folder for the sandboxes")?;
+                .map_err(EnvironmentError::NoTempDir)?;
             let path = dir.path().to_path_buf();
+            procs::record_owner(&path).context("failed to write the run record")?;
             _temporary = dir;
             path
         }
@@ -168,20 +220,27 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     interrupt.install(on_signal)?;
     let console = Console::new(args.jobs.min(jobs.len().max(1)));
     let started_at = reports::now_rfc3339();
-    let settings = lab::Settings {
+    let settings = lab::RunContext {
         accept: args.accept,
         keep_going: args.keep_going,
-        step_timeout: Duration::from_secs(args.step_timeout),
-        watch_limit: Duration::from_secs(args.watch_limit),
+        step_timeout: args.step_timeout,
+        watch_limit: args.watch_limit,
         bash: bash.clone(),
         run_root,
         report_dir: args.report.as_deref().map(sandbox::absolute),
         exclude,
+        confine,
         env: std::env::vars_os()
             .filter(|(k, _)| k.to_str().is_some_and(inherited))
             .collect::<Vec<(OsString, OsString)>>(),
+        output_budget: Default::default(),
     };
-    let factory = |dir: &Path, lab: &Lab| backend_for(args, dir, lab);
+    let sources: Vec<sandbox::Source> = courses
+        .iter()
+        .map(|c| sandbox::Source::new(&c.root(), &settings.exclude))
+        .collect();
+    let pools: Vec<sandbox::Pool> = courses.iter().map(|_| sandbox::Pool::default()).collect();
+    let factory = |dir: &Path, lab: &Lab| backend.for_lab(run_id(), dir, lab);
 
     let results: Mutex<Vec<Option<lab::LabResult>>> =
         Mutex::new((0..jobs.len()).map(|_| None).collect());
@@ -197,6 +256,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
                         lab: &courses[c].labs[l],
                         index: i,
                         redactor: &redactors[c],
+                        source: &sources[c],
+                        pool: &pools[c],
                     };
                     let result = lab::run(&job, &settings, &factory, &console, &interrupt);
                     if let Ok(mut results) = results.lock() {
@@ -206,6 +267,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
             });
         }
     });
+    // Orphans no lab could claim (a daemon that left its lab's process group and environment).
+    let orphans = procs::adopted(None, &[]);
+    let killed = procs::reap(&[], "", &orphans, Duration::from_secs(2));
+    if !orphans.is_empty() {
+        console.print(&format!(
+            "labbook: stopped {} process(es) the labs left running{}",
+            orphans.len(),
+            if killed.is_empty() {
+                String::new()
+            } else {
+                format!(" (with SIGKILL: {})", killed.join(", "))
+            }
+        ));
+    }
     let results: Vec<lab::LabResult> = results
         .into_inner()
         .unwrap_or_default()
@@ -221,26 +296,26 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     }
     let report = Report {
         started_at,
-        backend: match args.cluster {
-            cli::ClusterBackend::None => "none".into(),
-            cli::ClusterBackend::Kind => "kind".into(),
-        },
+        backend: backend.name().into(),
         tools: tool_versions(&bash),
         labs,
     };
     if let Some(dir) = &args.report {
         reports::write(dir, &report)?;
     }
-    if jobs.is_empty() {
+    if let (true, Some(partition)) = (jobs.is_empty(), args.partition) {
+        console.print(&format!(
+            "labbook: shard {partition} has no labs: nothing to run, the shard passes"
+        ));
+    } else if jobs.is_empty() {
         console.print("labbook: no labs found (no chapters with runnable blocks)");
     }
     console.summary(&report.labs, &problems, started.elapsed());
+    if let Some(before) = &before_accept {
+        console.print(&before.summary(&report));
+    }
     let all_passed = report.labs.iter().all(|l| l.status == LabStatus::Passed);
-    Ok(if all_passed && interrupt.count() == 0 {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
-    })
+    Ok(all_passed && interrupt.count() == 0)
 }
 
 /// Versions known without slowing the run down: labbook's own and bash's.

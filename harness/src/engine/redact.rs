@@ -201,10 +201,14 @@ const COLUMN_GAP: &str = "   ";
 
 static CELL_GAP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r" {2,}|\t+").expect("static"));
 
-/// Re-aligns tables: runs of lines whose cells are separated by two or more spaces (or tabs) get
-/// their columns padded to the widest cell, with kubectl's three-space gap. Once names are
-/// redacted the widths no longer depend on them, and the table still reads as a table. Leading
-/// indentation and single spaces inside cells are kept; trailing spaces are dropped.
+/// Re-aligns tables, whose cells are separated by two or more spaces (or tabs): their columns
+/// are padded to the widest cell, with kubectl's three-space gap. Once names are redacted the
+/// widths no longer depend on them, and the table still reads as a table. A table is a header row
+/// of upper-case column names (`NAME   READY   STATUS`) and the rows under it, or, without a
+/// header (`--no-headers`, a report printed with `printf "%-30s %8d"`), two or more rows with the
+/// same number of cells that do not all start alike. Other lines with wide gaps (`progress  10%`)
+/// keep their spacing. Leading indentation and single spaces inside cells are kept; trailing
+/// spaces are dropped.
 pub fn align_tables(text: &str) -> String {
     let lines: Vec<&str> = text.split('\n').collect();
     let mut out: Vec<String> = Vec::with_capacity(lines.len());
@@ -219,9 +223,39 @@ pub fn align_tables(text: &str) -> String {
         while i < lines.len() && is_row(lines[i]) {
             i += 1;
         }
-        out.extend(align(&lines[start..i]));
+        let run = &lines[start..i];
+        let header = run.iter().position(|l| is_header(l)).unwrap_or(run.len());
+        let (before, table) = run.split_at(header);
+        if headerless_table(before) {
+            out.extend(align(before));
+        } else {
+            out.extend(before.iter().map(|l| l.trim_end().to_string()));
+        }
+        out.extend(align(table));
     }
     out.join("\n")
+}
+
+/// Rows without a header that still form a table: at least two, all with the same number of
+/// cells, not all with the same first cell (which is a repeated label, not a column).
+fn headerless_table(rows: &[&str]) -> bool {
+    let split: Vec<Vec<&str>> = rows.iter().map(|r| split_row(r).1).collect();
+    split.len() > 1
+        && split.iter().all(|cells| cells.len() == split[0].len())
+        && split.iter().any(|cells| cells[0] != split[0][0])
+}
+
+/// A table's header: two or more cells, each made of upper-case words (`NAME`, `CLUSTER-IP`,
+/// `PORT(S)`, `NOMINATED NODE`).
+fn is_header(line: &str) -> bool {
+    let (_, cells) = split_row(line);
+    cells.len() > 1
+        && cells.iter().all(|cell| {
+            cell.starts_with(|c: char| c.is_ascii_uppercase())
+                && cell.chars().all(|c| {
+                    c.is_ascii_uppercase() || c.is_ascii_digit() || " -_()/.%#:".contains(c)
+                })
+        })
 }
 
 fn split_row(line: &str) -> (&str, Vec<&str>) {
@@ -372,10 +406,33 @@ mod tests {
                 "NAME                 READY   STATUS\nmy-long-pod-name-1   1/1     Running",
                 "NAME                 READY   STATUS\nmy-long-pod-name-1   1/1     Running",
             ),
-            ("  indented:  yes", "  indented:   yes"),
+            (
+                "  INDENTED  YES\n  a  b",
+                "  INDENTED   YES\n  a          b",
+            ),
             ("one space only", "one space only"),
+            // Not tables: no header row of upper-case names, and one row or a repeated label.
+            (
+                "progress  10%\nprogress  100%",
+                "progress  10%\nprogress  100%",
+            ),
+            ("progress  10%", "progress  10%"),
+            ("  indented:  yes", "  indented:  yes"),
+            // A table without a header.
+            (
+                "checks          4\nretries and timeouts    12",
+                "checks                 4\nretries and timeouts   12",
+            ),
+            (
+                "key  value\nNAME  AGE\nweb  1s",
+                "key  value\nNAME   AGE\nweb    1s",
+            ),
+            (
+                "NAME  PORT(S)\nweb  80/TCP\n\nNAME  CLUSTER-IP\nsvc  [ip]",
+                "NAME   PORT(S)\nweb    80/TCP\n\nNAME   CLUSTER-IP\nsvc    [ip]",
+            ),
             ("trailing   \nnext", "trailing\nnext"),
-            ("a\tb", "a   b"),
+            ("A\tB\na\tb", "A   B\na   b"),
             ("", ""),
         ];
         for (input, expected) in cases {

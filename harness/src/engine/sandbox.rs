@@ -1,13 +1,25 @@
-//! The sandbox: a fresh copy of the course tree for each lab, so that heredoc files, `cd` and
-//! cleanup `rm` never touch the author's checkout.
+//! The sandbox: a copy of the course tree for each lab, so that heredoc files, `cd` and cleanup
+//! `rm` never touch the author's checkout.
 //!
-//! Version control, build output and dependency folders are left out: labs do not read them and
-//! they can be large. Permissions are kept (a course's scripts and test doubles stay executable)
-//! and symbolic links are copied as links.
+//! Version control, build output, dependency folders and `snapshots/` are left out: labs do not
+//! read them and they can be large. Permissions are kept (a course's scripts and test doubles stay
+//! executable). Symbolic links are copied as links; an absolute link into the course is pointed
+//! at the same place in the copy, so that writing through it stays in the sandbox (a link out of
+//! the course is kept as it is: confinement stops writes through it). Files are copied
+//! sparse-aware (holes stay holes) and the copy stops at Ctrl+C.
+//!
+//! A copy costs the size of the course, so a run does not copy it once per lab: a [`Pool`] keeps
+//! the trees of finished labs and [`Tree::reset`] brings one back to the course's state by
+//! re-copying only what the lab changed. Every entry's inode and change time (which no process can
+//! set back) are recorded after the copy; an entry whose record differs, or that is new, is
+//! replaced or removed. Resetting costs one `lstat` per entry, not a copy of it.
 
+use std::collections::HashMap;
 use std::fs;
-use std::io;
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
 /// Errors while preparing a sandbox.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +33,9 @@ pub enum SandboxError {
         #[source]
         source: io::Error,
     },
+    /// Ctrl+C stopped the copy.
+    #[error("failed to copy the course into the sandbox: interrupted")]
+    Interrupted,
     /// The folder a lab starts in is not inside the copied tree.
     #[error(
         "failed to find the start folder {} inside the course at {} (check start-dir in book.toml)",
@@ -36,45 +51,329 @@ pub enum SandboxError {
 }
 
 /// Folder names never copied.
-const SKIPPED_NAMES: &[&str] = &[".git", "target", "node_modules"];
+const SKIPPED_NAMES: &[&str] = &[".git", "target", "node_modules", "snapshots"];
 
-/// Copies `root` to `to`, leaving out [`SKIPPED_NAMES`], mdBook's build folder (`book/` beside
-/// `book.toml`) and every path in `exclude` (the run and report folders when they sit inside
-/// the course).
-pub fn copy_course(root: &Path, to: &Path, exclude: &[PathBuf]) -> Result<(), SandboxError> {
-    let root = absolute(root);
-    let mut exclude: Vec<PathBuf> = exclude.iter().map(|p| absolute(p)).collect();
-    if root.join("book.toml").is_file() {
-        exclude.push(root.join("book"));
-    }
-    copy_dir(&root, to, &exclude)
+/// What a copy leaves out and where it comes from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    root: PathBuf,
+    exclude: Vec<PathBuf>,
 }
 
-fn copy_dir(from: &Path, to: &Path, exclude: &[PathBuf]) -> Result<(), SandboxError> {
-    let error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| SandboxError::Copy { path, source }
-    };
-    fs::create_dir_all(to).map_err(error(from))?;
-    for entry in fs::read_dir(from).map_err(error(from))? {
-        let entry = entry.map_err(error(from))?;
-        let path = entry.path();
-        let name = entry.file_name();
-        if SKIPPED_NAMES.iter().any(|s| name == *s) || exclude.contains(&path) {
-            continue;
+impl Source {
+    /// The course at `root`, leaving out [`SKIPPED_NAMES`], mdBook's build folder (`book/`
+    /// beside `book.toml`) and every path in `exclude` (the run and report folders when they sit
+    /// inside the course).
+    pub fn new(root: &Path, exclude: &[PathBuf]) -> Source {
+        let root = absolute(root);
+        let mut exclude: Vec<PathBuf> = exclude.iter().map(|p| absolute(p)).collect();
+        if root.join("book.toml").is_file() {
+            exclude.push(root.join("book"));
         }
-        let target = to.join(&name);
-        let kind = entry.file_type().map_err(error(&path))?;
-        if kind.is_symlink() {
-            let link = fs::read_link(&path).map_err(error(&path))?;
-            std::os::unix::fs::symlink(link, &target).map_err(error(&path))?;
-        } else if kind.is_dir() {
-            copy_dir(&path, &target, exclude)?;
-        } else if kind.is_file() {
-            fs::copy(&path, &target).map_err(error(&path))?;
-        }
-        // Sockets, FIFOs and devices are not course content.
+        Source { root, exclude }
     }
+
+    fn skipped(&self, path: &Path, name: &std::ffi::OsStr) -> bool {
+        SKIPPED_NAMES.iter().any(|s| name == *s) || self.exclude.iter().any(|e| e == path)
+    }
+}
+
+/// The record of one copied entry: what [`Tree::reset`] compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    ino: u64,
+    ctime: i64,
+    ctime_nsec: i64,
+    mode: u32,
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Stamp {
+        Stamp {
+            ino: meta.ino(),
+            ctime: meta.ctime(),
+            ctime_nsec: meta.ctime_nsec(),
+            mode: meta.mode(),
+        }
+    }
+}
+
+/// A copy of a course and the record of its pristine state.
+#[derive(Debug)]
+pub struct Tree {
+    /// Where the copy is.
+    pub path: PathBuf,
+    stamps: HashMap<PathBuf, Stamp>,
+}
+
+impl Tree {
+    /// Copies the course to `to` (which must not exist yet).
+    pub fn create(
+        source: &Source,
+        to: &Path,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Tree, SandboxError> {
+        let mut tree = Tree {
+            path: to.to_path_buf(),
+            stamps: HashMap::new(),
+        };
+        tree.copy_dir(source, &source.root, to, cancelled)?;
+        Ok(tree)
+    }
+
+    /// Brings the tree back to the course's state: removes what the lab added, re-copies what it
+    /// changed or removed. `Err` leaves the tree in an unknown state: do not reuse it.
+    pub fn reset(
+        &mut self,
+        source: &Source,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), SandboxError> {
+        let mut seen = std::collections::HashSet::new();
+        seen.insert(PathBuf::new());
+        let root = self.path.clone();
+        self.sweep(&root, &mut seen)?;
+        let mut missing: Vec<PathBuf> = self
+            .stamps
+            .keys()
+            .filter(|p| !seen.contains(*p))
+            .cloned()
+            .collect();
+        // Parents first: copying a folder brings its entries along.
+        missing.sort();
+        let mut copied: Vec<PathBuf> = Vec::new();
+        for relative in missing {
+            if copied.iter().any(|c| relative.starts_with(c)) {
+                continue;
+            }
+            if cancelled() {
+                return Err(SandboxError::Interrupted);
+            }
+            let from = source.root.join(&relative);
+            let to = self.path.join(&relative);
+            self.copy_entry(source, &from, &to, cancelled)?;
+            copied.push(relative);
+        }
+        Ok(())
+    }
+
+    /// Walks the copy: keeps entries whose stamp is unchanged, removes the rest (changed entries
+    /// are then re-copied as missing).
+    fn sweep(
+        &mut self,
+        dir: &Path,
+        seen: &mut std::collections::HashSet<PathBuf>,
+    ) -> Result<(), SandboxError> {
+        let error = copy_error;
+        for entry in fs::read_dir(dir).map_err(error(dir))? {
+            let entry = entry.map_err(error(dir))?;
+            let path = entry.path();
+            let relative = path
+                .strip_prefix(&self.path)
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let meta = fs::symlink_metadata(&path).map_err(error(&path))?;
+            match self.stamps.get(&relative) {
+                Some(stamp) if meta.is_dir() && stamp.ino == meta.ino() => {
+                    // Entries added or removed change a folder's ctime; its own mode is all
+                    // there is to restore, its entries are checked one by one.
+                    if stamp.mode != meta.mode() {
+                        fs::set_permissions(&path, fs::Permissions::from_mode(stamp.mode))
+                            .map_err(error(&path))?;
+                    }
+                    seen.insert(relative);
+                    self.sweep(&path, seen)?;
+                }
+                Some(stamp) if !meta.is_dir() && *stamp == Stamp::of(&meta) => {
+                    seen.insert(relative);
+                }
+                _ => {
+                    if meta.is_dir() {
+                        fs::remove_dir_all(&path).map_err(error(&path))?;
+                    } else {
+                        fs::remove_file(&path).map_err(error(&path))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn copy_dir(
+        &mut self,
+        source: &Source,
+        from: &Path,
+        to: &Path,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), SandboxError> {
+        let error = copy_error;
+        fs::create_dir(to).map_err(error(from))?;
+        for entry in fs::read_dir(from).map_err(error(from))? {
+            if cancelled() {
+                return Err(SandboxError::Interrupted);
+            }
+            let entry = entry.map_err(error(from))?;
+            let path = entry.path();
+            if source.skipped(&path, &entry.file_name()) {
+                continue;
+            }
+            self.copy_entry(source, &path, &to.join(entry.file_name()), cancelled)?;
+        }
+        let mode = fs::metadata(from).map_err(error(from))?.permissions();
+        fs::set_permissions(to, mode).map_err(error(from))?;
+        self.stamp(to)
+    }
+
+    fn copy_entry(
+        &mut self,
+        source: &Source,
+        from: &Path,
+        to: &Path,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), SandboxError> {
+        let error = copy_error;
+        let Ok(kind) = fs::symlink_metadata(from).map(|m| m.file_type()) else {
+            // Gone from the checkout since: nothing to copy.
+            return Ok(());
+        };
+        if kind.is_symlink() {
+            let link = fs::read_link(from).map_err(error(from))?;
+            let link = match link.strip_prefix(&source.root) {
+                Ok(inside) if link.is_absolute() => self.path.join(inside),
+                _ => link,
+            };
+            std::os::unix::fs::symlink(link, to).map_err(error(from))?;
+        } else if kind.is_dir() {
+            return self.copy_dir(source, from, to, cancelled);
+        } else if kind.is_file() {
+            copy_file(from, to, cancelled).map_err(|e| match e {
+                CopyError::Interrupted => SandboxError::Interrupted,
+                CopyError::Io(source) => SandboxError::Copy {
+                    path: from.to_path_buf(),
+                    source,
+                },
+            })?;
+        } else {
+            // Sockets, FIFOs and devices are not course content.
+            return Ok(());
+        }
+        self.stamp(to)
+    }
+
+    fn stamp(&mut self, copied: &Path) -> Result<(), SandboxError> {
+        let meta = fs::symlink_metadata(copied).map_err(|source| SandboxError::Copy {
+            path: copied.to_path_buf(),
+            source,
+        })?;
+        let relative = copied
+            .strip_prefix(&self.path)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        self.stamps.insert(relative, Stamp::of(&meta));
+        Ok(())
+    }
+}
+
+/// Maps an OS error on `path` to [`SandboxError::Copy`].
+fn copy_error(path: &Path) -> impl FnOnce(io::Error) -> SandboxError + use<> {
+    let path = path.to_path_buf();
+    move |source| SandboxError::Copy { path, source }
+}
+
+/// The trees of labs that finished, ready to be reset for the next lab.
+#[derive(Debug, Default)]
+pub struct Pool {
+    trees: Mutex<Vec<Tree>>,
+    made: std::sync::atomic::AtomicUsize,
+}
+
+impl Pool {
+    /// A tree holding the course as it is in `source`: a finished lab's tree, reset, or a new
+    /// copy under `run_root` when there is none (or resetting failed).
+    pub fn take(
+        &self,
+        source: &Source,
+        run_root: &Path,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Tree, SandboxError> {
+        let reusable = self.trees.lock().ok().and_then(|mut trees| trees.pop());
+        if let Some(mut tree) = reusable {
+            match tree.reset(source, cancelled) {
+                Ok(()) => return Ok(tree),
+                Err(SandboxError::Interrupted) => return Err(SandboxError::Interrupted),
+                // A tree the lab made unresettable (a folder it cannot read) is left as it is.
+                Err(_) => {}
+            }
+        }
+        let n = self.made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Tree::create(source, &run_root.join(format!("tree-{}", n + 1)), cancelled)
+    }
+
+    /// Gives a finished lab's tree back.
+    pub fn give(&self, tree: Tree) {
+        if let Ok(mut trees) = self.trees.lock() {
+            trees.push(tree);
+        }
+    }
+}
+
+enum CopyError {
+    Interrupted,
+    Io(io::Error),
+}
+
+impl From<io::Error> for CopyError {
+    fn from(e: io::Error) -> Self {
+        CopyError::Io(e)
+    }
+}
+
+/// Copies a regular file's data regions only (holes stay holes, found with `SEEK_DATA` and
+/// `SEEK_HOLE`), in chunks between which `cancelled` is asked, and its permissions.
+fn copy_file(from: &Path, to: &Path, cancelled: &dyn Fn() -> bool) -> Result<(), CopyError> {
+    use nix::unistd::{Whence, lseek};
+    const CHUNK: usize = 1 << 20;
+    let mut input = fs::File::open(from)?;
+    let meta = input.metadata()?;
+    let mut output = fs::File::options().write(true).create_new(true).open(to)?;
+    let size = meta.len();
+    let mut buffer = vec![0u8; CHUNK.min(usize::try_from(size).unwrap_or(CHUNK)).max(1)];
+    let mut position: u64 = 0;
+    while position < size {
+        let offset = i64::try_from(position).unwrap_or(i64::MAX);
+        let data = match lseek(&input, offset, Whence::SeekData) {
+            Ok(data) => data as u64,
+            // No data after `position`: the rest is a hole.
+            Err(nix::errno::Errno::ENXIO) => break,
+            // A file system without SEEK_DATA: all of it is data.
+            Err(_) => position,
+        };
+        let hole = match lseek(&input, data as i64, Whence::SeekHole) {
+            Ok(hole) => hole as u64,
+            Err(_) => size,
+        };
+        input.seek(SeekFrom::Start(data))?;
+        output.seek(SeekFrom::Start(data))?;
+        let mut left = hole.saturating_sub(data);
+        while left > 0 {
+            if cancelled() {
+                drop(output);
+                let _ = fs::remove_file(to);
+                return Err(CopyError::Interrupted);
+            }
+            let want = buffer
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            let read = input.read(&mut buffer[..want])?;
+            if read == 0 {
+                break;
+            }
+            output.write_all(&buffer[..read])?;
+            left -= read as u64;
+        }
+        position = hole.max(data + 1);
+    }
+    output.set_len(size)?;
+    output.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))?;
     Ok(())
 }
 
@@ -135,7 +434,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().expect("tempdir");
         let course = tmp.path().join("course");
-        for dir in ["src", "tools", ".git", "target", "book", "out"] {
+        for dir in ["src", "tools", ".git", "target", "book", "out", "snapshots"] {
             fs::create_dir_all(course.join(dir)).expect("mkdir");
         }
         fs::write(course.join("book.toml"), "[book]\n").expect("write");
@@ -151,7 +450,12 @@ mod tests {
         fs::write(course.join("out/report.json"), "{}").expect("write");
 
         let sandbox = tmp.path().join("sandbox");
-        copy_course(&course, &sandbox, &[course.join("out")]).expect("copy");
+        Tree::create(
+            &Source::new(&course, &[course.join("out")]),
+            &sandbox,
+            &|| false,
+        )
+        .expect("copy");
         assert!(sandbox.join("src/lab.md").is_file());
         let mode = fs::metadata(sandbox.join("tools/kubectl"))
             .expect("copied")
@@ -162,8 +466,98 @@ mod tests {
             fs::read_link(sandbox.join("link.md")).expect("link"),
             PathBuf::from("src/lab.md")
         );
-        for skipped in [".git", "target", "book", "out"] {
+        for skipped in [".git", "target", "book", "out", "snapshots"] {
             assert!(!sandbox.join(skipped).exists(), "{skipped} was copied");
         }
+    }
+
+    #[test]
+    fn a_reset_tree_is_the_course_again_whatever_the_lab_did() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let course = tmp.path().join("course");
+        fs::create_dir_all(course.join("app/deep")).expect("mkdir");
+        fs::write(course.join("app/config.yaml"), "original\n").expect("write");
+        fs::write(course.join("app/deep/keep.txt"), "keep\n").expect("write");
+        fs::write(course.join("run.sh"), "#!/bin/sh\n").expect("write");
+        let source = Source::new(&course, &[]);
+        let mut tree = Tree::create(&source, &tmp.path().join("tree"), &|| false).expect("copy");
+        let at = |p: &str| tree.path.join(p);
+        // What a lab may do: edit in place, delete, add, replace a folder, chmod.
+        fs::OpenOptions::new()
+            .append(true)
+            .open(at("app/config.yaml"))
+            .and_then(|mut f| f.write_all(b"edited\n"))
+            .expect("append");
+        fs::remove_dir_all(at("app/deep")).expect("rm");
+        fs::write(at("app/new.txt"), "new").expect("add");
+        fs::create_dir_all(at("made/by/lab")).expect("mkdir");
+        fs::set_permissions(at("run.sh"), fs::Permissions::from_mode(0o600)).expect("chmod");
+        tree.reset(&source, &|| false).expect("reset");
+        let at = |p: &str| tree.path.join(p);
+        assert_eq!(
+            fs::read_to_string(at("app/config.yaml")).expect("read"),
+            "original\n"
+        );
+        assert_eq!(
+            fs::read_to_string(at("app/deep/keep.txt")).expect("read"),
+            "keep\n"
+        );
+        assert!(!at("app/new.txt").exists());
+        assert!(!at("made").exists());
+        let mode = fs::metadata(at("run.sh"))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            fs::metadata(course.join("run.sh"))
+                .expect("meta")
+                .permissions()
+                .mode()
+                & 0o777
+        );
+    }
+
+    #[test]
+    fn absolute_links_into_the_course_point_into_the_copy() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let course = absolute(&tmp.path().join("course"));
+        fs::create_dir_all(course.join("data")).expect("mkdir");
+        fs::write(course.join("data/file"), "x").expect("write");
+        std::os::unix::fs::symlink(course.join("data/file"), course.join("inside")).expect("ln");
+        std::os::unix::fs::symlink("/etc/hostname", course.join("outside")).expect("ln");
+        let to = tmp.path().join("tree");
+        Tree::create(&Source::new(&course, &[]), &to, &|| false).expect("copy");
+        assert_eq!(
+            fs::read_link(to.join("inside")).expect("link"),
+            to.join("data/file")
+        );
+        assert_eq!(
+            fs::read_link(to.join("outside")).expect("link"),
+            PathBuf::from("/etc/hostname")
+        );
+    }
+
+    #[test]
+    fn sparse_files_stay_sparse_and_copies_stop_when_cancelled() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let course = tmp.path().join("course");
+        fs::create_dir_all(&course).expect("mkdir");
+        let sparse = fs::File::create(course.join("disk.img")).expect("create");
+        sparse.set_len(1 << 30).expect("1 GiB hole");
+        drop(sparse);
+        let to = tmp.path().join("tree");
+        Tree::create(&Source::new(&course, &[]), &to, &|| false).expect("copy");
+        let copied = fs::metadata(to.join("disk.img")).expect("copied");
+        assert_eq!(copied.len(), 1 << 30);
+        assert!(
+            copied.blocks() * 512 < 1 << 20,
+            "{} blocks",
+            copied.blocks()
+        );
+        let stopped = Tree::create(&Source::new(&course, &[]), &tmp.path().join("t2"), &|| true);
+        assert!(matches!(stopped, Err(SandboxError::Interrupted)));
     }
 }

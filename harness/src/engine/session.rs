@@ -5,6 +5,18 @@
 //! so that stdin is attached) and feeds the concatenated `session-input` blocks on stdin. The
 //! session ends when the input does. Between two input blocks it types a marker command, so that
 //! the transcript can be split back into one output per input block.
+//!
+//! Each input step is then reported with the session's status and its part of the transcript
+//! ([`judge_input`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use labbook::Step;
+use labbook::report::StepStatus;
+
+use super::judge::{Judge, Judgement};
+use super::terminal::{Ending, Outcome};
 
 /// The code of an `open-session` block with `-t`/`--tty` dropped from the command on Markdown
 /// line `line` (and its continuation lines), up to a `--` that starts the remote command.
@@ -134,6 +146,69 @@ pub fn strip_markers(token: &str, transcript: &str) -> String {
         .split_inclusive('\n')
         .filter(|line| !line.starts_with(&prefix))
         .collect()
+}
+
+/// The outcome of a session, for its input steps.
+pub struct SessionRun {
+    /// The status of its open-session step.
+    pub status: StepStatus,
+    /// That step's failure.
+    pub failure: Option<String>,
+    /// The output of each input block, `None` when the session ended before it was typed.
+    pub parts: Vec<Option<String>>,
+}
+
+/// The judgement of a session-input step, and the output reported for it, from its session's
+/// run and its part of the transcript.
+pub fn judge_input(
+    judge: &Judge,
+    step: &Step,
+    session_id: &str,
+    session: &SessionRun,
+    part: Option<String>,
+) -> (String, Judgement) {
+    match (&part, session.status) {
+        (None, StepStatus::Passed | StepStatus::Stopped) => (
+            String::new(),
+            Judgement::failed(
+                StepStatus::Failed,
+                None,
+                format!(
+                    "the session `{session_id}` had ended before this block was typed (did an \
+                     earlier block `exit`?)"
+                ),
+            ),
+        ),
+        (_, StepStatus::Passed | StepStatus::Stopped) => {
+            let output = part.unwrap_or_default();
+            let outcome = Outcome {
+                number: 0,
+                output: output.clone(),
+                truncated: false,
+                status: Some(0),
+                failures: Vec::new(),
+                ending: Ending::Finished,
+                duration: Duration::ZERO,
+                cwd: PathBuf::new(),
+                folders: Vec::new(),
+            };
+            (output, judge.expectation(step, &outcome, None))
+        }
+        (_, status) => (
+            part.unwrap_or_default(),
+            Judgement::failed(
+                status,
+                None,
+                format!(
+                    "its session `{session_id}` failed: {}",
+                    session
+                        .failure
+                        .as_deref()
+                        .unwrap_or("see the open-session step")
+                ),
+            ),
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -12,15 +12,30 @@ use std::path::{Path, PathBuf};
 use labbook::snapshot::{self, Header};
 use labbook::{Course, Lab, Step};
 
-/// A snapshot file that could not be written.
+/// A snapshot file that could not be read, locked or written.
 #[derive(Debug, thiserror::Error)]
-#[error("failed to write snapshot {}", path.display())]
-pub struct SnapshotError {
-    /// The file.
-    pub path: PathBuf,
-    /// The OS error.
-    #[source]
-    pub source: io::Error,
+pub enum SnapshotError {
+    /// The file or its folder could not be written.
+    #[error("failed to write snapshot {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The snapshots folder could not be locked.
+    #[error("failed to lock the snapshots folder {}", path.display())]
+    Lock {
+        /// The folder.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The accepted snapshot exists but cannot be used.
+    #[error(transparent)]
+    Read(#[from] snapshot::SnapshotReadError),
 }
 
 /// The result of a comparison.
@@ -28,12 +43,12 @@ pub struct SnapshotError {
 pub enum Verdict {
     /// Same as the accepted snapshot.
     Matched,
-    /// `--accept`: written (or already identical, `changed` false).
+    /// `--accept`: the accepted snapshot now holds this output.
     Accepted {
         /// The accepted file.
         path: PathBuf,
-        /// Whether the file changed.
-        changed: bool,
+        /// What `--accept` did to it.
+        change: Change,
     },
     /// Different from the accepted snapshot; a pending snapshot was written.
     Differs {
@@ -53,21 +68,15 @@ pub enum Verdict {
     },
 }
 
-/// How the chapter is named in snapshot headers: relative to the book (or just its file name), so
-/// that running from another folder does not rewrite every header.
-pub fn source_name(course: &Course, lab: &Lab) -> String {
-    let absolute = super::sandbox::absolute;
-    let relative = course
-        .book
-        .as_ref()
-        .and_then(|book| {
-            absolute(&lab.path)
-                .strip_prefix(absolute(book))
-                .ok()
-                .map(Path::to_path_buf)
-        })
-        .unwrap_or_else(|| PathBuf::from(lab.path.file_name().unwrap_or_default()));
-    relative.to_string_lossy().replace('\\', "/")
+/// What `--accept` did to an accepted snapshot; only a file whose content changed is rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// There was none.
+    Created,
+    /// Its content changed.
+    Updated,
+    /// Its content was already this output: the file was left as it was, header included.
+    Unchanged,
 }
 
 /// Compares `content` with the step's accepted snapshot, or accepts it.
@@ -80,36 +89,56 @@ pub fn check(
 ) -> Result<Verdict, SnapshotError> {
     let path = snapshot::path(course, lab, step);
     let pending = snapshot::pending_path(&path);
-    let header = Header {
-        source: source_name(course, lab),
-        line: step.span.line,
+    let mut header = Header {
+        source: snapshot::source_name(course, lab),
+        assertion_line: None,
         expression: step.code.lines().next().unwrap_or("").to_string(),
     };
     let rendered = snapshot::render(&header, content);
-    let accepted = fs::read_to_string(&path).ok();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let write_error = |file: &Path| {
+        let path = file.to_path_buf();
+        move |source| SnapshotError::Write { path, source }
+    };
+    fs::create_dir_all(dir).map_err(write_error(dir))?;
+    // One reader-writer at a time per snapshots folder: two runs accepting at once each write
+    // whole files, and a comparison never reads a file half replaced.
+    let lock = fs::File::open(dir).map_err(|source| SnapshotError::Lock {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    lock.lock().map_err(|source| SnapshotError::Lock {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    // Replaced by rename, never written through: a `.snap.new` that is a link to the accepted
+    // file must not change it.
     let write = |file: &Path, text: &str| -> Result<(), SnapshotError> {
-        let error = |source| SnapshotError {
-            path: file.to_path_buf(),
-            source,
-        };
-        if let Some(dir) = file.parent() {
-            fs::create_dir_all(dir).map_err(error)?;
-        }
-        fs::write(file, text).map_err(error)
+        super::atomic::write(file, text.as_bytes()).map_err(write_error(file))
     };
     // Our own pending file is stale once the snapshot matches or is accepted.
     let remove_pending = || {
         let _ = fs::remove_file(&pending);
     };
     if accept {
-        let changed = accepted.as_deref() != Some(rendered.as_str());
-        if changed {
+        // An unreadable accepted file is replaced: accepting is what --accept is for.
+        let change = match snapshot::read(&path) {
+            Ok(None) => Change::Created,
+            Ok(Some(text)) if snapshot::content(&text) == snapshot::content(&rendered) => {
+                Change::Unchanged
+            }
+            Ok(Some(_)) | Err(_) => Change::Updated,
+        };
+        if change != Change::Unchanged {
             write(&path, &rendered)?;
         }
         remove_pending();
-        return Ok(Verdict::Accepted { path, changed });
+        return Ok(Verdict::Accepted { path, change });
     }
-    let Some(accepted) = accepted else {
+    // A pending snapshot says where its block is, as insta's do.
+    header.assertion_line = Some(step.span.line);
+    let rendered = snapshot::render(&header, content);
+    let Some(accepted) = snapshot::read(&path)? else {
         write(&pending, &rendered)?;
         return Ok(Verdict::Missing { path, pending });
     };
@@ -134,17 +163,18 @@ pub fn check(
 
 /// A unified diff of two snapshot contents, headed by where the block is.
 pub fn diff(location: &str, old: &str, new: &str) -> String {
-    let mut old = old.to_string();
-    let mut new = new.to_string();
-    old.push('\n');
-    new.push('\n');
-    let text_diff = similar::TextDiff::from_lines(&old, &new);
-    let body = text_diff
+    format!("{location}\n{}", unified(Some(old), new))
+}
+
+/// A unified diff from the accepted content (`None`: there is none yet) to the new one.
+pub fn unified(old: Option<&str>, new: &str) -> String {
+    let old = old.map(|o| format!("{o}\n")).unwrap_or_default();
+    let new = format!("{new}\n");
+    similar::TextDiff::from_lines(&old, &new)
         .unified_diff()
         .context_radius(3)
         .header("accepted", "new")
-        .to_string();
-    format!("{location}\n{body}")
+        .to_string()
 }
 
 #[cfg(test)]

@@ -3,9 +3,11 @@
 //! A reader pastes block after block into one terminal, so the working directory, exported and
 //! unexported variables, functions, aliases and shell options carry over. Running each block in a
 //! fresh bash and re-creating that state costs several milliseconds per step; keeping one shell
-//! costs almost nothing and is exactly what the reader has. The shell (`terminal.sh`) reads one
-//! command per line on stdin, sources the block with its output in a file and its failing
-//! commands recorded by an ERR trap, and answers `done N STATUS PWD` on stdout.
+//! costs almost nothing and is exactly what the reader has. The shell (`terminal.sh`) reads each
+//! block over a pipe, sources it from a pipe (no file is created per step: creating a file costs
+//! more than a trivial step), appends its output to the lab's one output file, and answers with
+//! NUL-terminated records: each failing command (its ERR trap), then `done N STATUS PWD`. bash's
+//! line numbers count from the block's first line and are mapped to Markdown lines here.
 //!
 //! Stopping a step (time limit, a watch's stop condition, Ctrl+C) is what a reader's Ctrl+C does:
 //! the step's processes get a signal, and the shell, which traps SIGINT, leaves the block. Every
@@ -21,6 +23,7 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -82,6 +85,8 @@ pub struct Settings {
     pub env: Vec<(OsString, OsString)>,
     /// The lab's token, in `LABBOOK_LAB` and every step's `LABBOOK_STEP`.
     pub token: String,
+    /// What bash is started through (the Landlock confinement helper), or nothing.
+    pub launcher: Vec<OsString>,
 }
 
 /// One block to run.
@@ -89,8 +94,8 @@ pub struct Settings {
 pub struct Block<'a> {
     /// The code, as the reader would paste it.
     pub code: &'a str,
-    /// The Markdown line of each line of `code`. The block file places each line there (blank
-    /// lines in between), so that bash's `$LINENO` and its error messages name Markdown lines.
+    /// The Markdown line of each line of `code`: bash's line numbers (from 1 at the block's
+    /// first line) are mapped through it, in failures and in bash's messages.
     pub lines: &'a [usize],
     /// What the reader types on stdin (a session's input); none means `/dev/null`.
     pub stdin: Option<&'a str>,
@@ -101,6 +106,12 @@ pub struct Block<'a> {
     /// Whether this is a watch: at the limit it is stopped with SIGINT like a reader's Ctrl+C,
     /// instead of SIGTERM and SIGKILL.
     pub watch: bool,
+    /// Whether the output goes to a file of its own, which keeps growing after the step (a
+    /// background step); other blocks share one output file.
+    pub own_output: bool,
+    /// Whether to record the working folder of each command (for a block that writes files:
+    /// the file is where the shell was when it wrote it, see [`Outcome::folder_for`]).
+    pub folders: bool,
 }
 
 /// How a block ended.
@@ -118,21 +129,50 @@ pub enum Ending {
     Interrupted,
 }
 
+/// What kind of failure the harness saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// A command failed (the ERR trap saw it).
+    Command,
+    /// bash stopped reading the block at a syntax error.
+    Syntax,
+    /// `set -u` and a variable that is not set: bash printed the message and the shell exited.
+    Unbound,
+    /// The shell could not even start the block (an earlier block lowered `ulimit -n`, or
+    /// closed the terminal's descriptors).
+    Broken,
+}
+
 /// A command that failed, as the ERR trap saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// Its exit status.
     pub status: i32,
-    /// The line bash reported: the Markdown line (see [`Block::lines`]).
+    /// The Markdown line of the command (see [`Block::lines`]).
     pub line: usize,
-    /// The command as bash saw it (`$BASH_COMMAND`).
+    /// The command as bash saw it (`$BASH_COMMAND`), or bash's message for the other kinds.
     pub command: String,
+    /// What failed.
+    pub kind: FailureKind,
+    /// The statuses of the pipeline's commands (`PIPESTATUS`), when it was a pipeline.
+    pub pipestatus: Vec<i32>,
+}
+
+impl Failure {
+    /// For a pipeline that failed because of `set -o pipefail`, the index of the command that
+    /// failed (the last one with a non-zero status), when it is not the pipeline's last command
+    /// (which is the one `$BASH_COMMAND` names).
+    pub fn pipeline_culprit(&self) -> Option<usize> {
+        let last = self.pipestatus.len().checked_sub(1)?;
+        let culprit = self.pipestatus.iter().rposition(|s| *s != 0)?;
+        (culprit != last).then_some(culprit)
+    }
 }
 
 /// What happened to a block.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    /// The block's number in this terminal (its files are `N.sh`, `N.out`, ...).
+    /// The block's number in this terminal.
     pub number: u64,
     /// stdout and stderr, interleaved.
     pub output: String,
@@ -148,13 +188,44 @@ pub struct Outcome {
     pub duration: Duration,
     /// The shell's working directory afterwards.
     pub cwd: PathBuf,
+    /// For a block run with [`Block::folders`]: the Markdown line, working folder and command of
+    /// each command it ran, in order.
+    pub folders: Vec<(usize, PathBuf, String)>,
+}
+
+impl Outcome {
+    /// The folder the command at Markdown line `line` that mentions `file` ran in (the last
+    /// such command), as the shell really had it; else the folder after the block.
+    pub fn folder_for(&self, line: usize, file: &str) -> &Path {
+        let at_line = || self.folders.iter().rev().filter(|(l, ..)| *l == line);
+        at_line()
+            .find(|(.., command)| command.contains(file))
+            .or_else(|| at_line().next())
+            .map_or(&self.cwd, |(_, folder, _)| folder)
+    }
 }
 
 enum Event {
     Done {
         number: u64,
         status: i32,
-        cwd: String,
+        cwd: PathBuf,
+    },
+    Fail {
+        number: u64,
+        status: i32,
+        line: usize,
+        pipestatus: Vec<i32>,
+        command: String,
+    },
+    Folder {
+        number: u64,
+        line: usize,
+        cwd: PathBuf,
+        command: String,
+    },
+    Broken {
+        number: u64,
     },
     Exited(i32),
 }
@@ -165,6 +236,14 @@ struct Shell {
     events: Receiver<Event>,
 }
 
+/// What is gathered about the running block while waiting for its end.
+#[derive(Default)]
+struct Gathered {
+    failures: Vec<(usize, Failure)>,
+    folders: Vec<(usize, PathBuf, String)>,
+    broken: bool,
+}
+
 /// A lab's terminal. Dropping it without [`Terminal::shutdown`] leaves the shell to the reaper.
 pub struct Terminal {
     settings: Settings,
@@ -173,6 +252,7 @@ pub struct Terminal {
     next: u64,
     pgids: Vec<i32>,
     cwd: PathBuf,
+    gathered: Gathered,
     /// Things the lab's report should mention (a shell that had to be replaced, ...).
     pub warnings: Vec<String>,
 }
@@ -192,6 +272,7 @@ impl Terminal {
             next: 1,
             pgids: Vec::new(),
             cwd,
+            gathered: Gathered::default(),
             warnings: Vec::new(),
         })
     }
@@ -199,6 +280,11 @@ impl Terminal {
     /// The process groups of every shell this terminal started (each lab command inherits one).
     pub fn process_groups(&self) -> &[i32] {
         &self.pgids
+    }
+
+    /// The shell running now, if any.
+    pub fn shell_pid(&self) -> Option<i32> {
+        self.shell.as_ref().map(|s| s.pid)
     }
 
     /// The environment entry every process of the lab carries.
@@ -212,6 +298,11 @@ impl Terminal {
 
     fn file(&self, number: u64, extension: &str) -> PathBuf {
         self.settings.dir.join(format!("{number}.{extension}"))
+    }
+
+    /// The lab's shared output file, where every block but a background one writes.
+    fn shared_output(&self) -> PathBuf {
+        self.settings.dir.join("out")
     }
 
     fn write(&self, path: &Path, text: &str) -> Result<(), TerminalError> {
@@ -230,7 +321,14 @@ impl Terminal {
         if fs::read_to_string(&fresh).is_ok_and(|s| s.ends_with(STATE_END)) {
             let _ = fs::rename(&fresh, &saved);
         }
-        let mut command = Command::new(&self.settings.bash);
+        let mut command = match self.settings.launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&self.settings.bash);
+                command
+            }
+            None => Command::new(&self.settings.bash),
+        };
         command
             .args(["--noprofile", "--norc", "-c", SCRIPT, "bash"])
             .arg(dir)
@@ -276,13 +374,14 @@ impl Terminal {
         self.started = true;
         let pid = child.id() as i32;
         self.pgids.push(pid);
+        procs::record_shell(&self.settings.dir, pid);
         let (tx, events) = mpsc::channel();
         if let Some(stdout) = child.stdout.take() {
             let tx = tx.clone();
             std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if let Some(event) = parse_done(&line)
+                for record in BufReader::new(stdout).split(0) {
+                    let Ok(record) = record else { break };
+                    if let Some(event) = parse_record(&record)
                         && tx.send(event).is_err()
                     {
                         break;
@@ -305,7 +404,7 @@ impl Terminal {
         Ok(())
     }
 
-    fn send(&mut self, line: &str) -> Result<(), TerminalError> {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), TerminalError> {
         for attempt in 0..2 {
             if self.shell.is_none() {
                 self.spawn()?;
@@ -314,7 +413,7 @@ impl Terminal {
                 continue;
             };
             let result = match shell.stdin.as_mut() {
-                Some(stdin) => stdin.write_all(line.as_bytes()).and_then(|_| stdin.flush()),
+                Some(stdin) => stdin.write_all(bytes).and_then(|_| stdin.flush()),
                 None => Err(io::Error::from(io::ErrorKind::BrokenPipe)),
             };
             match result {
@@ -337,7 +436,7 @@ impl Terminal {
                 let left = deadline.saturating_duration_since(Instant::now());
                 match shell.events.recv_timeout(left) {
                     Ok(Event::Exited(_)) | Err(RecvTimeoutError::Disconnected) => return,
-                    Ok(Event::Done { .. }) => {}
+                    Ok(_) => {}
                     Err(RecvTimeoutError::Timeout) => {
                         let _ = kill(Pid::from_raw(shell.pid), Signal::SIGKILL);
                         let _ = shell.events.recv_timeout(Duration::from_secs(1));
@@ -355,21 +454,35 @@ impl Terminal {
         let interrupts = interrupt.count();
         let number = self.next;
         self.next += 1;
-        self.write(
-            &self.file(number, "sh"),
-            &place_lines(block.code, block.lines),
-        )?;
-        let command = match block.stdin {
-            Some(text) => {
-                self.write(&self.file(number, "in"), text)?;
-                format!("run {number} in\n")
-            }
-            None => format!("run {number}\n"),
+        self.gathered = Gathered::default();
+        let mut flags = String::from("-");
+        if let Some(text) = block.stdin {
+            self.write(&self.file(number, "in"), text)?;
+            flags.push('i');
+        }
+        if block.own_output {
+            flags.push('o');
+        }
+        if block.folders {
+            flags.push('w');
+        }
+        let output_path = if block.own_output {
+            self.file(number, "out")
+        } else {
+            self.shared_output()
         };
-        self.send(&command)?;
+        // Where this block's output starts in the shared file (its end is read at `done`).
+        let start = if block.own_output {
+            0
+        } else {
+            fs::metadata(&output_path).map_or(0, |m| m.len())
+        };
+        let mut message = format!("run {number} {} {flags}\n", block.code.len()).into_bytes();
+        message.extend_from_slice(block.code.as_bytes());
+        self.send(&message)?;
 
         let deadline = later(started, block.limit);
-        let mut tail = block.until.map(|_| Tail::new(self.file(number, "out")));
+        let mut tail = block.until.map(|_| Tail::new(output_path.clone(), start));
         let (ending, status) = loop {
             let tick = if tail.is_some() { 50 } else { 200 };
             let wait = deadline
@@ -379,7 +492,7 @@ impl Terminal {
             match self.next_event(number, wait) {
                 Some(Event::Done { status, .. }) => break (Ending::Finished, Some(status)),
                 Some(Event::Exited(code)) => break (Ending::ShellExited(code), Some(code)),
-                None => {}
+                _ => {}
             }
             if interrupt.count() > interrupts {
                 self.stop(number, Signal::SIGINT);
@@ -402,10 +515,37 @@ impl Terminal {
                 break (Ending::Limit, None);
             }
         };
-        let (output, truncated) = self.output(number);
-        let mut failures = self.failures(number);
-        // bash stops reading a block at a syntax error; its ERR trap does not see that.
-        failures.extend(syntax_error(&output));
+        let (raw, truncated) = read_range(&output_path, start);
+        let output = rewrite_messages(raw, block.lines);
+        let gathered = std::mem::take(&mut self.gathered);
+        let mut failures: Vec<Failure> = gathered
+            .failures
+            .into_iter()
+            .map(|(_, mut f)| {
+                f.line = markdown_line(block.lines, f.line);
+                f
+            })
+            .collect();
+        if gathered.broken {
+            failures.push(Failure {
+                status: 1,
+                line: markdown_line(block.lines, 1),
+                command: fs::read_to_string(self.settings.dir.join("terminal.log"))
+                    .ok()
+                    .and_then(|log| log.lines().last().map(str::to_string))
+                    .unwrap_or_default(),
+                kind: FailureKind::Broken,
+                pipestatus: Vec::new(),
+            });
+        }
+        // bash stops reading a block at a syntax error, and leaves the shell on an unbound
+        // variable under `set -u`; its ERR trap sees neither.
+        failures.extend(message_failure(&output, block.code, block.lines));
+        let folders = gathered
+            .folders
+            .into_iter()
+            .map(|(line, cwd, command)| (markdown_line(block.lines, line), cwd, command))
+            .collect();
         Ok(Outcome {
             number,
             output,
@@ -415,10 +555,13 @@ impl Terminal {
             ending,
             duration: started.elapsed(),
             cwd: self.cwd.clone(),
+            folders,
         })
     }
 
-    /// The next event about block `number` within `wait`; `Done` of older blocks is skipped.
+    /// The next event about block `number` within `wait`: its end, or the shell's. What the
+    /// block reports on the way (failures, folders) is gathered; records of older blocks (a
+    /// background block's late failures) are dropped.
     fn next_event(&mut self, number: u64, wait: Duration) -> Option<Event> {
         let shell = self.shell.as_ref()?;
         let deadline = Instant::now() + wait;
@@ -430,18 +573,41 @@ impl Terminal {
                     status,
                     cwd,
                 }) if n == number => {
-                    self.cwd = PathBuf::from(&cwd);
+                    self.cwd.clone_from(&cwd);
                     return Some(Event::Done {
                         number: n,
                         status,
                         cwd,
                     });
                 }
-                Ok(Event::Done { .. }) => {}
+                Ok(Event::Fail {
+                    number: n,
+                    status,
+                    line,
+                    pipestatus,
+                    command,
+                }) if n == number => self.gathered.failures.push((
+                    line,
+                    Failure {
+                        status,
+                        line,
+                        command,
+                        kind: FailureKind::Command,
+                        pipestatus,
+                    },
+                )),
+                Ok(Event::Folder {
+                    number: n,
+                    line,
+                    cwd,
+                    command,
+                }) if n == number => self.gathered.folders.push((line, cwd, command)),
+                Ok(Event::Broken { number: n }) if n == number => self.gathered.broken = true,
                 Ok(Event::Exited(code)) => {
                     self.shell = None;
                     return Some(Event::Exited(code));
                 }
+                Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => return None,
                 Err(RecvTimeoutError::Disconnected) => {
                     self.shell = None;
@@ -453,7 +619,17 @@ impl Terminal {
 
     /// Waits up to `wait` for block `number` to end; returns whether it did.
     fn wait_end(&mut self, number: u64, wait: Duration) -> bool {
-        self.shell.is_none() || self.next_event(number, wait).is_some()
+        let deadline = Instant::now() + wait;
+        while self.shell.is_some() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if self.next_event(number, left).is_some() {
+                return true;
+            }
+        }
+        true
     }
 
     /// Stops block `number`: `first` to its processes and SIGINT to the shell (which then leaves
@@ -490,39 +666,10 @@ impl Terminal {
         self.shell = None;
     }
 
-    /// The output of block `number` so far (a background step's keeps growing). bash names the
-    /// block file in its messages (`/…/7.sh: line 66: conftest: command not found`); the reader
-    /// would see `bash: line 66: …`, with the Markdown line.
+    /// The output of background block `number` so far (it keeps growing after its step).
     pub fn output(&self, number: u64) -> (String, bool) {
-        let path = self.file(number, "out");
-        let mut bytes = Vec::new();
-        let truncated = match File::open(&path) {
-            Ok(file) => {
-                let _ = file.take(OUTPUT_LIMIT + 1).read_to_end(&mut bytes);
-                bytes.len() as u64 > OUTPUT_LIMIT
-            }
-            Err(_) => false,
-        };
-        bytes.truncate(OUTPUT_LIMIT as usize);
-        let text = String::from_utf8_lossy(&bytes);
-        let block = format!("{}: ", self.file(number, "sh").display());
-        (text.replace(&block, "bash: "), truncated)
-    }
-
-    fn failures(&self, number: u64) -> Vec<Failure> {
-        let Ok(text) = fs::read_to_string(self.file(number, "fail")) else {
-            return Vec::new();
-        };
-        text.lines()
-            .filter_map(|line| {
-                let mut fields = line.splitn(3, '\t');
-                Some(Failure {
-                    status: fields.next()?.parse().ok()?,
-                    line: fields.next()?.parse().ok()?,
-                    command: fields.next().unwrap_or("").to_string(),
-                })
-            })
-            .collect()
+        let (raw, truncated) = read_range(&self.file(number, "out"), 0);
+        (rewrite_messages(raw, &[]), truncated)
     }
 
     /// Ends the shell (end of input; it saves its state and exits), killing it if it does not.
@@ -531,6 +678,184 @@ impl Terminal {
             shell.stdin = None;
         }
         self.forget_shell(GRACE);
+    }
+}
+
+/// Up to [`OUTPUT_LIMIT`] bytes of `path` from `start`, as text, and whether there was more.
+fn read_range(path: &Path, start: u64) -> (String, bool) {
+    let mut bytes = Vec::new();
+    let truncated = match File::open(path) {
+        Ok(mut file) => {
+            let _ = file.seek(SeekFrom::Start(start));
+            let _ = file.take(OUTPUT_LIMIT + 1).read_to_end(&mut bytes);
+            bytes.len() as u64 > OUTPUT_LIMIT
+        }
+        Err(_) => false,
+    };
+    bytes.truncate(OUTPUT_LIMIT as usize);
+    // Valid UTF-8 (the usual case) becomes text without a copy.
+    let text = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    (text, truncated)
+}
+
+/// The name bash gives the block in its messages (the pipe it sources the block from).
+const BLOCK_NAME: &str = "/dev/fd/60: ";
+
+/// The Markdown line of the block's line `line` (1-based; 0 when bash did not say).
+fn markdown_line(lines: &[usize], line: usize) -> usize {
+    match (lines.get(line.saturating_sub(1)), lines.last()) {
+        (Some(l), _) => *l,
+        (None, Some(last)) => last + line.saturating_sub(lines.len()),
+        (None, None) => line,
+    }
+}
+
+/// bash names the block in its messages (`/dev/fd/60: line 3: conftest: command not found`);
+/// the reader would see `bash: line 66: …`, with the Markdown line.
+fn rewrite_messages(output: String, lines: &[usize]) -> String {
+    if !output.contains(BLOCK_NAME) {
+        return output;
+    }
+    let mut text = String::with_capacity(output.len());
+    let mut rest = output.as_str();
+    while let Some(at) = rest.find(BLOCK_NAME) {
+        text.push_str(&rest[..at]);
+        text.push_str("bash: ");
+        rest = &rest[at + BLOCK_NAME.len()..];
+        if let Some(after) = rest.strip_prefix("line ")
+            && let Some(end) = after.find(|c: char| !c.is_ascii_digit())
+            && let Ok(line) = after[..end].parse::<usize>()
+        {
+            text.push_str(&format!("line {}", markdown_line(lines, line)));
+            rest = &after[end..];
+        }
+    }
+    text.push_str(rest);
+    text
+}
+
+/// A failure bash reported only in a message (`bash: line 12: syntax error near …`, `bash:
+/// line 3: NAME: unbound variable`), with the Markdown line and, for an unbound variable, the
+/// code line that uses it.
+fn message_failure(output: &str, code: &str, lines: &[usize]) -> Option<Failure> {
+    output.lines().find_map(|line| {
+        let rest = line.strip_prefix("bash: line ")?;
+        let (number, message) = rest.split_once(": ")?;
+        let number: usize = number.parse().unwrap_or(0);
+        if message.starts_with("syntax error") || message.starts_with("unexpected EOF") {
+            return Some(Failure {
+                status: 2,
+                line: number,
+                command: message.to_string(),
+                kind: FailureKind::Syntax,
+                pipestatus: Vec::new(),
+            });
+        }
+        let variable = message.strip_suffix(": unbound variable")?;
+        let code_line = lines
+            .iter()
+            .position(|l| *l == number)
+            .and_then(|i| code.lines().nth(i))
+            .unwrap_or("")
+            .trim();
+        Some(Failure {
+            status: 1,
+            line: number,
+            command: format!("{variable}\t{code_line}"),
+            kind: FailureKind::Unbound,
+            pipestatus: Vec::new(),
+        })
+    })
+}
+
+fn parse_record(record: &[u8]) -> Option<Event> {
+    let record = String::from_utf8_lossy(record);
+    // A lab's stray write to the records channel may come before a record.
+    let at = ["done\t", "fail\t", "pwd\t", "broken\t"]
+        .iter()
+        .filter_map(|p| record.rfind(p))
+        .max()?;
+    let mut fields = record[at..].splitn(6, '\t');
+    let kind = fields.next()?;
+    let number = fields.next()?.parse().ok()?;
+    match kind {
+        "done" => {
+            let status = fields.next()?.parse().ok()?;
+            let cwd = record[at..].splitn(4, '\t').nth(3).unwrap_or("");
+            Some(Event::Done {
+                number,
+                status,
+                cwd: PathBuf::from(cwd),
+            })
+        }
+        "fail" => Some(Event::Fail {
+            number,
+            status: fields.next()?.parse().ok()?,
+            line: fields.next()?.parse().ok()?,
+            pipestatus: fields
+                .next()?
+                .split(' ')
+                .filter_map(|s| s.parse().ok())
+                .collect(),
+            command: fields.next().unwrap_or("").replace('\n', " "),
+        }),
+        "pwd" => {
+            let mut rest = record[at..].splitn(5, '\t').skip(2);
+            Some(Event::Folder {
+                number,
+                line: rest.next()?.parse().ok()?,
+                cwd: PathBuf::from(rest.next()?),
+                command: rest.next().unwrap_or("").to_string(),
+            })
+        }
+        "broken" => Some(Event::Broken { number }),
+        _ => None,
+    }
+}
+
+/// How much step output a whole run keeps in memory for its reports. Every step's full output is
+/// on disk (the lab's output file in its run folder); a run that prints hundreds of megabytes
+/// keeps only this much of it, so that its memory does not grow with its output.
+pub const KEPT_OUTPUT: usize = 16 << 20;
+
+/// What is still kept of a run's step outputs, shared by its labs (see [`KEPT_OUTPUT`]).
+#[derive(Debug)]
+pub struct OutputBudget(AtomicUsize);
+
+impl Default for OutputBudget {
+    fn default() -> OutputBudget {
+        OutputBudget(AtomicUsize::new(KEPT_OUTPUT))
+    }
+}
+
+impl OutputBudget {
+    /// The part of `output` to keep: all of it while the budget lasts, then its first 64 KiB;
+    /// a cut output ends with a note saying so.
+    pub fn keep(&self, mut output: String) -> String {
+        let wanted = output.len();
+        let granted = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                Some(left.saturating_sub(wanted))
+            })
+            .unwrap_or(0);
+        if granted >= wanted {
+            return output;
+        }
+        let mut cut = granted.max(64 << 10).min(wanted);
+        while !output.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if cut < wanted {
+            output.truncate(cut);
+            output.push_str(&format!(
+                "\n[labbook: output cut at {cut} of {wanted} bytes: this run keeps {} MiB of \
+                 output in all; the whole output is in the lab's run folder (control/out)]\n",
+                KEPT_OUTPUT >> 20
+            ));
+        }
+        output
     }
 }
 
@@ -543,91 +868,47 @@ pub fn later(start: Instant, limit: Duration) -> Instant {
         .unwrap_or(start)
 }
 
-/// The block file's text: each code line at its Markdown line, so that line numbers agree.
-fn place_lines(code: &str, lines: &[usize]) -> String {
-    let mut text = String::with_capacity(code.len() + 64);
-    let mut written = 0;
-    for (i, line) in code
-        .strip_suffix('\n')
-        .unwrap_or(code)
-        .split('\n')
-        .enumerate()
-    {
-        let target = lines.get(i).copied().unwrap_or(0).max(written + 1);
-        // Never pad absurdly (a broken line map); the mapping is only a convenience.
-        if target - written < 100_000 {
-            while written + 1 < target {
-                text.push('\n');
-                written += 1;
-            }
-        }
-        text.push_str(line);
-        text.push('\n');
-        written += 1;
-    }
-    text
-}
-
-/// A syntax error bash reported in a block's output (`bash: line 12: syntax error near …`).
-fn syntax_error(output: &str) -> Option<Failure> {
-    output.lines().find_map(|line| {
-        let rest = line.strip_prefix("bash: line ")?;
-        let (number, message) = rest.split_once(": ")?;
-        let syntax = message.starts_with("syntax error") || message.starts_with("unexpected EOF");
-        syntax.then(|| Failure {
-            status: 2,
-            line: number.parse().unwrap_or(0),
-            command: message.to_string(),
-        })
-    })
-}
-
-fn parse_done(line: &str) -> Option<Event> {
-    let rest = line.strip_prefix("done ")?;
-    let mut fields = rest.splitn(3, ' ');
-    Some(Event::Done {
-        number: fields.next()?.parse().ok()?,
-        status: fields.next()?.parse().ok()?,
-        cwd: fields.next().unwrap_or("").to_string(),
-    })
-}
-
-/// Follows a growing output file, for a watch's `until`.
+/// Follows a growing output file, for a watch's `until`. It keeps only what it has not searched
+/// yet (from the start of the last line seen, since a match may end on a line that was
+/// incomplete at the previous poll), so a match after any amount of output is still seen.
 struct Tail {
     path: PathBuf,
     file: Option<File>,
-    bytes: Vec<u8>,
-    searched: usize,
+    offset: u64,
+    pending: Vec<u8>,
 }
 
 impl Tail {
-    fn new(path: PathBuf) -> Tail {
+    fn new(path: PathBuf, offset: u64) -> Tail {
         Tail {
             path,
             file: None,
-            bytes: Vec::new(),
-            searched: 0,
+            offset,
+            pending: Vec::new(),
         }
     }
 
-    /// The text not searched yet, from the start of the last line already seen (a match may
-    /// end on a line that was incomplete at the previous poll).
+    /// The text not searched yet, with the last incomplete line seen before.
     fn poll(&mut self) -> String {
         if self.file.is_none() {
             self.file = File::open(&self.path).ok();
         }
-        if let Some(file) = self.file.as_mut()
-            && self.bytes.len() < OUTPUT_LIMIT as usize
-        {
-            let _ = file.seek(SeekFrom::Start(self.bytes.len() as u64));
-            let _ = file.take(1 << 20).read_to_end(&mut self.bytes);
+        if let Some(file) = self.file.as_mut() {
+            let _ = file.seek(SeekFrom::Start(self.offset));
+            let before = self.pending.len();
+            let _ = file.take(1 << 20).read_to_end(&mut self.pending);
+            self.offset += (self.pending.len() - before) as u64;
         }
-        let from = self.bytes[..self.searched]
+        let text = String::from_utf8_lossy(&self.pending).into_owned();
+        // Keep the incomplete last line (bounded: a line without end is not kept whole).
+        let keep = self
+            .pending
             .iter()
             .rposition(|b| *b == b'\n')
-            .map_or(0, |i| i + 1);
-        self.searched = self.bytes.len();
-        String::from_utf8_lossy(&self.bytes[from..]).into_owned()
+            .map_or(0, |i| i + 1)
+            .max(self.pending.len().saturating_sub(64 << 10));
+        self.pending.drain(..keep);
+        text
     }
 }
 
@@ -636,36 +917,112 @@ mod tests {
     use super::*;
 
     #[test]
-    fn block_lines_sit_at_their_markdown_lines() {
-        let cases: [(&str, &[usize], &str); 4] = [
-            ("a\nb", &[3, 4], "\n\na\nb\n"),
-            ("a\nb\n", &[1, 5], "a\n\n\n\nb\n"),
-            ("a\nb", &[], "a\nb\n"),
-            ("a\nb", &[2, 2], "\na\nb\n"),
+    fn block_lines_map_to_markdown_lines() {
+        let cases: [(&[usize], usize, usize); 5] = [
+            (&[3, 4], 1, 3),
+            (&[3, 4], 2, 4),
+            (&[3, 4], 4, 6),
+            (&[], 7, 7),
+            (&[10, 12], 0, 10),
         ];
-        for (code, lines, expected) in cases {
-            assert_eq!(place_lines(code, lines), expected, "{code:?} {lines:?}");
+        for (lines, line, expected) in cases {
+            assert_eq!(markdown_line(lines, line), expected, "{lines:?} {line}");
         }
     }
 
     #[test]
-    fn syntax_errors_are_failures() {
+    fn messages_name_markdown_lines() {
+        let cases = [
+            (
+                "/dev/fd/60: line 2: nope: command not found\n",
+                "bash: line 21: nope: command not found\n",
+            ),
+            (
+                "/dev/fd/60: cd: x: No such file",
+                "bash: cd: x: No such file",
+            ),
+            ("plain\n", "plain\n"),
+        ];
+        for (output, expected) in cases {
+            assert_eq!(
+                rewrite_messages(output.to_string(), &[20, 21]),
+                expected,
+                "{output}"
+            );
+        }
+    }
+
+    #[test]
+    fn message_failures_are_found() {
+        let code = "set -u\necho \"$NOPE\"\n";
         let cases = [
             (
                 "one\nbash: line 14: syntax error near unexpected token `)'\n",
-                Some((14, "syntax error near unexpected token `)'")),
+                Some((
+                    14,
+                    FailureKind::Syntax,
+                    "syntax error near unexpected token `)'",
+                )),
             ),
             (
                 "bash: line 3: unexpected EOF while looking for matching `\"'",
-                Some((3, "unexpected EOF while looking for matching `\"'")),
+                Some((
+                    3,
+                    FailureKind::Syntax,
+                    "unexpected EOF while looking for matching `\"'",
+                )),
+            ),
+            (
+                "bash: line 8: NOPE: unbound variable",
+                Some((8, FailureKind::Unbound, "NOPE\techo \"$NOPE\"")),
             ),
             ("bash: line 3: nope: command not found", None),
             ("syntax error", None),
         ];
         for (output, expected) in cases {
-            let found = syntax_error(output).map(|f| (f.line, f.command));
-            assert_eq!(found, expected.map(|(l, c)| (l, c.to_string())), "{output}");
+            let found = message_failure(output, code, &[7, 8]).map(|f| (f.line, f.kind, f.command));
+            assert_eq!(
+                found,
+                expected.map(|(l, k, c)| (l, k, c.to_string())),
+                "{output}"
+            );
         }
+    }
+
+    #[test]
+    fn pipefail_culprits() {
+        let cases: [(&[i32], Option<usize>); 5] = [
+            (&[1, 0, 0], Some(0)),
+            (&[0, 1, 0], Some(1)),
+            (&[0, 0, 1], None),
+            (&[1], None),
+            (&[], None),
+        ];
+        for (pipestatus, expected) in cases {
+            let failure = Failure {
+                status: 1,
+                line: 1,
+                command: String::new(),
+                kind: FailureKind::Command,
+                pipestatus: pipestatus.to_vec(),
+            };
+            assert_eq!(failure.pipeline_culprit(), expected, "{pipestatus:?}");
+        }
+    }
+
+    #[test]
+    fn the_output_budget_keeps_a_bounded_amount() {
+        let budget = OutputBudget(AtomicUsize::new(100 << 10));
+        let big = "x".repeat(80 << 10);
+        assert_eq!(budget.keep(big.clone()), big);
+        let cut = budget.keep(big.clone());
+        assert!(cut.starts_with(&"x".repeat(64 << 10)));
+        assert!(cut.contains("[labbook: output cut at 65536 of 81920 bytes"));
+        assert_eq!(
+            budget.keep("small".into()).len(),
+            5,
+            "a short output is kept whole"
+        );
     }
 
     #[test]
@@ -679,27 +1036,68 @@ mod tests {
     }
 
     #[test]
-    fn done_lines_are_parsed() {
-        let cases = [
-            ("done 3 0 /tmp/a b", Some((3, 0, "/tmp/a b"))),
-            ("done 12 127 /", Some((12, 127, "/"))),
-            ("done x 0 /", None),
-            ("hello", None),
+    fn records_are_parsed() {
+        let done = |r: &[u8]| match parse_record(r) {
+            Some(Event::Done {
+                number,
+                status,
+                cwd,
+            }) => Some((number, status, cwd)),
+            _ => None,
+        };
+        type Expected<'a> = Option<(u64, i32, &'a str)>;
+        let cases: [(&[u8], Expected); 5] = [
+            (b"done\t3\t0\t/tmp/a b", Some((3, 0, "/tmp/a b"))),
+            (
+                b"done\t12\t127\t/tmp/new\nline",
+                Some((12, 127, "/tmp/new\nline")),
+            ),
+            (b"garbage done\t4\t1\t/", Some((4, 1, "/"))),
+            (b"done\tx\t0\t/", None),
+            (b"hello", None),
         ];
-        for (line, expected) in cases {
-            let parsed = match parse_done(line) {
-                Some(Event::Done {
-                    number,
-                    status,
-                    cwd,
-                }) => Some((number, status, cwd)),
-                _ => None,
-            };
+        for (record, expected) in cases {
             assert_eq!(
-                parsed,
-                expected.map(|(n, s, c)| (n, s, c.to_string())),
-                "{line}"
+                done(record),
+                expected.map(|(n, s, c)| (n, s, PathBuf::from(c))),
+                "{record:?}"
             );
         }
+        match parse_record(b"fail\t2\t1\t5\t0 1\tgrep -q x\tabc") {
+            Some(Event::Fail {
+                number: 2,
+                status: 1,
+                line: 5,
+                pipestatus,
+                command,
+            }) => {
+                assert_eq!(pipestatus, vec![0, 1]);
+                assert_eq!(command, "grep -q x\tabc");
+            }
+            _ => panic!("a fail record"),
+        }
+    }
+
+    #[test]
+    fn a_tail_sees_a_match_after_any_amount_of_output() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out");
+        let mut file = File::create(&path).expect("create");
+        let mut tail = Tail::new(path, 0);
+        let chunk = "x".repeat(1023) + "\n";
+        for _ in 0..(6 << 10) {
+            file.write_all(chunk.as_bytes()).expect("write");
+        }
+        file.write_all(b"READY now").expect("write");
+        let until = Regex::new("READY").expect("regex");
+        let mut seen = false;
+        for _ in 0..20 {
+            if until.is_match(&tail.poll()) {
+                seen = true;
+                break;
+            }
+        }
+        assert!(seen, "the match after 6 MB was not seen");
+        assert!(tail.pending.len() < 70 << 10);
     }
 }

@@ -1,102 +1,179 @@
 # The labbook terminal: one bash per lab that runs every block in the same shell, as a reader's
 # terminal would, so that the working directory, variables, functions, aliases and options carry
-# from block to block. The harness (harness/src/engine/terminal.rs) drives it over stdin, one
-# command per line, and reads one answer per command on stdout:
-#   run N [in]  ->  done N STATUS PWD     runs $dir/N.sh with output in $dir/N.out, failing
-#                                         commands in $dir/N.fail, stdin from $dir/N.in or /dev/null
+# from block to block. The harness (harness/src/engine/terminal.rs) drives it over stdin and reads
+# NUL-terminated records on stdout; no file is created per step, because creating a file costs
+# more than running a trivial step:
+#   run N LEN FLAGS\n<LEN bytes of code>
+#     runs the code (read from a pipe, never a file) with output appended to $dir/out, or to
+#     $dir/N.out with flag o (a background step, whose output keeps growing), stdin from $dir/N.in
+#     with flag i, else /dev/null; flag w records the working folder of each command (pwd records).
+#   answers:  fail N STATUS LINE PIPESTATUS COMMAND   a failing command (ERR trap)
+#             pwd N LINE PWD COMMAND                  with flag w, before each command
+#             broken N                                the block could not even be started
+#             done N STATUS PWD                       the block ended
+# LINE is the line in the block (1 = its first line); the harness maps it to the Markdown line.
 # On exit (end of input, `exit` in a block, SIGTERM) the shell state is written to $dir/state,
-# which a new terminal restores if this one has to be replaced. Names starting with __lb_ are
-# this script's own and are never saved; `builtin` keeps a lab's functions named like builtins
-# (a `cd` that also lists, say) out of the way.
-__lb_dir=$1
+# which a new terminal restores if this one has to be replaced.
+#
+# Nothing here can be hidden by the lab: the traps are inline code that calls no function, the
+# only function (`trap`, which chains a lab's own ERR/EXIT/INT/TERM handlers after the harness's
+# instead of replacing them) is read-only, `builtin` keeps a lab's functions named like builtins
+# out of the way, and names starting with __labbook_ are never saved.
+__labbook_dir=$1
 set --
+# fd 62: the records channel, also reachable from inside a block whose stdout is redirected.
+exec 62>&1
 shopt -s expand_aliases
-if [[ -f $__lb_dir/state ]]; then
-  builtin source "$__lb_dir/state" >/dev/null 2>&1
-fi
-__lb_n=0
-__lb_block=
+# fd 61: the lab's shared output file, opened once (appending costs nothing, creating a file
+# per step costs a millisecond on some disks).
+exec 61>>"$__labbook_dir/out"
+__labbook_n=0
+__labbook_block=/dev/fd/60
 
+builtin declare -A __labbook_own __labbook_lab
 # ERR: record the failing command and its line in the block (for a command inside a function,
-# the line of the call in the block). Failures outside the block (the harness's own loop) are
-# not recorded.
-__lb_err() {
-  local __lb_i __lb_line=0
-  for __lb_i in "${!BASH_SOURCE[@]}"; do
-    if [[ ${BASH_SOURCE[__lb_i]} == "$__lb_block" ]]; then
-      if ((__lb_i == 1)); then __lb_line=$2; else __lb_line=${BASH_LINENO[__lb_i-1]}; fi
-      break
-    fi
-  done
-  if ((__lb_line > 0)); then
-    builtin printf '%s\t%s\t%s\n' "$1" "$__lb_line" "${3//$'\n'/ }" >>"$__lb_dir/$__lb_n.fail"
+# the line of the call in the block: the outermost frame of the block). Failures outside the block
+# (the harness's own loop) are not recorded. The first assignment keeps $?, PIPESTATUS and
+# LINENO before anything else changes them (LINENO counts the trap's own lines).
+__labbook_own[ERR]='__labbook_e=$? __labbook_p=${PIPESTATUS[*]} __labbook_t=$LINENO
+__labbook_found=
+__labbook_i=${#BASH_SOURCE[@]}
+while ((__labbook_i > 0)); do
+  __labbook_i=$((__labbook_i - 1))
+  if [[ ${BASH_SOURCE[__labbook_i]} == "$__labbook_block" ]]; then
+    if ((__labbook_i == 0)); then __labbook_l=$__labbook_t; else __labbook_l=${BASH_LINENO[__labbook_i-1]}; fi
+    builtin printf "fail\t%s\t%s\t%s\t%s\t%s\0" "$__labbook_n" "$__labbook_e" "$__labbook_l" "$__labbook_p" "$BASH_COMMAND" >&62
+    __labbook_found=1
+    break
   fi
-}
-
-# Writes everything a new terminal needs to continue where this one stopped.
-__lb_dump() {
-  local __lb_names __lb_v __lb_vars=() __lb_fns=() __lb_xfns=()
-  builtin compgen -v >|"$__lb_dir/names"
-  builtin mapfile -t __lb_names <"$__lb_dir/names"
-  for __lb_v in "${__lb_names[@]}"; do
-    case $__lb_v in
-      BASH | BASHOPTS | BASHPID | BASH_* | COMP_WORDBREAKS | DIRSTACK | EPOCHREALTIME | \
-        EPOCHSECONDS | EUID | FUNCNAME | GROUPS | HISTCMD | HOSTNAME | HOSTTYPE | LINENO | \
-        MACHTYPE | OPTERR | OPTIND | OSTYPE | PIPESTATUS | PPID | PWD | RANDOM | SECONDS | \
-        SHELLOPTS | SHLVL | SRANDOM | UID | _ | __lb_* | LABBOOK_*) ;;
-      *) __lb_vars+=("$__lb_v") ;;
-    esac
+done'
+# Writes everything a new terminal needs to continue where this one stopped; only a complete
+# dump replaces the previous one.
+__labbook_own[EXIT]='builtin compgen -v >|"$__labbook_dir/names"
+builtin mapfile -t __labbook_names <"$__labbook_dir/names"
+__labbook_vars=()
+for __labbook_v in "${__labbook_names[@]}"; do
+  case $__labbook_v in
+    BASH | BASHOPTS | BASHPID | BASH_* | COMP_WORDBREAKS | DIRSTACK | EPOCHREALTIME | \
+      EPOCHSECONDS | EUID | FUNCNAME | GROUPS | HISTCMD | HOSTNAME | HOSTTYPE | LINENO | \
+      MACHTYPE | OPTERR | OPTIND | OSTYPE | PIPESTATUS | PPID | PWD | RANDOM | SECONDS | \
+      SHELLOPTS | SHLVL | SRANDOM | UID | _ | __labbook_* | LABBOOK_*) ;;
+    *) __labbook_vars+=("$__labbook_v") ;;
+  esac
+done
+builtin compgen -A function >|"$__labbook_dir/names"
+builtin mapfile -t __labbook_names <"$__labbook_dir/names"
+__labbook_fns=()
+for __labbook_v in "${__labbook_names[@]}"; do
+  case $__labbook_v in
+    trap) ;;
+    *) __labbook_fns+=("$__labbook_v") ;;
+  esac
+done
+{
+  builtin printf "builtin cd -- %q\n" "$PWD"
+  if ((${#__labbook_vars[@]})); then builtin declare -p "${__labbook_vars[@]}"; fi
+  if ((${#__labbook_fns[@]})); then builtin declare -f "${__labbook_fns[@]}"; fi
+  builtin declare -Fx
+  builtin alias -p
+  builtin shopt -p
+  builtin set +o
+  builtin umask -p
+  for __labbook_v in "${!__labbook_lab[@]}"; do
+    builtin printf "trap -- %q %s\n" "${__labbook_lab[$__labbook_v]}" "$__labbook_v"
   done
-  builtin compgen -A function >|"$__lb_dir/names"
-  builtin mapfile -t __lb_names <"$__lb_dir/names"
-  for __lb_v in "${__lb_names[@]}"; do
-    case $__lb_v in
-      __lb_*) ;;
-      *) __lb_fns+=("$__lb_v") ;;
-    esac
-  done
-  {
-    builtin printf 'builtin cd -- %q\n' "$PWD"
-    if ((${#__lb_vars[@]})); then builtin declare -p "${__lb_vars[@]}"; fi
-    if ((${#__lb_fns[@]})); then
-      builtin declare -f "${__lb_fns[@]}"
-    fi
-    builtin declare -Fx
-    builtin alias -p
-    builtin shopt -p
-    builtin set +o
-    builtin umask -p
-  } >|"$__lb_dir/state.new" 2>/dev/null
-  # Only a complete dump replaces the previous one.
-  builtin printf '# labbook: end of state\n' >>"$__lb_dir/state.new"
-}
-
-trap '__lb_err "$?" "$LINENO" "$BASH_COMMAND"' ERR
+} >|"$__labbook_dir/state.new" 2>/dev/null
+builtin printf "# labbook: end of state\n" >>"$__labbook_dir/state.new"'
 # SIGINT (the harness stopping a watch, a timeout, Ctrl+C): leave the block, like Ctrl+C in a
 # terminal drops what was pasted after the running command.
-trap '__lb_interrupted=1; return 130 2>/dev/null' INT
-trap 'exit 143' TERM
-trap '__lb_dump' EXIT
+__labbook_own[INT]='__labbook_interrupted=1; builtin return 130 2>/dev/null'
+__labbook_own[TERM]='builtin exit 143'
+
+# A lab's `trap ACTION SIG...`: for the signals the harness needs, the lab's action runs together
+# with the harness's own (ERR: after it, with $? restored, for failures in the lab's code only;
+# EXIT, INT, TERM: before it).
+trap() {
+  if [[ ${1-} == -- ]]; then builtin shift; fi
+  if (($# == 0)) || [[ $1 == -* && $1 != - ]]; then
+    builtin trap "$@"
+    builtin return
+  fi
+  builtin local __labbook_a="$1" __labbook_s __labbook_k __labbook_rc=0
+  if (($# == 1)); then __labbook_a=-; else builtin shift; fi
+  for __labbook_s in "$@"; do
+    case ${__labbook_s^^} in
+      ERR | SIGERR) __labbook_k=ERR ;;
+      EXIT | SIGEXIT | 0) __labbook_k=EXIT ;;
+      INT | SIGINT | 2) __labbook_k=INT ;;
+      TERM | SIGTERM | 15) __labbook_k=TERM ;;
+      *)
+        builtin trap -- "$__labbook_a" "$__labbook_s" || __labbook_rc=$?
+        builtin continue
+        ;;
+    esac
+    if [[ $__labbook_a == - || -z $__labbook_a ]]; then
+      builtin unset "__labbook_lab[$__labbook_k]"
+      builtin trap -- "${__labbook_own[$__labbook_k]}" "$__labbook_k"
+    else
+      __labbook_lab[$__labbook_k]=$__labbook_a
+      case $__labbook_k in
+        # Only for the lab's own commands, not for the harness's loop.
+        ERR) builtin trap -- "${__labbook_own[ERR]}"$'\n''if [[ -n $__labbook_found ]]; then (builtin exit "$__labbook_e")'$'\n'"$__labbook_a"$'\n''fi' ERR ;;
+        *) builtin trap -- "$__labbook_a"$'\n'"${__labbook_own[$__labbook_k]}" "$__labbook_k" ;;
+      esac
+    fi
+  done
+  builtin return "$__labbook_rc"
+}
+builtin readonly -f trap
+
+for __labbook_k in ERR EXIT INT TERM; do
+  builtin trap -- "${__labbook_own[$__labbook_k]}" "$__labbook_k"
+done
+# The previous shell's state, its traps going through `trap` above.
+if [[ -f $__labbook_dir/state ]]; then
+  builtin source "$__labbook_dir/state" >/dev/null 2>&1
+fi
+__labbook_wtrap='if [[ ${BASH_SOURCE[0]-} == "$__labbook_block" ]]; then builtin printf "pwd\t%s\t%s\t%s\t%s\0" "$__labbook_n" "$LINENO" "$PWD" "$BASH_COMMAND" >&62; fi'
 
 while :; do
-  IFS= builtin read -r __lb_cmd
-  __lb_rc=$?
-  if ((__lb_rc > 128)); then continue; fi
-  if ((__lb_rc != 0)); then break; fi
-  case $__lb_cmd in
-    run\ *)
-      __lb_n=${__lb_cmd#run }
-      __lb_in=/dev/null
-      case $__lb_n in
-        *\ in) __lb_n=${__lb_n% in} __lb_in=$__lb_dir/$__lb_n.in ;;
-      esac
-      __lb_block=$__lb_dir/$__lb_n.sh
-      __lb_interrupted=0
-      builtin export LABBOOK_STEP="$LABBOOK_LAB.$__lb_n"
-      builtin source "$__lb_block" <"$__lb_in" >|"$__lb_dir/$__lb_n.out" 2>&1
-      __lb_rc=$?
-      __lb_block=
-      builtin printf 'done %s %s %s\n' "$__lb_n" "$__lb_rc" "$PWD"
-      ;;
-  esac
+  IFS=' ' builtin read -r __labbook_cmd __labbook_n __labbook_len __labbook_flags
+  __labbook_rc=$?
+  if ((__labbook_rc > 128)); then continue; fi
+  if ((__labbook_rc != 0)); then break; fi
+  [[ $__labbook_cmd == run ]] || continue
+  __labbook_code=
+  if ((__labbook_len > 0)); then
+    IFS= LC_ALL=C builtin read -r -N "$__labbook_len" __labbook_code
+  fi
+  __labbook_in=/dev/null
+  if [[ $__labbook_flags == *i* ]]; then __labbook_in=$__labbook_dir/$__labbook_n.in; fi
+  __labbook_interrupted=0
+  builtin export LABBOOK_STEP="$LABBOOK_LAB.$__labbook_n"
+  # A block that lowered `ulimit -n` (or closed our descriptors) leaves a shell that cannot
+  # redirect any more: say so instead of reporting a block that never ran.
+  # (Redirecting saves the shell's own descriptors first, which needs free ones.)
+  if ! builtin true >&61 2>&1; then
+    builtin printf 'broken\t%s\0' "$__labbook_n"
+    builtin printf 'done\t%s\t%s\t%s\0' "$__labbook_n" 1 "$PWD"
+    continue
+  fi
+  # The DEBUG trap reaches a sourced file only under functrace (set -T).
+  __labbook_ft=
+  if [[ $__labbook_flags == *w* ]]; then
+    [[ $- == *T* ]] || __labbook_ft=1
+    builtin set -T
+    builtin trap -- "$__labbook_wtrap" DEBUG
+  fi
+  if [[ $__labbook_flags == *o* ]]; then
+    builtin source "$__labbook_block" 60<<<"$__labbook_code" <"$__labbook_in" >|"$__labbook_dir/$__labbook_n.out" 2>&1
+  else
+    builtin source "$__labbook_block" 60<<<"$__labbook_code" <"$__labbook_in" >&61 2>&1
+  fi
+  __labbook_rc=$?
+  if [[ $__labbook_flags == *w* ]]; then
+    builtin trap - DEBUG
+    [[ -z $__labbook_ft ]] || builtin set +T
+  fi
+  builtin printf 'done\t%s\t%s\t%s\0' "$__labbook_n" "$__labbook_rc" "$PWD"
 done

@@ -16,46 +16,7 @@ use crate::manifest::{Doc, Manifests};
 use crate::{Severity, Sink};
 use labbook::model::{Lab, StepKind};
 use labbook::shell::Command;
-
-/// Words in a `make` target that mean it sets up or tears down infrastructure (a cluster, a
-/// mesh, add-ons) rather than deploying the lab's own workloads.
-pub(super) const INFRA_WORDS: &[&str] = &[
-    "kind",
-    "cluster",
-    "istio",
-    "mesh",
-    "kiali",
-    "prometheus",
-    "grafana",
-    "jaeger",
-    "zipkin",
-    "addon",
-    "addons",
-    "dashboard",
-    "install",
-    "uninstall",
-    "setup",
-    "tools",
-    "deps",
-    "crd",
-    "crds",
-    "metallb",
-    "cert",
-    "up",
-    "down",
-    "clean",
-    "delete",
-    "destroy",
-    "reset",
-    "teardown",
-    "sidecar",
-    "ambient",
-    "observability",
-];
-
-/// Words in a `make` target that tear everything down.
-pub(super) const TEARDOWN_WORDS: &[&str] =
-    &["down", "delete", "destroy", "reset", "teardown", "clean"];
+use labbook::tools;
 
 pub(super) fn replay_step(
     lab: &Lab,
@@ -114,17 +75,10 @@ pub(super) fn replay_command(
                 .filter(|a| !a.starts_with('-') && !a.contains('='))
                 .collect();
             for goal in goals {
-                let words: Vec<String> = goal
-                    .split(['-', '_', '/', '.'])
-                    .map(str::to_ascii_lowercase)
-                    .collect();
-                let infra = step_kind == StepKind::Setup
-                    || words.iter().any(|w| INFRA_WORDS.contains(&w.as_str()));
+                let infra = step_kind == StepKind::Setup || tools::is_infra_target(goal);
                 if !infra || is_dynamic(goal) {
                     model.all_opaque = true;
-                } else if words.iter().any(|w| TEARDOWN_WORDS.contains(&w.as_str()))
-                    && model.cleanup
-                {
+                } else if tools::is_teardown_target(goal) && model.cleanup {
                     // The cluster (or the lab's part of it) is torn down: nothing is left.
                     model.objects.clear();
                 }

@@ -55,6 +55,9 @@ const TABLE: &[(&str, &[usize])] = &[
     ("verify-manual", &[7]),
     ("verify-random-snapshot", &[12]),
     ("verify-cannot-fail", &[10]),
+    ("placeholder", &[6]),
+    ("unclosed-fence", &[5]),
+    ("snippet-missing", &[3]),
 ];
 
 fn lint_path(path: &Path, shellcheck: ShellcheckMode) -> Vec<Diagnostic> {

@@ -121,3 +121,23 @@ fn bad_input_exits_2_with_a_message() {
         assert!(output.stdout.is_empty());
     }
 }
+
+#[test]
+fn version_and_help_answer_without_reading_stdin() {
+    let version = mdbook_labbook(&["--version"], b"");
+    assert!(version.status.success(), "{}", stderr(&version));
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout),
+        format!("mdbook-labbook {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    for flag in ["--help", "-h"] {
+        let help = mdbook_labbook(&[flag], b"");
+        assert!(help.status.success(), "{}", stderr(&help));
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert!(
+            text.contains("mdbook-labbook supports <renderer>"),
+            "{text}"
+        );
+        assert!(text.contains("[preprocessor.labbook]"), "{text}");
+    }
+}

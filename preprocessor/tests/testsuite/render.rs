@@ -132,10 +132,7 @@ fn rendered_chapters_keep_their_blocks() {
     let mut checked = 0;
     for (path, source) in lab_fixtures() {
         let lab = labbook::Lab::parse(&path, &source).expect("fixture parses");
-        for output in [
-            mdbook_labbook::Output::Html,
-            mdbook_labbook::Output::Clean,
-        ] {
+        for output in [mdbook_labbook::Output::Html, mdbook_labbook::Output::Clean] {
             let rendered = book.render(&lab, output);
             assert_eq!(find_opening(&rendered), None, "{}", path.display());
             let again = labbook::Lab::parse(&path, &rendered).expect("rendered chapter parses");
@@ -179,4 +176,29 @@ fn truncated_chapters_render_without_panic() {
             );
         }
     }
+}
+
+/// Only labs (a step that runs, not only `skip`) get the "last verified" banner.
+#[test]
+fn only_labs_get_a_banner() {
+    at_root();
+    let mut seen = (0, 0);
+    for name in common::render_books() {
+        for ((chapter, original), (_, html)) in
+            originals(&name).iter().zip(preprocess(&name, "html"))
+        {
+            let lab = labbook::Lab::parse(chapter, original).expect("parses");
+            let has_banner = html.contains("class=\"labbook-banner\"");
+            assert_eq!(has_banner, lab.is_lab(), "{name}/{chapter}");
+            if lab.is_lab() {
+                seen.0 += 1;
+            } else if !lab.steps.is_empty() {
+                seen.1 += 1;
+            }
+        }
+    }
+    assert!(
+        seen.0 > 0 && seen.1 > 0,
+        "fixtures cover labs and skip-only chapters: {seen:?}"
+    );
 }

@@ -1,0 +1,224 @@
+//! `labbook doctor` in the situations a maintainer meets, with test doubles of the tools from
+//! `fixtures/fake-tools/` on a `PATH` that holds nothing else.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use labbook_harness::doctor::{Doctor, Engine};
+
+use crate::support::{Labbook, repo};
+
+fn fakes() -> PathBuf {
+    repo().join("fixtures/fake-tools")
+}
+
+/// A bin folder with the given fake tools; `docker` is wrapped so that its engine is `engine`.
+fn bin(dir: &Path, tools: &[&str], engine: &str) -> OsString {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    for tool in tools {
+        let target = fakes().join(tool);
+        if *tool == "docker" {
+            let script = format!(
+                "#!/bin/sh\nFAKE_DOCKER_ENGINE={engine} exec '{}' \"$@\"\n",
+                target.display()
+            );
+            std::fs::write(bin.join(tool), script).expect("wrapper");
+            let mut perms = std::fs::metadata(bin.join(tool))
+                .expect("meta")
+                .permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+            std::fs::set_permissions(bin.join(tool), perms).expect("chmod");
+        } else {
+            std::os::unix::fs::symlink(&target, bin.join(tool)).expect("symlink");
+        }
+    }
+    bin.into_os_string()
+}
+
+struct Situation {
+    name: &'static str,
+    tools: &'static [&'static str],
+    engine: &'static str,
+    kind_usable: bool,
+    says: &'static [&'static str],
+    never_says: &'static [&'static str],
+}
+
+const ALL: &[&str] = &[
+    "docker",
+    "kind",
+    "kubectl",
+    "istioctl",
+    "helm",
+    "shellcheck",
+];
+
+#[test]
+fn situations() {
+    let situations = [
+        Situation {
+            name: "a laptop with everything and Docker running",
+            tools: ALL,
+            engine: "up",
+            kind_usable: true,
+            says: &[
+                "docker      28.2.2",
+                "kind        v0.31.0",
+                "kubectl     v1.34.1",
+                "istioctl    1.27.3",
+                "helm        v3.19.0+g3d8990f",
+                "shellcheck  0.10.0",
+                "Docker engine: running (server 28.2.2)",
+                "kind  usable",
+            ],
+            never_says: &["not found", "To use --cluster kind", "Optional"],
+        },
+        Situation {
+            name: "a build container: docker client without an engine, no kind",
+            tools: &["docker", "kubectl", "shellcheck"],
+            engine: "down",
+            kind_usable: false,
+            says: &[
+                "kind        not found",
+                "Docker engine: not reachable: Cannot connect to the Docker daemon",
+                "kind  not usable: kind cannot run here, because",
+                "- the docker client is installed but no Docker engine answers it",
+                "- kind is not installed",
+                "To use --cluster kind:",
+                "- docker: start a Docker engine",
+                "- kind: `ci/install-tools.sh ~/.local/bin`",
+                "For the course's service-mesh labs:\n  - istioctl",
+                "Optional:\n  - helm",
+            ],
+            never_says: &["kind  usable", "- kubectl"],
+        },
+        Situation {
+            name: "no docker at all",
+            tools: &["kind", "kubectl"],
+            engine: "down",
+            kind_usable: false,
+            says: &[
+                "docker      not found",
+                "Docker engine: no docker client",
+                "- docker is not installed, so there is no engine to run kind's node containers",
+                "- docker: install Docker Engine or Docker Desktop",
+            ],
+            never_says: &["kind is not installed", "start a Docker engine"],
+        },
+        Situation {
+            name: "an engine that never answers",
+            tools: &["docker", "kind", "kubectl"],
+            engine: "hang",
+            kind_usable: false,
+            says: &[
+                "Docker engine: no answer from `docker info` within 0.5 s",
+                "`docker info` did not answer within 0.5 s",
+                "- docker: start a Docker engine",
+            ],
+            never_says: &["kind is not installed"],
+        },
+        Situation {
+            name: "Docker running but no kubectl",
+            tools: &["docker", "kind"],
+            engine: "up",
+            kind_usable: false,
+            says: &[
+                "- kubectl is not installed",
+                "- kubectl: `ci/install-tools.sh",
+            ],
+            never_says: &["Docker engine answers", "- docker:"],
+        },
+        Situation {
+            name: "nothing installed",
+            tools: &[],
+            engine: "down",
+            kind_usable: false,
+            says: &[
+                "- docker is not installed",
+                "- kind is not installed",
+                "- kubectl is not installed",
+            ],
+            never_says: &[" usable: one throw-away"],
+        },
+    ];
+    for situation in situations {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let doctor = Doctor {
+            path: bin(dir.path(), situation.tools, situation.engine),
+            timeout: Duration::from_millis(500),
+            pins: BTreeMap::new(),
+        };
+        let survey = doctor.survey();
+        let report = survey.render();
+        assert_eq!(
+            survey.kind_usable(),
+            situation.kind_usable,
+            "{}:\n{report}",
+            situation.name
+        );
+        for text in situation.says {
+            assert!(
+                report.contains(text),
+                "{}: missing {text:?} in\n{report}",
+                situation.name
+            );
+        }
+        for text in situation.never_says {
+            assert!(
+                !report.contains(text),
+                "{}: unexpected {text:?} in\n{report}",
+                situation.name
+            );
+        }
+        if situation.engine == "hang" {
+            assert_eq!(survey.engine, Engine::NoAnswer(Duration::from_millis(500)));
+        }
+    }
+}
+
+#[test]
+fn pinned_versions_are_compared_and_named_in_the_advice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pins = BTreeMap::from([
+        ("KIND_VERSION".to_string(), "v0.30.0".to_string()),
+        ("KUBECTL_VERSION".to_string(), "v1.34.1".to_string()),
+        ("ISTIO_VERSION".to_string(), "1.27.3".to_string()),
+    ]);
+    let doctor = Doctor {
+        path: bin(dir.path(), &["docker", "kind", "kubectl"], "up"),
+        timeout: Duration::from_secs(10),
+        pins,
+    };
+    let report = doctor.survey().render();
+    assert!(
+        report.contains("kind        v0.31.0 (the book pins v0.30.0)"),
+        "{report}"
+    );
+    assert!(report.contains("kubectl     v1.34.1 "), "{report}");
+    assert!(!report.contains("v1.34.1 (the book pins"), "{report}");
+    assert!(report.contains("- istioctl 1.27.3: "), "{report}");
+}
+
+#[test]
+fn the_cli_prints_the_survey_and_exits_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = bin(dir.path(), &["docker", "kubectl"], "down");
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).expect("home");
+    let output = Labbook::new()
+        .arg("doctor")
+        .env("PATH", &path)
+        .env("HOME", &home)
+        .current_dir(dir.path())
+        .run();
+    output
+        .success()
+        .stdout_has("kind  not usable: kind cannot run here")
+        .stdout_has("none  usable");
+    let stdout = &output.stdout;
+    assert!(stdout.starts_with("Tools\n"), "{stdout}");
+    assert!(!home.join(".kube").exists());
+}
