@@ -2,12 +2,18 @@
 //!
 //! The resource types come from crates generated from the projects' own CRDs, so they follow
 //! every release without hand edits: `kcr_networking_istio_io`, `kcr_security_istio_io`,
-//! `kcr_telemetry_istio_io` and `kcr_extensions_istio_io` (kube-custom-resources-rs) for Istio,
-//! and kube-rs's `gateway-api` for `gateway.networking.k8s.io`. [`SCHEMAS`] maps each
-//! (group, version, kind) to the `spec` type of that version; [`schema`] finds it. The generated
-//! types do not deny unknown fields, so serde_ignored still reports every unknown field in one
-//! run; their string enumerations are Rust enums, so a misspelt value is a type error naming the
-//! accepted ones.
+//! `kcr_telemetry_istio_io`, `kcr_extensions_istio_io` and `kcr_gateway_networking_k8s_io`
+//! (kube-custom-resources-rs). [`SCHEMAS`] maps each group and kind, and the versions that serve
+//! it, to its `spec` type; [`schema`] finds it. The generated types do not deny unknown fields,
+//! so serde_ignored still reports every unknown field in one run; their string enumerations are
+//! Rust enums, so a misspelt value is a type error naming the accepted ones.
+//!
+//! One type per kind serves every version of its group: Istio's CRDs give `v1alpha3`, `v1beta1`
+//! and `v1` one and the same schema (Istio promoted the versions without changing a field), and
+//! the Gateway API's CRDs do the same for `v1beta1` and `v1`. The crates' generated files for
+//! those versions differ only in the `version` of their `#[kube]` attribute, so the lint builds
+//! one version of each crate, which keeps its cold build short, and
+//! `fixtures/lint/schema-kinds/versions.md` checks each kind under every version it lists.
 //!
 //! What a schema cannot say lives in tables here: [`DEPRECATED`], the fields and values Istio
 //! deprecated, with the release that did.
@@ -19,11 +25,12 @@ use crate::manifest::{Doc, Finding, typed};
 use crate::yaml::{Node, Value};
 use crate::{Severity, Sink};
 
-use gateway_api::apis::standard as gwapi;
-use kcr_extensions_istio_io::v1alpha1 as extensions_v1alpha1;
-use kcr_networking_istio_io::{v1 as net_v1, v1alpha3 as net_v1alpha3, v1beta1 as net_v1beta1};
-use kcr_security_istio_io::{v1 as sec_v1, v1beta1 as sec_v1beta1};
-use kcr_telemetry_istio_io::{v1 as tel_v1, v1alpha1 as tel_v1alpha1};
+use kcr_extensions_istio_io::v1alpha1 as extensions;
+use kcr_gateway_networking_k8s_io::v1 as gateway;
+use kcr_networking_istio_io::v1alpha3 as networking_v1alpha3;
+use kcr_networking_istio_io::v1beta1 as networking;
+use kcr_security_istio_io::v1 as security;
+use kcr_telemetry_istio_io::v1 as telemetry;
 
 /// The envelope around a kind's `spec`: the generated root types carry kube's metadata type of
 /// another k8s-openapi release, so the lint reads the envelope itself and only the `spec` from
@@ -41,12 +48,12 @@ struct Object<S> {
     status: Option<Json>,
 }
 
-/// The schema check of one (group, version, kind).
+/// The schema check of one kind, for every version that serves it.
 pub(crate) struct Schema {
     /// The API group, such as `networking.istio.io`.
     pub group: &'static str,
-    /// The version within the group, such as `v1beta1`.
-    pub version: &'static str,
+    /// The versions of the group that serve the kind with this one schema.
+    pub versions: &'static [&'static str],
     /// The kind, such as `VirtualService`.
     pub kind: &'static str,
     /// Deserializes a document into the kind's type and reports what does not fit.
@@ -54,60 +61,39 @@ pub(crate) struct Schema {
 }
 
 macro_rules! schemas {
-    ($($group:literal $version:literal $kind:literal => $spec:ty;)*) => {
+    ($($group:literal [$($version:literal),+] $kind:literal => $spec:ty;)*) => {
         &[$(Schema {
             group: $group,
-            version: $version,
+            versions: &[$($version),+],
             kind: $kind,
             check: typed::<Object<$spec>>,
         },)*]
     };
 }
 
-/// Every kind the crates describe, for each version its group serves. The Gateway API serves
-/// some kinds as `v1beta1` too, with the same schema as `v1`; the crate only carries `v1`.
+/// Every kind the crates describe and the versions that serve it. EnvoyFilter is served as
+/// `v1alpha3` only and ProxyConfig as `v1beta1` only; the Gateway API serves GRPCRoute as `v1`
+/// only among the versions here (its `v1alpha2` schema is an older one).
 pub(crate) const SCHEMAS: &[Schema] = schemas! {
-    "networking.istio.io" "v1" "VirtualService" => net_v1::virtualservices::VirtualServiceSpec;
-    "networking.istio.io" "v1" "DestinationRule" => net_v1::destinationrules::DestinationRuleSpec;
-    "networking.istio.io" "v1" "Gateway" => net_v1::gateways::GatewaySpec;
-    "networking.istio.io" "v1" "ServiceEntry" => net_v1::serviceentries::ServiceEntrySpec;
-    "networking.istio.io" "v1" "Sidecar" => net_v1::sidecars::SidecarSpec;
-    "networking.istio.io" "v1" "WorkloadEntry" => net_v1::workloadentries::WorkloadEntrySpec;
-    "networking.istio.io" "v1" "WorkloadGroup" => net_v1::workloadgroups::WorkloadGroupSpec;
-    "networking.istio.io" "v1beta1" "VirtualService" => net_v1beta1::virtualservices::VirtualServiceSpec;
-    "networking.istio.io" "v1beta1" "DestinationRule" => net_v1beta1::destinationrules::DestinationRuleSpec;
-    "networking.istio.io" "v1beta1" "Gateway" => net_v1beta1::gateways::GatewaySpec;
-    "networking.istio.io" "v1beta1" "ServiceEntry" => net_v1beta1::serviceentries::ServiceEntrySpec;
-    "networking.istio.io" "v1beta1" "Sidecar" => net_v1beta1::sidecars::SidecarSpec;
-    "networking.istio.io" "v1beta1" "WorkloadEntry" => net_v1beta1::workloadentries::WorkloadEntrySpec;
-    "networking.istio.io" "v1beta1" "WorkloadGroup" => net_v1beta1::workloadgroups::WorkloadGroupSpec;
-    "networking.istio.io" "v1beta1" "ProxyConfig" => net_v1beta1::proxyconfigs::ProxyConfigSpec;
-    "networking.istio.io" "v1alpha3" "VirtualService" => net_v1alpha3::virtualservices::VirtualServiceSpec;
-    "networking.istio.io" "v1alpha3" "DestinationRule" => net_v1alpha3::destinationrules::DestinationRuleSpec;
-    "networking.istio.io" "v1alpha3" "Gateway" => net_v1alpha3::gateways::GatewaySpec;
-    "networking.istio.io" "v1alpha3" "ServiceEntry" => net_v1alpha3::serviceentries::ServiceEntrySpec;
-    "networking.istio.io" "v1alpha3" "Sidecar" => net_v1alpha3::sidecars::SidecarSpec;
-    "networking.istio.io" "v1alpha3" "WorkloadEntry" => net_v1alpha3::workloadentries::WorkloadEntrySpec;
-    "networking.istio.io" "v1alpha3" "WorkloadGroup" => net_v1alpha3::workloadgroups::WorkloadGroupSpec;
-    "networking.istio.io" "v1alpha3" "EnvoyFilter" => net_v1alpha3::envoyfilters::EnvoyFilterSpec;
-    "security.istio.io" "v1" "AuthorizationPolicy" => sec_v1::authorizationpolicies::AuthorizationPolicySpec;
-    "security.istio.io" "v1" "PeerAuthentication" => sec_v1::peerauthentications::PeerAuthenticationSpec;
-    "security.istio.io" "v1" "RequestAuthentication" => sec_v1::requestauthentications::RequestAuthenticationSpec;
-    "security.istio.io" "v1beta1" "AuthorizationPolicy" => sec_v1beta1::authorizationpolicies::AuthorizationPolicySpec;
-    "security.istio.io" "v1beta1" "PeerAuthentication" => sec_v1beta1::peerauthentications::PeerAuthenticationSpec;
-    "security.istio.io" "v1beta1" "RequestAuthentication" => sec_v1beta1::requestauthentications::RequestAuthenticationSpec;
-    "telemetry.istio.io" "v1" "Telemetry" => tel_v1::telemetries::TelemetrySpec;
-    "telemetry.istio.io" "v1alpha1" "Telemetry" => tel_v1alpha1::telemetries::TelemetrySpec;
-    "extensions.istio.io" "v1alpha1" "WasmPlugin" => extensions_v1alpha1::wasmplugins::WasmPluginSpec;
-    "gateway.networking.k8s.io" "v1" "Gateway" => gwapi::gateways::GatewaySpec;
-    "gateway.networking.k8s.io" "v1" "GatewayClass" => gwapi::gatewayclasses::GatewayClassSpec;
-    "gateway.networking.k8s.io" "v1" "HTTPRoute" => gwapi::httproutes::HttpRouteSpec;
-    "gateway.networking.k8s.io" "v1" "GRPCRoute" => gwapi::grpcroutes::GrpcRouteSpec;
-    "gateway.networking.k8s.io" "v1" "ReferenceGrant" => gwapi::referencegrants::ReferenceGrantSpec;
-    "gateway.networking.k8s.io" "v1beta1" "Gateway" => gwapi::gateways::GatewaySpec;
-    "gateway.networking.k8s.io" "v1beta1" "GatewayClass" => gwapi::gatewayclasses::GatewayClassSpec;
-    "gateway.networking.k8s.io" "v1beta1" "HTTPRoute" => gwapi::httproutes::HttpRouteSpec;
-    "gateway.networking.k8s.io" "v1beta1" "ReferenceGrant" => gwapi::referencegrants::ReferenceGrantSpec;
+    "networking.istio.io" ["v1", "v1beta1", "v1alpha3"] "VirtualService" => networking::virtualservices::VirtualServiceSpec;
+    "networking.istio.io" ["v1", "v1beta1", "v1alpha3"] "DestinationRule" => networking::destinationrules::DestinationRuleSpec;
+    "networking.istio.io" ["v1", "v1beta1", "v1alpha3"] "Gateway" => networking::gateways::GatewaySpec;
+    "networking.istio.io" ["v1", "v1beta1", "v1alpha3"] "ServiceEntry" => networking::serviceentries::ServiceEntrySpec;
+    "networking.istio.io" ["v1", "v1beta1", "v1alpha3"] "Sidecar" => networking::sidecars::SidecarSpec;
+    "networking.istio.io" ["v1", "v1beta1", "v1alpha3"] "WorkloadEntry" => networking::workloadentries::WorkloadEntrySpec;
+    "networking.istio.io" ["v1", "v1beta1", "v1alpha3"] "WorkloadGroup" => networking::workloadgroups::WorkloadGroupSpec;
+    "networking.istio.io" ["v1beta1"] "ProxyConfig" => networking::proxyconfigs::ProxyConfigSpec;
+    "networking.istio.io" ["v1alpha3"] "EnvoyFilter" => networking_v1alpha3::envoyfilters::EnvoyFilterSpec;
+    "security.istio.io" ["v1", "v1beta1"] "AuthorizationPolicy" => security::authorizationpolicies::AuthorizationPolicySpec;
+    "security.istio.io" ["v1", "v1beta1"] "PeerAuthentication" => security::peerauthentications::PeerAuthenticationSpec;
+    "security.istio.io" ["v1", "v1beta1"] "RequestAuthentication" => security::requestauthentications::RequestAuthenticationSpec;
+    "telemetry.istio.io" ["v1", "v1alpha1"] "Telemetry" => telemetry::telemetries::TelemetrySpec;
+    "extensions.istio.io" ["v1alpha1"] "WasmPlugin" => extensions::wasmplugins::WasmPluginSpec;
+    "gateway.networking.k8s.io" ["v1", "v1beta1"] "Gateway" => gateway::gateways::GatewaySpec;
+    "gateway.networking.k8s.io" ["v1", "v1beta1"] "GatewayClass" => gateway::gatewayclasses::GatewayClassSpec;
+    "gateway.networking.k8s.io" ["v1", "v1beta1"] "HTTPRoute" => gateway::httproutes::HttpRouteSpec;
+    "gateway.networking.k8s.io" ["v1"] "GRPCRoute" => gateway::grpcroutes::GrpcRouteSpec;
+    "gateway.networking.k8s.io" ["v1", "v1beta1"] "ReferenceGrant" => gateway::referencegrants::ReferenceGrantSpec;
 };
 
 /// The schema of an `apiVersion` and `kind`, if a crate describes it.
@@ -115,7 +101,7 @@ pub(crate) fn schema(api_version: &str, kind: &str) -> Option<&'static Schema> {
     let (group, version) = api_version.split_once('/')?;
     SCHEMAS
         .iter()
-        .find(|s| s.group == group && s.version == version && s.kind == kind)
+        .find(|s| s.group == group && s.kind == kind && s.versions.contains(&version))
 }
 
 /// Whether an `apiVersion` is served by a CRD rather than by Kubernetes itself: its group has a
@@ -308,6 +294,38 @@ mod tests {
         ] {
             assert!(schema(api_version, kind).is_none(), "{api_version} {kind}");
         }
+    }
+
+    /// `fixtures/lint/schema-kinds/versions.md` has one manifest for each version of each kind
+    /// of [`SCHEMAS`], and no other, so its test covers every version the lint claims to check.
+    #[test]
+    fn the_versions_fixture_covers_every_version_of_every_schema() {
+        let fixture = include_str!("../../fixtures/lint/schema-kinds/versions.md");
+        let mut in_fixture: Vec<(&str, &str)> = Vec::new();
+        let mut lines = fixture.lines();
+        while let Some(line) = lines.next() {
+            if let Some(api_version) = line.strip_prefix("apiVersion: ")
+                && api_version.contains(".io/")
+            {
+                let kind = lines.next().and_then(|l| l.strip_prefix("kind: "));
+                in_fixture.push((api_version, kind.expect("`kind:` after `apiVersion:`")));
+            }
+        }
+        let mut listed: Vec<(String, &str)> = SCHEMAS
+            .iter()
+            .flat_map(|s| {
+                s.versions
+                    .iter()
+                    .map(move |v| (format!("{}/{v}", s.group), s.kind))
+            })
+            .collect();
+        let mut in_fixture: Vec<(String, &str)> = in_fixture
+            .into_iter()
+            .map(|(a, k)| (a.to_string(), k))
+            .collect();
+        listed.sort();
+        in_fixture.sort();
+        assert_eq!(in_fixture, listed);
     }
 
     #[test]

@@ -96,6 +96,7 @@ const SCHEMA_KINDS: &[(&str, &str, bool)] = &[
     ("networking.istio.io", "ServiceEntry", true),
     ("networking.istio.io", "Sidecar", true),
     ("networking.istio.io", "WorkloadEntry", false),
+    ("networking.istio.io", "WorkloadGroup", false),
     ("networking.istio.io", "ProxyConfig", false),
     ("networking.istio.io", "EnvoyFilter", true),
     ("security.istio.io", "PeerAuthentication", true),
@@ -104,6 +105,7 @@ const SCHEMA_KINDS: &[(&str, &str, bool)] = &[
     ("telemetry.istio.io", "Telemetry", true),
     ("extensions.istio.io", "WasmPlugin", true),
     ("gateway.networking.k8s.io", "Gateway", true),
+    ("gateway.networking.k8s.io", "GatewayClass", false),
     ("gateway.networking.k8s.io", "HTTPRoute", true),
     ("gateway.networking.k8s.io", "GRPCRoute", true),
     ("gateway.networking.k8s.io", "ReferenceGrant", false),
@@ -153,6 +155,78 @@ fn every_schema_kind_reports_unknown_fields_wrong_types_and_bad_enum_values() {
         .map(|(_, _, e)| 2 + usize::from(*e))
         .sum();
     assert_eq!(found.len(), expected, "{found:#?}");
+}
+
+/// The `apiVersion` and kind of each manifest of `fixtures/lint/schema-kinds/versions.md`, in
+/// order: every version of every kind the lint checks (a unit test in `lint/src/istio.rs` holds
+/// the fixture to the schema table).
+const SCHEMA_VERSIONS: &[(&str, &str)] = &[
+    ("networking.istio.io/v1", "VirtualService"),
+    ("networking.istio.io/v1beta1", "VirtualService"),
+    ("networking.istio.io/v1alpha3", "VirtualService"),
+    ("networking.istio.io/v1", "DestinationRule"),
+    ("networking.istio.io/v1beta1", "DestinationRule"),
+    ("networking.istio.io/v1alpha3", "DestinationRule"),
+    ("networking.istio.io/v1", "Gateway"),
+    ("networking.istio.io/v1beta1", "Gateway"),
+    ("networking.istio.io/v1alpha3", "Gateway"),
+    ("networking.istio.io/v1", "ServiceEntry"),
+    ("networking.istio.io/v1beta1", "ServiceEntry"),
+    ("networking.istio.io/v1alpha3", "ServiceEntry"),
+    ("networking.istio.io/v1", "Sidecar"),
+    ("networking.istio.io/v1beta1", "Sidecar"),
+    ("networking.istio.io/v1alpha3", "Sidecar"),
+    ("networking.istio.io/v1", "WorkloadEntry"),
+    ("networking.istio.io/v1beta1", "WorkloadEntry"),
+    ("networking.istio.io/v1alpha3", "WorkloadEntry"),
+    ("networking.istio.io/v1", "WorkloadGroup"),
+    ("networking.istio.io/v1beta1", "WorkloadGroup"),
+    ("networking.istio.io/v1alpha3", "WorkloadGroup"),
+    ("networking.istio.io/v1beta1", "ProxyConfig"),
+    ("networking.istio.io/v1alpha3", "EnvoyFilter"),
+    ("security.istio.io/v1", "AuthorizationPolicy"),
+    ("security.istio.io/v1beta1", "AuthorizationPolicy"),
+    ("security.istio.io/v1", "PeerAuthentication"),
+    ("security.istio.io/v1beta1", "PeerAuthentication"),
+    ("security.istio.io/v1", "RequestAuthentication"),
+    ("security.istio.io/v1beta1", "RequestAuthentication"),
+    ("telemetry.istio.io/v1", "Telemetry"),
+    ("telemetry.istio.io/v1alpha1", "Telemetry"),
+    ("extensions.istio.io/v1alpha1", "WasmPlugin"),
+    ("gateway.networking.k8s.io/v1", "Gateway"),
+    ("gateway.networking.k8s.io/v1beta1", "Gateway"),
+    ("gateway.networking.k8s.io/v1", "GatewayClass"),
+    ("gateway.networking.k8s.io/v1beta1", "GatewayClass"),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+    ("gateway.networking.k8s.io/v1beta1", "HTTPRoute"),
+    ("gateway.networking.k8s.io/v1", "GRPCRoute"),
+    ("gateway.networking.k8s.io/v1", "ReferenceGrant"),
+    ("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"),
+];
+
+/// One type checks every version of a kind: under each version, a manifest correct but for
+/// one unknown field gives that one error, naming the version, and nothing else.
+#[test]
+fn every_version_of_a_kind_is_checked_with_its_schema() {
+    at_root();
+    let found = lint_path(
+        &fixture("schema-kinds", "versions.md"),
+        ShellcheckMode::Off,
+    );
+    let got: Vec<(&str, bool)> = found
+        .iter()
+        .zip(SCHEMA_VERSIONS)
+        .map(|(d, (api_version, kind))| {
+            let names = format!(" is not a field of {kind} ({api_version});");
+            (d.rule.as_str(), d.message.contains(&names))
+        })
+        .collect();
+    assert_eq!(found.len(), SCHEMA_VERSIONS.len(), "{found:#?}");
+    assert!(
+        got.iter()
+            .all(|&(rule, named)| rule == "manifest-unknown-field" && named),
+        "{found:#?}"
+    );
 }
 
 #[test]
