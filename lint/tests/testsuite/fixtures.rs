@@ -209,10 +209,7 @@ const SCHEMA_VERSIONS: &[(&str, &str)] = &[
 #[test]
 fn every_version_of_a_kind_is_checked_with_its_schema() {
     at_root();
-    let found = lint_path(
-        &fixture("schema-kinds", "versions.md"),
-        ShellcheckMode::Off,
-    );
+    let found = lint_path(&fixture("schema-kinds", "versions.md"), ShellcheckMode::Off);
     let got: Vec<(&str, bool)> = found
         .iter()
         .zip(SCHEMA_VERSIONS)
