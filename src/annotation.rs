@@ -17,9 +17,8 @@ pub const PREFIX: &str = "<!-- labbook:";
 
 /// Finds the opening of an annotation comment, however it is spaced (`<!--labbook:`, `<!--\n labbook :`).
 pub fn find_opening(text: &str) -> Option<std::ops::Range<usize>> {
-    static OPENING: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"<!--\s*labbook\s*:").expect("static regex")
-    });
+    static OPENING: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| crate::text::static_regex(r"<!--\s*labbook\s*:"));
     OPENING.find(text).map(|m| m.range())
 }
 

@@ -471,10 +471,9 @@ fn shown_text(block: &mut Block) -> (String, Vec<usize>) {
 /// Prose saying that the block runs beside the previous one, in a terminal of its own.
 fn second_terminal(cue: &str) -> Option<String> {
     static SECOND: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(
+        crate::text::static_regex(
             r"(?i)\b(?:in|from|open|use)\s+(?:a\s+|an\s+|the\s+)?(?:new|another|second|separate|different|other)\s+(?:terminal|shell|tab|window|console)\b",
         )
-        .expect("static regex")
     });
     SECOND.find(cue).map(|m| m.as_str().to_string())
 }

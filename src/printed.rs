@@ -68,39 +68,43 @@ pub(crate) struct Commands {
 
 /// A shell prompt at the start of a line: `$ `, `[root@pod:/]$ `, `user@host:~$ `.
 static PROMPT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[ \t]*(?:\[[^\]\n]*\][ \t]?|[\w.-]+@[\w.-]+(?::[^\s$#]*)?[ \t]?)?\$(?:[ \t]|$)")
-        .expect("static regex")
+    crate::text::static_regex(
+        r"^[ \t]*(?:\[[^\]\n]*\][ \t]?|[\w.-]+@[\w.-]+(?::[^\s$#]*)?[ \t]?)?\$(?:[ \t]|$)",
+    )
 });
 
 /// The delimiter of a heredoc the line starts (`<<EOF`, `<<-'EOF'`, `<< "END"`).
 static HEREDOC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"<<-?[ \t]*(?:'([\w.-]+)'|"([\w.-]+)"|\\?([\w.-]+))"#).expect("static regex")
+    crate::text::static_regex(r#"<<-?[ \t]*(?:'([\w.-]+)'|"([\w.-]+)"|\\?([\w.-]+))"#)
 });
 
 /// Lines that are printed output, never a command a reader types (one set: one pass per line).
 static OUTPUT_LINE: LazyLock<regex::RegexSet> = LazyLock::new(|| {
-    regex::RegexSet::new([
-        // A table header: two or more upper-case columns (`NAME   READY   STATUS`).
-        r"^\s*[A-Z][A-Z0-9_()%./-]*(?: [A-Z][A-Z0-9_()%./-]*)?(?:\s{2,}[A-Z][A-Z0-9_()%./-]*(?: [A-Z][A-Z0-9_()%./-]*)?)+\s*$",
-        // A lone upper-case column header, indented.
-        r"^\s+[A-Z][A-Z0-9_]{2,}\s*$",
-        // An elision.
-        r"^\s*(?:\.\.\.|…)\s*$",
-        // HTML.
-        r"^\s*<(?:[a-zA-Z][\w-]*[\s>/]|[a-zA-Z][\w-]*$|!DOCTYPE|!--|/[a-zA-Z])",
-        // What kubectl says it did.
-        r"^\s*[\w.-]+(?:/[\w.-]+)+ (?:created|configured|unchanged|deleted|exposed|labeled|annotated|patched|scaled|restarted|serverside-applied)\b",
-        // `Key: value` (describe, YAML, logs) and YAML list entries.
-        r"^\s*[A-Za-z][\w.()-]*(?: \d+)?:(?:\s|$)",
-        r"^\s*- [\w.-]+:(?:\s|$)",
-        // JSON and Go-printed maps.
-        r#"^\s*(?:\{\s*"|\{\s*$|\[\s*\{|\[map\[|"[\w.-]+"\s*:)"#,
-        // `set -x` traces and box-drawing trees.
-        r"^\s*\+{1,3} \S",
-        r"^\s*[│└├─┌┐┘┴┬╰╭]",
-        // A bare URL.
-        r"^\s*https?://\S+\s*$",
-    ])
+    regex::RegexSet::new(
+        [
+            // A table header: two or more upper-case columns (`NAME   READY   STATUS`).
+            r"^\s*[A-Z][A-Z0-9_()%./-]*(?: [A-Z][A-Z0-9_()%./-]*)?(?:\s{2,}[A-Z][A-Z0-9_()%./-]*(?: [A-Z][A-Z0-9_()%./-]*)?)+\s*$",
+            // A lone upper-case column header, indented.
+            r"^\s+[A-Z][A-Z0-9_]{2,}\s*$",
+            // An elision.
+            r"^\s*(?:\.\.\.|…)\s*$",
+            // HTML.
+            r"^\s*<(?:[a-zA-Z][\w-]*[\s>/]|[a-zA-Z][\w-]*$|!DOCTYPE|!--|/[a-zA-Z])",
+            // What kubectl says it did.
+            r"^\s*[\w.-]+(?:/[\w.-]+)+ (?:created|configured|unchanged|deleted|exposed|labeled|annotated|patched|scaled|restarted|serverside-applied)\b",
+            // `Key: value` (describe, YAML, logs) and YAML list entries.
+            r"^\s*[A-Za-z][\w.()-]*(?: \d+)?:(?:\s|$)",
+            r"^\s*- [\w.-]+:(?:\s|$)",
+            // JSON and Go-printed maps.
+            r#"^\s*(?:\{\s*"|\{\s*$|\[\s*\{|\[map\[|"[\w.-]+"\s*:)"#,
+            // `set -x` traces and box-drawing trees.
+            r"^\s*\+{1,3} \S",
+            r"^\s*[│└├─┌┐┘┴┬╰╭]",
+            // A bare URL.
+            r"^\s*https?://\S+\s*$",
+        ]
+        .map(crate::text::ascii_classes),
+    )
     .expect("static regex set")
 });
 
@@ -163,6 +167,9 @@ impl Continuation {
 /// The delimiter of the heredoc a command line starts, if it starts one (`<<EOF`, `<<-'END'`;
 /// not a `<<<` here-string).
 pub(crate) fn heredoc_delimiter(line: &str) -> Option<String> {
+    if !line.contains("<<") {
+        return None;
+    }
     HEREDOC.captures_iter(line).find_map(|c| {
         let whole = c.get(0)?;
         let before = line[..whole.start()].ends_with('<');
@@ -194,14 +201,13 @@ pub(crate) fn commands(lang: &str, text: &str, first_line: usize) -> Commands {
     let mut out = Commands::default();
     let mut state = Continuation::default();
     for (i, line) in raw.iter().enumerate() {
-        if !state.open() && !out.lines.is_empty() && is_output_line(line) {
+        if !state.open() && is_output_line(line) {
             out.printed = true;
+            if out.lines.is_empty() {
+                // The block opens with printed output: none of it is a command.
+                return out;
+            }
             break;
-        }
-        if !state.open() && out.lines.is_empty() && is_output_line(line) {
-            // The block opens with printed output: none of it is a command.
-            out.printed = true;
-            return out;
         }
         state.read(line);
         out.code.push_str(line);
@@ -312,7 +318,7 @@ pub(crate) fn looks_like_prose(code: &str) -> bool {
 
 /// Prose that introduces printed output.
 static OUTPUT_CUE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    crate::text::static_regex(
         r"(?ix)
         \boutputs?\b[^.]{0,40}?(?:\bis\b|\bwill\b|\bshould\b|\blooks?\b|\bsimilar\b|:\s*$)
         | \b(?:example|sample|expected|typical)\s+(?:output|response|result)s?\b
@@ -324,7 +330,6 @@ static OUTPUT_CUE: LazyLock<Regex> = LazyLock::new(|| {
         | ^\s*(?:output|result|response)s?\s*:?\s*$
         ",
     )
-    .expect("static regex")
 });
 
 /// Whether the cue says the block shows printed output; returns the words that say so.

@@ -422,9 +422,10 @@ pub fn lint(courses: &[Course], options: &Options) -> Outcome {
     let mut outcome = Outcome::default();
     let mut blocks = Vec::new();
     for course in courses {
+        let mut course_model = cluster::CourseModel::new();
         for lab in &course.labs {
             let mut sink = Sink::new(&lab.path);
-            lint_lab(course, lab, &mut sink);
+            lint_lab(course, lab, &mut course_model, &mut sink);
             outcome.diagnostics.extend(sink.into_diagnostics());
             blocks.extend(shellcheck::blocks_of(lab));
         }
@@ -453,10 +454,15 @@ pub fn lint(courses: &[Course], options: &Options) -> Outcome {
 }
 
 /// Runs every per-lab check except ShellCheck.
-fn lint_lab(course: &Course, lab: &Lab, sink: &mut Sink<'_>) {
+fn lint_lab(
+    course: &Course,
+    lab: &Lab,
+    course_model: &mut cluster::CourseModel,
+    sink: &mut Sink<'_>,
+) {
     shell::check(lab, sink);
     let manifests = manifest::check(lab, sink);
-    cluster::check(lab, &manifests, sink);
+    cluster::check(lab, &manifests, course_model, sink);
     course::check(course, lab, sink);
     reading::check(course, lab, sink);
 }

@@ -69,7 +69,11 @@ pub(super) fn virtual_service_conflict(
     sink: &mut Sink<'_>,
 ) {
     let hosts = mesh_hosts(&doc.json, ns);
-    for older in model.objects.iter().filter(|o| o.kind == "VirtualService") {
+    for older in model
+        .objects
+        .iter()
+        .filter(|o| o.kind == "VirtualService" && o.here())
+    {
         let older_ns = older.namespace.as_deref().unwrap_or("default");
         let shared: Vec<&String> = mesh_hosts(&older.json, older_ns)
             .iter()
@@ -82,8 +86,9 @@ pub(super) fn virtual_service_conflict(
                 Severity::Error,
                 doc.line_of(&[Seg::Key("spec".into()), Seg::Key("hosts".into())]),
                 format!(
-                    "VirtualService `{name}` is a second one for host `{short}`: `{}` (line {}) already routes it, and inside the mesh only the oldest takes effect, so these rules are ignored",
-                    older.name, older.line
+                    "VirtualService `{name}` is a second one for host `{short}`: `{}` ({}) already routes it, and inside the mesh only the oldest takes effect, so these rules are ignored",
+                    older.name,
+                    older.origin()
                 ),
                 Some(format!("change `{}` instead (`kubectl apply` it again, or `kubectl patch`), or delete it first", older.name)),
             );
@@ -110,6 +115,7 @@ pub(super) fn destination_rule_ignored(
     let key = resolve_host(host, ns);
     let older = model.objects.iter().find(|o| {
         o.kind == "DestinationRule"
+            && o.here()
             && o.namespace.as_deref() == Some(ns)
             && o.json.pointer("/spec/workloadSelector").is_none()
             && o.json
@@ -123,8 +129,9 @@ pub(super) fn destination_rule_ignored(
             Severity::Error,
             doc.line_of(&[Seg::Key("spec".into()), Seg::Key("trafficPolicy".into())]),
             format!(
-                "DestinationRule `{name}` is a second one for host `{host}`: Istio merges it into `{}` (line {}), keeps only its subsets, and ignores this top-level trafficPolicy",
-                older.name, older.line
+                "DestinationRule `{name}` is a second one for host `{host}`: Istio merges it into `{}` ({}), keeps only its subsets, and ignores this top-level trafficPolicy",
+                older.name,
+                older.origin()
             ),
             Some(format!("put the trafficPolicy in `{}` (apply it again with the policy added)", older.name)),
         );
@@ -334,7 +341,7 @@ pub(super) fn undefined_subset(
 pub(super) fn routes(model: &Model, sink: &mut Sink<'_>) {
     let entries = service_entry_hosts(model);
     let service_exists = |name: &str, ns: &str| model.get("Service", Some(ns), name).is_some();
-    for object in &model.objects {
+    for object in model.objects.iter().filter(|o| o.here()) {
         let ns = object.namespace.as_deref().unwrap_or("default");
         match object.kind.as_str() {
             "DestinationRule" => {

@@ -333,6 +333,28 @@ fn correct_patterns_have_no_diagnostics() {
     assert!(found.is_empty(), "{found:#?}");
 }
 
+/// The chapters of a folder are one course: exercise 2 uses the Service and DestinationRule that
+/// exercise 1 made. Linted alone, exercise 2 looks up things that do not exist.
+#[test]
+fn a_course_carries_its_cluster_from_chapter_to_chapter() {
+    at_root();
+    let folder = Path::new("fixtures/lint/chapters-in-order");
+    let together = lint_path(folder, ShellcheckMode::Off);
+    assert!(together.is_empty(), "{together:#?}");
+    let alone: Vec<(String, usize)> = lint_path(&folder.join("02-routes.md"), ShellcheckMode::Off)
+        .into_iter()
+        .map(|d| (d.rule, d.line))
+        .collect();
+    assert_eq!(
+        alone,
+        [
+            ("missing-resource".to_string(), 6),
+            ("missing-resource".to_string(), 7),
+            ("host-not-found".to_string(), 20),
+        ]
+    );
+}
+
 #[test]
 fn without_shellcheck_a_note_is_given_once() {
     at_root();
