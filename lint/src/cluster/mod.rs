@@ -167,8 +167,9 @@ mod tests {
     #[test]
     fn chapters_carry_the_cluster_in_reading_order() {
         let web = "kubectl create deployment web --image=nginx:1.27\nkubectl expose deployment web --port=80";
-        // (chapters, what each chapter must report)
-        let cases: Vec<(Vec<String>, Vec<Vec<(&str, usize)>>)> = vec![
+        // (chapters, the rule and line of what each chapter must report)
+        type Case = (Vec<String>, Vec<Vec<(&'static str, usize)>>);
+        let cases: Vec<Case> = vec![
             // What exercise 1 made exists in exercise 2.
             (
                 vec![
