@@ -8,7 +8,7 @@
 //! - [`shellcheck`]: ShellCheck on every runnable block, in the dialect that will actually run it,
 //!   batched into one invocation for the whole course;
 //! - [`manifest`]: the YAML fed to `kubectl apply|create -f`, checked against the typed schemas of
-//!   core Kubernetes kinds (k8s-openapi) and of Istio's networking and security kinds ([`istio`]);
+//!   core Kubernetes kinds (k8s-openapi) and of the Istio and Gateway API kinds ([`istio`]);
 //! - [`cluster`]: a replay of the lab's kubectl commands and manifests into a small model of the
 //!   cluster the lab builds, and the checks that model allows (selectors, subsets, hosts, cleanup);
 //! - [`course`]: sessions, watches, `make` targets and Verify sections;
@@ -171,6 +171,11 @@ pub const RULES: &[Rule] = &[
         "a kind whose CRD a default install does not provide",
     ),
     rule(
+        "manifest-unknown-kind",
+        Severity::Warning,
+        "an applied custom kind no schema describes (its fields are not checked)",
+    ),
+    rule(
         "image-floating-tag",
         Severity::Warning,
         "an image with the `latest` tag or no tag",
@@ -209,6 +214,26 @@ pub const RULES: &[Rule] = &[
         "host-not-found",
         Severity::Error,
         "a short host resolved in a namespace with no such Service",
+    ),
+    rule(
+        "route-parent-not-found",
+        Severity::Error,
+        "an HTTPRoute or GRPCRoute attached to a Gateway that does not exist",
+    ),
+    rule(
+        "route-backend-not-found",
+        Severity::Error,
+        "an HTTPRoute or GRPCRoute backend Service that does not exist",
+    ),
+    rule(
+        "route-weights-zero",
+        Severity::Error,
+        "a route rule whose backend weights add up to 0",
+    ),
+    rule(
+        "route-conflict",
+        Severity::Error,
+        "a second HTTPRoute with the same match on the same Gateway (only the oldest takes effect)",
     ),
     rule(
         "fault-with-retries",

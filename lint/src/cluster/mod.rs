@@ -31,7 +31,8 @@
 //! - [`verbs`]: the nine kubectl verbs that change objects (`create`, `run`, `expose`, `label`,
 //!   `patch`, `scale`, `set`, `rollout`, `delete`);
 //! - [`apply`]: `kubectl apply|create|replace -f` with the manifests the lab wrote;
-//! - [`mesh`]: Istio routing (hosts, VirtualService and DestinationRule conflicts, subsets);
+//! - [`mesh`]: routing — Istio's hosts, VirtualService and DestinationRule conflicts and subsets,
+//!   and the Gateway API's routes, their Gateways and backends;
 //! - [`end_state`]: the checks on the state after the main sequence and after the Cleanup section.
 
 mod apply;
@@ -166,8 +167,9 @@ mod tests {
     #[test]
     fn chapters_carry_the_cluster_in_reading_order() {
         let web = "kubectl create deployment web --image=nginx:1.27\nkubectl expose deployment web --port=80";
-        // (chapters, what each chapter must report)
-        let cases: Vec<(Vec<String>, Vec<Vec<(&str, usize)>>)> = vec![
+        // (chapters, the rule and line of what each chapter must report)
+        type Case = (Vec<String>, Vec<Vec<(&'static str, usize)>>);
+        let cases: Vec<Case> = vec![
             // What exercise 1 made exists in exercise 2.
             (
                 vec![

@@ -77,6 +77,8 @@ pub(super) struct Model {
     pub(super) default_ns: String,
     /// Kinds whose CRDs the lab installed itself.
     pub(super) crds: BTreeSet<String>,
+    /// Custom kinds without a schema, already reported once.
+    pub(super) unknown_kinds: BTreeSet<String>,
     /// Files written from heredocs: name → documents.
     pub(super) files: HashMap<String, Vec<Doc>>,
     /// Whether the replay is in the Cleanup section.
