@@ -56,6 +56,8 @@ pub struct RunContext {
     pub env: Vec<(OsString, OsString)>,
     /// What is still kept of the run's step outputs.
     pub output_budget: std::sync::Arc<terminal::OutputBudget>,
+    /// The run's cgroups, where labbook can make them.
+    pub cgroups: Option<std::sync::Arc<super::cgroup::RunCgroups>>,
 }
 
 /// One lab to run.
@@ -172,6 +174,7 @@ struct Runner<'a> {
     lab_dir: PathBuf,
     tree: Option<sandbox::Tree>,
     home: Option<PathBuf>,
+    cgroup: Option<super::cgroup::LabCgroup>,
     reports: Vec<StepReport>,
     problems: Vec<Problem>,
     warnings: Vec<String>,
@@ -244,6 +247,7 @@ impl<'a> Runner<'a> {
             super::confine::launcher(labbook, &writable, false)
         });
         let token = format!("lb{}x{}", std::process::id(), job.index + 1);
+        let cgroup = settings.cgroups.as_ref().and_then(|c| c.lab(job.index));
         let terminal = Terminal::new(terminal::Settings {
             bash: settings.bash.clone(),
             dir: lab_dir.join("control"),
@@ -251,6 +255,7 @@ impl<'a> Runner<'a> {
             env,
             token: token.clone(),
             launcher: launcher.unwrap_or_default(),
+            cgroup: cgroup.as_ref().map(|c| c.path().to_path_buf()),
         })
         .map_err(|e| error_chain(&e))?;
         Ok(Runner {
@@ -264,6 +269,7 @@ impl<'a> Runner<'a> {
             lab_dir,
             tree: Some(tree),
             home,
+            cgroup,
             reports: lab.steps.iter().map(skipped).collect(),
             problems: Vec::new(),
             warnings: Vec::new(),
@@ -674,6 +680,10 @@ impl<'a> Runner<'a> {
             }
         }
         tree.extend(procs::adopted(Some(&shells), &shells));
+        // Whatever left the lab's sessions, groups and environment is still in its cgroup.
+        if let Some(cgroup) = &self.cgroup {
+            tree.extend(cgroup.members());
+        }
         let killed = procs::reap(
             &shells,
             &self.terminal.lab_marker(),
@@ -685,6 +695,12 @@ impl<'a> Runner<'a> {
                 "killed with SIGKILL after ignoring SIGTERM at the end of the lab: {}",
                 killed.join(", ")
             ));
+        }
+        if let Some(cgroup) = self.cgroup.take()
+            && !cgroup.remove()
+        {
+            self.warnings
+                .push("failed to empty and remove the lab's cgroup".into());
         }
         // Every process of the lab is gone: its tree can be reset for the next lab.
         if let Some(tree) = self.tree.take() {

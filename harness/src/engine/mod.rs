@@ -13,6 +13,7 @@
 //! [`sandbox`], [`reports`], [`console`] (progress, summary and failure text) and [`interrupt`].
 
 pub mod atomic;
+pub mod cgroup;
 pub mod confine;
 pub mod console;
 pub mod expect;
@@ -167,7 +168,10 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
 
     // What a run killed with SIGKILL left (it could not clean up): found, reaped, and said.
     procs::adopt_orphans();
-    for done in procs::reap_stale(&std::env::temp_dir()) {
+    for done in cgroup::reap_stale()
+        .into_iter()
+        .chain(procs::reap_stale(&std::env::temp_dir()))
+    {
         eprintln!("labbook: {done}");
     }
     let confine = match args.confine {
@@ -234,6 +238,7 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
             .filter(|(k, _)| k.to_str().is_some_and(inherited))
             .collect::<Vec<(OsString, OsString)>>(),
         output_budget: Default::default(),
+        cgroups: cgroup::RunCgroups::create().map(std::sync::Arc::new),
     };
     let sources: Vec<sandbox::Source> = courses
         .iter()

@@ -10,7 +10,8 @@
 //! A process that does both (`env -i setsid sh -c 'sleep 1000 &'`) is found by the process tree:
 //! labbook is the "child subreaper" of everything it starts, so such an orphan becomes labbook's
 //! child instead of init's, and is reaped at the end of its lab (when its process group is the
-//! lab's) or of the run. cgroups would hold them too, but these machines do not delegate one.
+//! lab's) or of the run. Where labbook can create cgroups, each lab's cgroup holds them too, and
+//! they are reaped at the end of their lab (see [`super::cgroup`]).
 //!
 //! A labbook killed with SIGKILL cleans nothing; the next run finds what it left: processes by
 //! their marker (whose token names the dead labbook's pid) and the temporary run folder by the
@@ -131,7 +132,7 @@ pub fn record_owner(run_root: &Path) -> std::io::Result<()> {
 }
 
 /// Whether `pid` is a running labbook (not this one).
-fn live_labbook(pid: i32) -> bool {
+pub fn live_labbook(pid: i32) -> bool {
     pid != std::process::id() as i32
         && alive(pid)
         && std::fs::read_to_string(format!("/proc/{pid}/comm"))

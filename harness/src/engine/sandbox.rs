@@ -283,8 +283,11 @@ fn copy_error(path: &Path) -> impl FnOnce(io::Error) -> SandboxError + use<> {
 #[derive(Debug, Default)]
 pub struct Pool {
     trees: Mutex<Vec<Tree>>,
-    made: std::sync::atomic::AtomicUsize,
 }
+
+/// Trees made by this process: names them, so that the pools of two courses sharing a run folder
+/// (`labbook run a.md b.md`, two chapters of one folder) never pick the same name.
+static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl Pool {
     /// A tree holding the course as it is in `source`: a finished lab's tree, reset, or a new
@@ -304,7 +307,7 @@ impl Pool {
                 Err(_) => {}
             }
         }
-        let n = self.made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Tree::create(source, &run_root.join(format!("tree-{}", n + 1)), cancelled)
     }
 
@@ -517,6 +520,22 @@ mod tests {
                 .mode()
                 & 0o777
         );
+    }
+
+    #[test]
+    fn pools_sharing_a_run_folder_make_distinct_trees() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let course = tmp.path().join("course");
+        fs::create_dir_all(&course).expect("mkdir");
+        fs::write(course.join("a.md"), "# A\n").expect("write");
+        let run = tmp.path().join("run");
+        fs::create_dir_all(&run).expect("mkdir");
+        let source = Source::new(&course, &[run.clone()]);
+        let (one, two) = (Pool::default(), Pool::default());
+        let first = one.take(&source, &run, &|| false).expect("first tree");
+        let second = two.take(&source, &run, &|| false).expect("second tree");
+        assert_ne!(first.path, second.path);
+        assert!(second.path.join("a.md").is_file());
     }
 
     #[test]

@@ -87,6 +87,9 @@ pub struct Settings {
     pub token: String,
     /// What bash is started through (the Landlock confinement helper), or nothing.
     pub launcher: Vec<OsString>,
+    /// The lab's cgroup, which every shell is moved into before it runs a block (see
+    /// [`super::cgroup`]), or none.
+    pub cgroup: Option<PathBuf>,
 }
 
 /// One block to run.
@@ -375,6 +378,10 @@ impl Terminal {
         let pid = child.id() as i32;
         self.pgids.push(pid);
         procs::record_shell(&self.settings.dir, pid);
+        // Before the shell reads its first block, so before any of the lab's commands exists.
+        if let Some(cgroup) = &self.settings.cgroup {
+            super::cgroup::adopt(cgroup, pid);
+        }
         let (tx, events) = mpsc::channel();
         if let Some(stdout) = child.stdout.take() {
             let tx = tx.clone();
