@@ -117,10 +117,15 @@ impl Run {
         }
     }
 
+    /// The step `id` of any lab of the run.
     fn step(&self, id: &str) -> &Value {
-        self.report["labs"][0]["steps"]
+        self.report["labs"]
             .as_array()
-            .and_then(|steps| steps.iter().find(|s| s["id"] == id))
+            .into_iter()
+            .flatten()
+            .filter_map(|lab| lab["steps"].as_array())
+            .flatten()
+            .find(|s| s["id"] == id)
             .unwrap_or_else(|| panic!("no step {id}: {}", self.stderr))
     }
 
