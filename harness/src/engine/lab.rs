@@ -667,8 +667,14 @@ impl<'a> Runner<'a> {
         // The process tree while the shell still holds it (a `setsid` daemon whose parent has
         // exited is its orphan, adopted by labbook: see procs::adopt_orphans).
         let shells = self.terminal.process_groups().to_vec();
-        let mut tree =
-            procs::descendants(&self.terminal.shell_pid().into_iter().collect::<Vec<_>>());
+        // A cgroup that holds every shell holds everything the lab started: no need to look
+        // through every process of the machine (their trees, groups and environments).
+        let in_cgroup = self.cgroup.is_some() && self.terminal.in_cgroup();
+        let mut tree = if in_cgroup {
+            Vec::new()
+        } else {
+            procs::descendants(&self.terminal.shell_pid().into_iter().collect::<Vec<_>>())
+        };
         self.terminal.shutdown();
         for (i, number) in std::mem::take(&mut self.backgrounds) {
             let (output, truncated) = self.terminal.output(number);
@@ -679,17 +685,18 @@ impl<'a> Runner<'a> {
                     .push_str("\n[labbook: output truncated]\n");
             }
         }
-        tree.extend(procs::adopted(Some(&shells), &shells));
         // Whatever left the lab's sessions, groups and environment is still in its cgroup.
-        if let Some(cgroup) = &self.cgroup {
-            tree.extend(cgroup.members());
-        }
-        let killed = procs::reap(
-            &shells,
-            &self.terminal.lab_marker(),
-            &tree,
-            Duration::from_secs(3),
-        );
+        let (groups, marker) = match &self.cgroup {
+            Some(cgroup) if in_cgroup => {
+                tree.extend(cgroup.members());
+                (Vec::new(), String::new())
+            }
+            _ => {
+                tree.extend(procs::adopted(Some(&shells), &shells));
+                (shells, self.terminal.lab_marker())
+            }
+        };
+        let killed = procs::reap(&groups, &marker, &tree, Duration::from_secs(3));
         if !killed.is_empty() {
             self.warnings.push(format!(
                 "killed with SIGKILL after ignoring SIGTERM at the end of the lab: {}",

@@ -274,7 +274,11 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
     });
     // Orphans no lab could claim (a daemon that left its lab's process group and environment).
     let orphans = procs::adopted(None, &[]);
-    let killed = procs::reap(&[], "", &orphans, Duration::from_secs(2));
+    let killed = if orphans.is_empty() {
+        Vec::new()
+    } else {
+        procs::reap(&[], "", &orphans, Duration::from_secs(2))
+    };
     if !orphans.is_empty() {
         console.print(&format!(
             "labbook: stopped {} process(es) the labs left running{}",
@@ -302,7 +306,12 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
     let report = Report {
         started_at,
         backend: backend.name().into(),
-        tools: tool_versions(&bash),
+        // Only report.json shows them (and asking bash costs a process).
+        tools: if args.report.is_some() {
+            tool_versions(&bash)
+        } else {
+            BTreeMap::new()
+        },
         labs,
     };
     if let Some(dir) = &args.report {

@@ -300,6 +300,10 @@ pub fn reap(pgids: &[i32], marker: &str, tree: &[i32], grace: Duration) -> Vec<S
         (groups, procs) = survivors(pgids);
     }
     let mut killed = Vec::new();
+    if groups.is_empty() && procs.is_empty() {
+        bury(tree);
+        return killed;
+    }
     for pgid in groups {
         signal_group(pgid, Signal::SIGKILL);
         killed.push(format!("process group {pgid}"));

@@ -171,7 +171,8 @@ impl Tree {
                 .strip_prefix(&self.path)
                 .map(Path::to_path_buf)
                 .unwrap_or_default();
-            let meta = fs::symlink_metadata(&path).map_err(error(&path))?;
+            // Relative to the open folder (no walk of the whole path per entry); not followed.
+            let meta = entry.metadata().map_err(error(&path))?;
             match self.stamps.get(&relative) {
                 Some(stamp) if meta.is_dir() && stamp.ino == meta.ino() => {
                     // Entries added or removed change a folder's ctime; its own mode is all

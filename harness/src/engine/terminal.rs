@@ -311,6 +311,8 @@ pub struct Terminal {
     gathered: Gathered,
     /// The shared output file, opened once (see [`Terminal::shared_output`]).
     shared: Option<File>,
+    /// A shell could not be moved into the lab's cgroup.
+    outside_cgroup: bool,
     /// Things the lab's report should mention (a shell that had to be replaced, ...).
     pub warnings: Vec<String>,
 }
@@ -332,6 +334,7 @@ impl Terminal {
             cwd,
             gathered: Gathered::default(),
             shared: None,
+            outside_cgroup: false,
             warnings: Vec::new(),
         })
     }
@@ -339,6 +342,12 @@ impl Terminal {
     /// The process groups of every shell this terminal started (each lab command inherits one).
     pub fn process_groups(&self) -> &[i32] {
         &self.pgids
+    }
+
+    /// Whether every shell of this terminal was moved into its cgroup (so that the cgroup holds
+    /// every process the lab started).
+    pub fn in_cgroup(&self) -> bool {
+        self.settings.cgroup.is_some() && !self.outside_cgroup
     }
 
     /// The shell running now, if any.
@@ -443,8 +452,10 @@ impl Terminal {
         self.pgids.push(pid);
         procs::record_shell(&self.settings.dir, pid);
         // Before the shell reads its first block, so before any of the lab's commands exists.
-        if let Some(cgroup) = &self.settings.cgroup {
-            super::cgroup::adopt(cgroup, pid);
+        if let Some(cgroup) = &self.settings.cgroup
+            && !super::cgroup::adopt(cgroup, pid)
+        {
+            self.outside_cgroup = true;
         }
         // The command kept a copy of the shell's end of the socket; ours is `notify`.
         drop(command);
@@ -753,7 +764,8 @@ impl Terminal {
         (rewrite_messages(raw, &[]), truncated)
     }
 
-    /// Ends the shell (end of input; it saves its state and exits), killing it if it does not.
+    /// Ends the shell (end of input: the lab is over, so it exits without saving its state),
+    /// killing it if it does not.
     pub fn shutdown(&mut self) {
         if let Some(shell) = self.shell.as_mut() {
             shell.stdin = None;

@@ -12,8 +12,8 @@
 #             broken N                                the block could not even be started
 #             done N STATUS PWD                       the block ended
 # LINE is the line in the block (1 = its first line); the harness maps it to the Markdown line.
-# On exit (end of input, `exit` in a block, SIGTERM) the shell state is written to $dir/state,
-# which a new terminal restores if this one has to be replaced.
+# On exit (`exit` in a block, SIGTERM; not at the end of input, which ends the lab) the shell
+# state is written to $dir/state, which a new terminal restores if this one has to be replaced.
 #
 # Nothing here can be hidden by the lab: the traps are inline code that calls no function, the
 # only function (`trap`, which chains a lab's own ERR/EXIT/INT/TERM handlers after the harness's
@@ -49,7 +49,8 @@ while ((__labbook_i > 0)); do
 done'
 # Writes everything a new terminal needs to continue where this one stopped; only a complete
 # dump replaces the previous one.
-__labbook_own[EXIT]='builtin compgen -v >|"$__labbook_dir/names"
+__labbook_own[EXIT]='if [[ -z ${__labbook_eof-} ]]; then
+builtin compgen -v >|"$__labbook_dir/names"
 builtin mapfile -t __labbook_names <"$__labbook_dir/names"
 __labbook_vars=()
 for __labbook_v in "${__labbook_names[@]}"; do
@@ -83,7 +84,8 @@ done
     builtin printf "trap -- %q %s\n" "${__labbook_lab[$__labbook_v]}" "$__labbook_v"
   done
 } >|"$__labbook_dir/state.new" 2>/dev/null
-builtin printf "# labbook: end of state\n" >>"$__labbook_dir/state.new"'
+builtin printf "# labbook: end of state\n" >>"$__labbook_dir/state.new"
+fi'
 # SIGINT (the harness stopping a watch, a timeout, Ctrl+C): leave the block, like Ctrl+C in a
 # terminal drops what was pasted after the running command.
 __labbook_own[INT]='__labbook_interrupted=1; builtin return 130 2>/dev/null'
@@ -142,7 +144,11 @@ while :; do
   IFS= LC_ALL=C builtin read -r -N 52 __labbook_head
   __labbook_rc=$?
   if ((__labbook_rc > 128)); then continue; fi
-  if ((__labbook_rc != 0)); then break; fi
+  if ((__labbook_rc != 0)); then
+    # The end of input: the lab is over, nobody will restore this shell's state.
+    __labbook_eof=1
+    break
+  fi
   [[ ${__labbook_head:0:4} == 'run ' ]] || continue
   __labbook_n=${__labbook_head:4:20}
   __labbook_n=${__labbook_n// /}
