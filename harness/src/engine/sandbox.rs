@@ -531,7 +531,7 @@ mod tests {
         fs::write(course.join("a.md"), "# A\n").expect("write");
         let run = tmp.path().join("run");
         fs::create_dir_all(&run).expect("mkdir");
-        let source = Source::new(&course, &[run.clone()]);
+        let source = Source::new(&course, std::slice::from_ref(&run));
         let (one, two) = (Pool::default(), Pool::default());
         let first = one.take(&source, &run, &|| false).expect("first tree");
         let second = two.take(&source, &run, &|| false).expect("second tree");
