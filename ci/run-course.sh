@@ -42,18 +42,9 @@ fi
 status=0
 "$labbook" run book --cluster kind --jobs "${JOBS:-2}" --report out "${accept[@]}" || status=$?
 
-# The pending snapshots travel with the report.
-mkdir -p out/pending-snapshots
-find book/snapshots -maxdepth 1 -name '*.snap.new' -exec cp {} out/pending-snapshots/ \; 2>/dev/null || true
-
-if [ -n "${GITHUB_STEP_SUMMARY:-}" ] && [ -f out/report.json ]; then
-  "$labbook" report summary out >>"$GITHUB_STEP_SUMMARY" || true
-fi
-
-if [ ! -f out/report.json ]; then
-  echo "error: the run wrote no out/report.json (exit status $status)" >&2
-  exit "$(( status == 0 ? 1 : status ))"
-fi
+# shellcheck source=ci/report.sh
+. ci/report.sh
+collect_report "$labbook" "$status"
 cp out/report.json book/report.json
 "$labbook" build book
 exit "$status"

@@ -4,6 +4,10 @@
 #
 #   load_versions ROOT VAR...   sources ROOT/book/versions.env, exports its variables, and
 #                               checks that each VAR is set and not empty
+#
+# A job of the version matrix (ci/run-shard.sh) runs another combination than the pins: it sets
+# COURSE_KIND_NODE_IMAGE and COURSE_ISTIO_VERSION, which win over KIND_NODE_IMAGE and
+# ISTIO_VERSION here and in book/scripts/lib.sh.
 
 load_versions() {
   local root="$1"
@@ -16,6 +20,8 @@ load_versions() {
   set -a
   # shellcheck source=/dev/null
   . "$file"
+  KIND_NODE_IMAGE="${COURSE_KIND_NODE_IMAGE:-${KIND_NODE_IMAGE:-}}"
+  ISTIO_VERSION="${COURSE_ISTIO_VERSION:-${ISTIO_VERSION:-}}"
   set +a
   local missing=() var
   for var in "$@"; do

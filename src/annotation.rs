@@ -17,9 +17,8 @@ pub const PREFIX: &str = "<!-- labbook:";
 
 /// Finds the opening of an annotation comment, however it is spaced (`<!--labbook:`, `<!--\n labbook :`).
 pub fn find_opening(text: &str) -> Option<std::ops::Range<usize>> {
-    static OPENING: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"<!--\s*labbook\s*:").expect("static regex")
-    });
+    static OPENING: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| crate::text::static_regex(r"<!--\s*labbook\s*:"));
     OPENING.find(text).map(|m| m.range())
 }
 
@@ -91,6 +90,9 @@ pub struct Annotation {
     pub retry: Option<Duration>,
     /// `expect=`: how the output is asserted.
     pub expect: Option<Expect>,
+    /// `expect=similar:0.9`: the similarity threshold of the printed output this block holds or
+    /// the blocks after it show (see [`crate::similarity`]).
+    pub similar: Option<f64>,
     /// `var.NAME=VALUE`: values for placeholders the reader fills in, from this block on.
     pub vars: Vec<(String, String)>,
     /// 1-based line of the comment, when there is one.
@@ -153,6 +155,9 @@ pub fn parse(comment: &str) -> Result<Annotation, String> {
                     })?)
                     .is_some()
             }
+            "expect" if value.starts_with("similar") => {
+                annotation.similar.replace(parse_similar(value)?).is_some()
+            }
             "expect" => annotation.expect.replace(parse_expect(value)?).is_some(),
             _ if key.starts_with("var.") && key.len() > 4 => {
                 let name = &key[4..];
@@ -207,6 +212,17 @@ fn parse_regex(key: &str, value: &str) -> Result<String, String> {
         .map_err(|e| format!("`{key}` is not a valid regex: {e}"))
 }
 
+/// Parses `similar:0.9`, the threshold of a printed-output check.
+fn parse_similar(value: &str) -> Result<f64, String> {
+    match value.strip_prefix("similar:") {
+        Some(threshold) => crate::similarity::parse_threshold(threshold)
+            .map_err(|e| format!("`expect={value}`: {e}")),
+        None => Err(format!(
+            "`expect={value}` needs a threshold from 0 to 1, like expect=similar:0.9"
+        )),
+    }
+}
+
 /// Parses the value of `expect=`.
 pub fn parse_expect(value: &str) -> Result<Expect, String> {
     let (form, arg) = value.split_once(':').unwrap_or((value, ""));
@@ -224,7 +240,7 @@ pub fn parse_expect(value: &str) -> Result<Expect, String> {
         }
         "split" => parse_split(arg),
         _ => Err(format!(
-            "unknown expectation `{value}`: use snapshot, exit:N, contains:\"…\", regex:\"…\" or split:v1=90,v2=10"
+            "unknown expectation `{value}`: use snapshot, exit:N, contains:\"…\", regex:\"…\", split:v1=90,v2=10 or similar:0.9"
         )),
     }
 }
@@ -319,6 +335,13 @@ mod tests {
                 },
             ),
             (
+                "<!-- labbook: expect=similar:0.9 -->",
+                Annotation {
+                    similar: Some(0.9),
+                    ..Default::default()
+                },
+            ),
+            (
                 "<!-- labbook: expect=regex:\"v[12]\" timeout=45 -->",
                 Annotation {
                     expect: Some(Expect::Regex {
@@ -365,6 +388,13 @@ mod tests {
             ("<!-- labbook: kind=run kind=verify -->", "given twice"),
             ("<!-- labbook: id=../etc -->", "may only hold"),
             ("<!-- labbook: shell=fish -->", "unknown shell"),
+            ("<!-- labbook: expect=similar:1.5 -->", "outside 0–1"),
+            ("<!-- labbook: expect=similar:high -->", "not a number"),
+            ("<!-- labbook: expect=similar -->", "needs a threshold"),
+            (
+                "<!-- labbook: expect=similar:0.9 expect=similar:0.8 -->",
+                "given twice",
+            ),
         ];
         for (text, needle) in cases {
             let err = parse(text).expect_err(text);

@@ -13,15 +13,7 @@ use crate::error::LoadError;
 use crate::model::Lab;
 use crate::parse::{LineIndex, markdown_options};
 
-/// A book's own regex redaction, applied to outputs before they are compared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Redaction {
-    /// The regular expression to find.
-    pub pattern: String,
-    /// What to put in its place, e.g. `[session-id]`.
-    pub replacement: String,
-}
+pub use crate::redact::Redaction;
 
 /// Settings from `book.toml`'s `[preprocessor.labbook]` table.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -39,6 +31,13 @@ pub struct CourseConfig {
     pub variables: std::collections::BTreeMap<String, String>,
     /// The `report.json` of the last run, relative to the book folder, shown as "last verified".
     pub report: Option<PathBuf>,
+    /// How printed output ("You should see:") is checked against a run: the threshold and what a
+    /// mismatch does.
+    #[serde(default)]
+    pub printed_output: crate::similarity::PrintedOutput,
+    /// The versions the course supports (`[preprocessor.labbook.versions]`): each combination
+    /// is a column of the version matrix CI runs, and of the per-lab table in the book.
+    pub versions: Option<Versions>,
     /// mdBook's own preprocessor keys, accepted and ignored.
     #[serde(default, skip_serializing)]
     pub command: Option<toml::Value>,
@@ -54,6 +53,19 @@ pub struct CourseConfig {
     /// mdBook's own preprocessor key.
     #[serde(default, skip_serializing)]
     pub optional: Option<toml::Value>,
+}
+
+/// The versions a course supports, from `[preprocessor.labbook.versions]`: every Kubernetes
+/// release with every Istio release is one combination of the version matrix.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Versions {
+    /// Kubernetes releases, as the tags of kind node images (`v1.33.1`), or whole node images.
+    #[serde(default)]
+    pub kubernetes: Vec<String>,
+    /// Istio releases (`1.27.0`).
+    #[serde(default)]
+    pub istio: Vec<String>,
 }
 
 /// A loaded course: its labs, and where its book (if any) lives.
@@ -276,6 +288,23 @@ fn read_book_toml(book: &Path) -> Result<(PathBuf, CourseConfig), LoadError> {
             })?,
         None => CourseConfig::default(),
     };
+    if let Err(message) = crate::similarity::check_threshold(config.printed_output.threshold) {
+        // `printed-output = { threshold = … }`, or `threshold = …` under its own table.
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines
+            .iter()
+            .position(|l| l.contains("printed-output"))
+            .unwrap_or(0);
+        let line = (start..lines.len())
+            .find(|&i| lines[i].contains("threshold"))
+            .unwrap_or(start)
+            + 1;
+        return Err(LoadError::ConfigAt {
+            path: file,
+            line,
+            message: format!("printed-output: {message}"),
+        });
+    }
     for redaction in &config.redactions {
         if let Err(e) = regex::Regex::new(&redaction.pattern) {
             return Err(LoadError::Config {

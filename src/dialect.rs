@@ -94,36 +94,32 @@ pub struct Snippet {
 }
 
 static ADMONITION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    crate::text::static_regex(
         r#"^([ \t]*)(!!!|\?\?\?\+?)[ \t]+([A-Za-z][\w-]*)((?:[ \t]+[A-Za-z][\w-]*)*)(?:[ \t]+(?:"([^"]*)"|'([^']*)'))?[ \t]*$"#,
     )
-    .expect("static regex")
 });
 static TAB: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"^([ \t]*)(===\+?|===!)[ \t]+(?:"([^"]*)"|'([^']*)')[ \t]*$"#)
-        .expect("static regex")
+    crate::text::static_regex(r#"^([ \t]*)(===\+?|===!)[ \t]+(?:"([^"]*)"|'([^']*)')[ \t]*$"#)
 });
 static HUGO_OPEN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    crate::text::static_regex(
         r#"^([ \t]*(?:>[ \t]?)*)\{\{<\s*text\s+(?:syntax\s*=\s*)?"?([A-Za-z][\w+-]*)"?[^>]*>\}\}[ \t]*$"#,
     )
-    .expect("static regex")
 });
 static HUGO_CLOSE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([ \t]*(?:>[ \t]?)*)\{\{<\s*/text\s*>\}\}[ \t]*$").expect("static regex")
+    crate::text::static_regex(r"^([ \t]*(?:>[ \t]?)*)\{\{<\s*/text\s*>\}\}[ \t]*$")
 });
 static HUGO_FILE_LINK: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"@([\w.-]+(?:/[\w.-]+)+)@").expect("static regex"));
+    LazyLock::new(|| crate::text::static_regex(r"@([\w.-]+(?:/[\w.-]+)+)@"));
 static KILLERCODA: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([ \t]*(?:>[ \t]?)*)(`{3,}|~{3,})\{\{(exec|copy)(?:[ \t]+[^}]*)?\}\}[ \t]*$")
-        .expect("static regex")
+    crate::text::static_regex(
+        r"^([ \t]*(?:>[ \t]?)*)(`{3,}|~{3,})\{\{(exec|copy)(?:[ \t]+[^}]*)?\}\}[ \t]*$",
+    )
 });
-static FENCE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[ \t]*(?:>[ \t]?)*[ \t]*(`{3,}|~{3,})(.*)$").expect("static regex")
-});
+static FENCE: LazyLock<Regex> =
+    LazyLock::new(|| crate::text::static_regex(r"^[ \t]*(?:>[ \t]?)*[ \t]*(`{3,}|~{3,})(.*)$"));
 static SNIPPET: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"^[ \t]*(?:>[ \t]?)*-{2,}8<-{2,}[ \t]+["']([^"']+)["'][ \t]*$"#)
-        .expect("static regex")
+    crate::text::static_regex(r#"^[ \t]*(?:>[ \t]?)*-{2,}8<-{2,}[ \t]+["']([^"']+)["'][ \t]*$"#)
 });
 
 /// A line of the chapter: its byte range without the line break.
@@ -164,6 +160,14 @@ fn indent(text: &str) -> usize {
         }
     }
     width
+}
+
+/// Whether a line starts (after indentation and block quotes) with a fence character.
+fn starts_like_fence(line: &str) -> bool {
+    matches!(
+        line.trim_start_matches([' ', '\t', '>']).as_bytes().first(),
+        Some(b'`' | b'~')
+    )
 }
 
 /// Rewrites the dialects in `source` into CommonMark of the same length (see the module doc).
@@ -222,6 +226,8 @@ pub(crate) fn prepare(source: &str) -> Prepared {
                         bytes[line.start + m.end() - 1] = b' ';
                     }
                 }
+            } else if !starts_like_fence(t) {
+                // Only a line starting with a fence character can close the block.
             } else if let Some(c) = KILLERCODA.captures(t) {
                 let marker = c.get(2).map_or("", |m| m.as_str());
                 if marker.as_bytes()[0] == ch && marker.len() >= len {
@@ -241,7 +247,10 @@ pub(crate) fn prepare(source: &str) -> Prepared {
                     fence = None;
                 }
             }
-            if let Some(c) = SNIPPET.captures(t).filter(|_| fence.is_some()) {
+            if let Some(c) = (fence.is_some() && t.contains("8<"))
+                .then(|| SNIPPET.captures(t))
+                .flatten()
+            {
                 prepared.snippets.push(Snippet {
                     line: source[..line.start].matches('\n').count() + 1,
                     file: c[1].to_string(),
@@ -420,13 +429,13 @@ impl Prepared {
 
 /// An admonition that says its blocks are for when something fails (a `tip` titled "Stuck?").
 static TROUBLE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(stuck|troubleshoot\w*|not work\w*|fail\w*|problems?|errors?|debug\w*|bug)\b|\bhelp\b.*\?")
-        .expect("static regex")
+    crate::text::static_regex(
+        r"(?i)\b(stuck|troubleshoot\w*|not work\w*|fail\w*|problems?|errors?|debug\w*|bug)\b|\bhelp\b.*\?",
+    )
 });
 /// An admonition that says its blocks are optional.
 static OPTIONAL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(optional(ly)?|alternative(ly)?|bonus|extra credit)\b")
-        .expect("static regex")
+    crate::text::static_regex(r"(?i)\b(optional(ly)?|alternative(ly)?|bonus|extra credit)\b")
 });
 
 /// The kind an admonition's cue gives the blocks inside it, with the words that say so.

@@ -66,6 +66,16 @@ pub enum LoadError {
         /// What is wrong.
         message: String,
     },
+    /// A `[preprocessor.labbook]` setting out of range, at a known line of `book.toml`.
+    #[error("{}:{line}: failed to read [preprocessor.labbook]: {message}", path.display())]
+    ConfigAt {
+        /// The `book.toml` file.
+        path: PathBuf,
+        /// The line of the setting.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// `SUMMARY.md` links to a chapter that does not exist.
     #[error("{}:{line}: failed to find chapter {}", summary.display(), chapter.display())]
     MissingChapter {
@@ -85,7 +95,9 @@ impl LoadError {
     /// The 1-based line the error points at, when there is one.
     pub fn line(&self) -> Option<usize> {
         match self {
-            LoadError::Binary { line, .. } | LoadError::MissingChapter { line, .. } => Some(*line),
+            LoadError::Binary { line, .. }
+            | LoadError::MissingChapter { line, .. }
+            | LoadError::ConfigAt { line, .. } => Some(*line),
             LoadError::Parse(e) => Some(e.line),
             _ => None,
         }

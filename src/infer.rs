@@ -42,35 +42,37 @@ static WEAK: LazyLock<Vec<(StepKind, Regex)>> = LazyLock::new(|| compile(&WEAK_S
 fn compile(table: &[(StepKind, &str)]) -> Vec<(StepKind, Regex)> {
     table
         .iter()
-        .map(|(kind, pattern)| (*kind, Regex::new(pattern).expect("static regex")))
+        .map(|(kind, pattern)| (*kind, crate::text::static_regex(pattern)))
         .collect()
 }
 
 /// A cue saying that the block is typed inside a pod or container shell (or on the host a session
 /// logged in to).
 static SESSION_CUE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    crate::text::static_regex(
         r"(?i)^\s*(now\s+|then\s+|from\s+)?inside\b|\b(inside|within|in)\s+(the|this|that|your)\s+([\w-]+\s+){0,2}(pod|container|shell|session|generator|prompt)\b|\bon\s+the\s+(node|bastion|host|vm|jump\s*box|remote\s+machine)\b|^\s*then\b[^.]*\brun\b",
     )
-    .expect("static regex")
 });
 
 /// A cue saying that the block is optional.
 static OPTIONAL_CUE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(optional(ly)?|alternative(ly)?|if you (want|like|wish|prefer)|if you('re| are) (unsure|not sure))\b")
-        .expect("static regex")
+    crate::text::static_regex(
+        r"(?i)\b(optional(ly)?|alternative(ly)?|if you (want|like|wish|prefer)|if you('re| are) (unsure|not sure))\b",
+    )
 });
 
 /// A cue saying that the block is for when something went wrong.
 static TROUBLE_CUE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(in case|if) you (run into|hit|have|see|get) (any )?(problems?|issues?|trouble|errors?)\b|\bif (something|anything|it) (goes wrong|fails)\b")
-        .expect("static regex")
+    crate::text::static_regex(
+        r"(?i)\b(in case|if) you (run into|hit|have|see|get) (any )?(problems?|issues?|trouble|errors?)\b|\bif (something|anything|it) (goes wrong|fails)\b",
+    )
 });
 
 /// Prose that tells the reader when to press Ctrl+C.
 static STOP_HINT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)ctrl\s*\+?\s*-?c\b[^.]*?\b(when|once|after|until|as soon as)\s+([^.\n]+)")
-        .expect("static regex")
+    crate::text::static_regex(
+        r"(?i)ctrl\s*\+?\s*-?c\b[^.]*?\b(when|once|after|until|as soon as)\s+([^.\n]+)",
+    )
 });
 
 /// The index (in the heading path) and kind of the section that decides, if any.
@@ -125,8 +127,7 @@ pub(crate) fn trouble_cue(cue: &str) -> Option<String> {
 /// A heading as read for its kind: without emoji, `:shortcode:` icons and leading symbols, so that
 /// `:white_check_mark: Verify` and `✅ Verify` read as `Verify`.
 fn plain_heading(heading: &str) -> std::borrow::Cow<'_, str> {
-    static ICON: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r":[a-z0-9_+-]+:").expect("static regex"));
+    static ICON: LazyLock<Regex> = LazyLock::new(|| crate::text::static_regex(r":[a-z0-9_+-]+:"));
     let without = ICON.replace_all(heading, "");
     let trimmed = without.trim_start_matches(|c: char| !c.is_alphanumeric() && c != '(');
     if trimmed.len() == heading.len() {

@@ -13,7 +13,9 @@ use serde::Serialize;
 use crate::annotation::Annotation;
 pub use crate::kinds::{Dialect, StepKind};
 use crate::placeholder::Placeholder;
+use crate::redact::Redactor;
 use crate::shell::Analysis;
+use crate::similarity::Comparison;
 use crate::text::{Style, sanitize};
 
 /// Where a block sits in its chapter.
@@ -137,10 +139,50 @@ pub struct Step {
     pub output_of: Option<String>,
     /// Values the reader must fill in before running the block.
     pub placeholders: Vec<Placeholder>,
-    /// Executable Docs' `expected_similarity` for an `output` block, as written.
-    pub similarity: Option<String>,
+    /// Executable Docs' `expected_similarity` comment before the block, checked to be from 0 to 1.
+    pub similarity: Option<f64>,
+    /// The same comment written as a quoted regular expression the output must match.
+    pub similarity_regex: Option<String>,
     /// Whether some lines of the block are printed output, which the reader does not type.
     pub printed: bool,
+    /// The printed output the block shows: for `output`, its text without `$ ` command lines; for
+    /// other steps, the lines after their commands (empty when there are none).
+    pub shown: String,
+    /// The Markdown line of the first line of `shown`.
+    pub shown_line: usize,
+}
+
+/// Printed output a step's run is checked against: an `output` block after it, or the printed
+/// lines of its own block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrintedExpectation<'a> {
+    /// The id of the block that holds the printed text.
+    pub block: &'a str,
+    /// The Markdown line of the printed text.
+    pub line: usize,
+    /// The printed text.
+    pub text: &'a str,
+    /// The block's own threshold (`expect=similar:`, `expected_similarity`), or `None` for the
+    /// book's.
+    pub threshold: Option<f64>,
+    /// Executable Docs' `expected_similarity="regex"`: the output must match it (similarity 1),
+    /// instead of resembling the text.
+    pub pattern: Option<&'a str>,
+}
+
+impl PrintedExpectation<'_> {
+    /// Compares what the step printed with this printed output: by similarity, or by the
+    /// block's regular expression when it has one (matched against the output as printed).
+    pub fn compare(&self, actual: &str, redactor: &Redactor) -> Comparison {
+        let mut comparison = crate::similarity::compare(self.text, actual, redactor);
+        if let Some(pattern) = self.pattern {
+            let output = actual.replace("\r\n", "\n");
+            let matched = regex::Regex::new(pattern)
+                .is_ok_and(|regex| regex.is_match(output.trim_end_matches('\n')));
+            comparison.similarity = if matched { 1.0 } else { 0.0 };
+        }
+        comparison
+    }
 }
 
 impl Step {
@@ -277,6 +319,52 @@ impl Lab {
         self.steps.iter().find(|s| s.id == id)
     }
 
+    /// The printed output the step at `index` is checked against: the printed lines of its own
+    /// block, then each `output` block that shows what it prints. A step that never runs, or
+    /// whose output is not its own to compare (a background step, a session's transcript), has
+    /// none.
+    pub fn printed_expectations(&self, index: usize) -> Vec<PrintedExpectation<'_>> {
+        let Some(step) = self.steps.get(index) else {
+            return Vec::new();
+        };
+        if !step.kind.runs() || matches!(step.kind, StepKind::Background | StepKind::OpenSession) {
+            return Vec::new();
+        }
+        let own = !step.shown.trim().is_empty();
+        let mut found = Vec::new();
+        if own {
+            found.push(PrintedExpectation {
+                block: &step.id,
+                line: step.shown_line,
+                text: &step.shown,
+                threshold: step.annotation.similar.or(step.similarity),
+                pattern: step.similarity_regex.as_deref(),
+            });
+        }
+        // The parser puts the output blocks of a step right after it.
+        for output in self.steps[index + 1..]
+            .iter()
+            .take_while(|s| s.kind == StepKind::Output)
+            .filter(|s| s.output_of.as_deref() == Some(&step.id))
+        {
+            // A command block's `expect=similar` is for the output blocks after it, unless it
+            // shows printed lines of its own.
+            let inherited = (!own).then_some(step.annotation.similar).flatten();
+            found.push(PrintedExpectation {
+                block: &output.id,
+                line: output.span.line,
+                text: &output.shown,
+                threshold: output
+                    .annotation
+                    .similar
+                    .or(output.similarity)
+                    .or(inherited),
+                pattern: output.similarity_regex.as_deref(),
+            });
+        }
+        found
+    }
+
     /// The `session-input` steps that feed the given `open-session` step, in order.
     pub fn session_inputs<'a>(&'a self, session_id: &'a str) -> impl Iterator<Item = &'a Step> {
         self.steps
@@ -319,6 +407,38 @@ mod tests {
             let lab = Lab::parse("ch.md", source).expect("parses");
             assert_eq!(lab.is_lab(), expected, "{source}");
         }
+    }
+
+    #[test]
+    fn printed_expectations_come_with_their_threshold() {
+        let source = "# T\n\n## Own lines\n\n```console\n$ echo a\na\n```\n\n\
+            ## Inherited\n\n<!-- labbook: expect=similar:0.5 -->\n```bash\necho b\n```\n\n\
+            Output:\n\n```text\nb\n```\n\n\
+            ## Regex\n\n```bash\necho c\n```\n\n\
+            <!-- expected_similarity=\"^c$\" -->\n```text\nc\n```\n\n\
+            ## Skipped\n\n<!-- labbook: kind=skip -->\n```bash\necho d\n```\n\nOutput:\n\n```text\nd\n```\n";
+        let lab = Lab::parse("ch.md", source).expect("parses");
+        // (step index, [(block, line, text, threshold, pattern)])
+        type Row<'a> = (&'a str, usize, &'a str, Option<f64>, Option<&'a str>);
+        let cases: &[(usize, &[Row])] = &[
+            (0, &[("own-lines-1", 7, "a\n", None, None)]),
+            (1, &[("inherited-1-output", 19, "b\n", Some(0.5), None)]),
+            (3, &[("regex-1-output", 30, "c\n", None, Some("^c$"))]),
+            (5, &[]),
+            (6, &[]),
+        ];
+        for (index, want) in cases {
+            let found: Vec<Row> = lab
+                .printed_expectations(*index)
+                .iter()
+                .map(|e| (e.block, e.line, e.text, e.threshold, e.pattern))
+                .collect();
+            assert_eq!(found, *want, "step {index}");
+        }
+        let redactor = Redactor::default();
+        let regex = &lab.printed_expectations(3)[0];
+        assert_eq!(regex.compare("c\n", &redactor).similarity, 1.0);
+        assert_eq!(regex.compare("cc\n", &redactor).similarity, 0.0);
     }
 
     #[test]

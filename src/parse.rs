@@ -59,8 +59,10 @@ struct Block {
     other_tab: Option<(String, String)>,
     /// The cue of the admonition the block is in.
     admonition: Option<String>,
-    /// Executable Docs' `expected_similarity` comment right before the block.
-    similarity: Option<String>,
+    /// Executable Docs' `expected_similarity` comment right before the block: its value, checked.
+    similarity: Option<f64>,
+    /// The same comment when it holds a regular expression instead of a number.
+    similarity_regex: Option<String>,
     /// All the prose after the block, up to the next block or heading ("Use Ctrl-C … when you
     /// are done" may come a few list items later).
     later: String,
@@ -142,7 +144,8 @@ fn collect_blocks(
     let mut paragraph_is_title = false;
     let mut quote_depth = 0usize;
     let mut alert_depth: Option<usize> = None;
-    let mut similarity: Option<String> = None;
+    let mut similarity: Option<f64> = None;
+    let mut similarity_regex: Option<String> = None;
     let mut last_prose: Option<String> = None;
     let mut html: Option<(usize, String)> = None;
     let mut pending: Option<(usize, Range<usize>, Annotation)> = None;
@@ -254,11 +257,13 @@ fn collect_blocks(
                     }
                 };
                 let annotation = match pending.take() {
-                    Some((at, bytes, annotation)) if runnable => Annotation {
-                        line: Some(at),
-                        bytes: Some(bytes),
-                        ..annotation
-                    },
+                    Some((at, bytes, annotation)) if runnable || only_similar(&annotation) => {
+                        Annotation {
+                            line: Some(at),
+                            bytes: Some(bytes),
+                            ..annotation
+                        }
+                    }
                     Some((at, _, _)) => {
                         return Err(ParseError::new(
                             path,
@@ -291,6 +296,7 @@ fn collect_blocks(
                     runnable,
                     other_tab,
                     similarity: similarity.take(),
+                    similarity_regex: similarity_regex.take(),
                     later: String::new(),
                     title_levels: usize::from(title_heading && !heading.is_empty()),
                     heading,
@@ -327,8 +333,21 @@ fn collect_blocks(
                     continue;
                 };
                 let block_start = range.start;
-                if let Some(value) = expected_similarity(&text) {
-                    similarity = Some(value);
+                if let Some((value, quoted)) = expected_similarity(&text) {
+                    let at = text.find("expected_similarity").unwrap_or(0);
+                    let line = line + text[..at].matches('\n').count();
+                    let invalid = |e: String| {
+                        ParseError::new(path, line, format!("invalid expected_similarity: {e}"))
+                    };
+                    // Executable Docs takes a number, or in quotes a regex the output matches.
+                    if quoted && value.trim().parse::<f64>().is_err() {
+                        regex::Regex::new(&value)
+                            .map_err(|e| invalid(format!("not a valid regex: {e}")))?;
+                        similarity_regex = Some(value);
+                    } else {
+                        similarity =
+                            Some(crate::similarity::parse_threshold(&value).map_err(invalid)?);
+                    }
                 }
                 let Some(at) = annotation::find_opening(&text).map(|r| r.start) else {
                     continue;
@@ -437,19 +456,31 @@ fn is_alert(text: &str) -> bool {
             .is_some_and(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphabetic()))
 }
 
-/// The value of an Executable Docs `<!-- expected_similarity=0.8 -->` comment.
-fn expected_similarity(html: &str) -> Option<String> {
+/// Whether an annotation only sets `expect=similar:`, which a block of printed output may have.
+fn only_similar(annotation: &Annotation) -> bool {
+    annotation.similar.is_some()
+        && Annotation {
+            similar: None,
+            ..annotation.clone()
+        } == Annotation::default()
+}
+
+/// The value of an Executable Docs `<!-- expected_similarity=0.8 -->` comment, and whether it was
+/// quoted.
+fn expected_similarity(html: &str) -> Option<(String, bool)> {
     let at = html.find("expected_similarity")?;
     let rest = html[at + "expected_similarity".len()..].trim_start();
     let rest = rest.strip_prefix('=')?.trim_start();
-    let value = match rest.strip_prefix('"') {
-        Some(quoted) => quoted.split('"').next().unwrap_or(""),
-        None => rest
-            .split(|c: char| c.is_whitespace() || c == '-')
-            .next()
-            .unwrap_or(""),
+    let (value, quoted) = match rest.strip_prefix('"') {
+        Some(quoted) => (quoted.split('"').next().unwrap_or(""), true),
+        None => (
+            rest.split(|c: char| c.is_whitespace() || c == '-')
+                .next()
+                .unwrap_or(""),
+            false,
+        ),
     };
-    Some(value.to_string())
+    Some((value.to_string(), quoted))
 }
 
 fn collapse(text: &str) -> String {
@@ -471,10 +502,9 @@ fn shown_text(block: &mut Block) -> (String, Vec<usize>) {
 /// Prose saying that the block runs beside the previous one, in a terminal of its own.
 fn second_terminal(cue: &str) -> Option<String> {
     static SECOND: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(
+        crate::text::static_regex(
             r"(?i)\b(?:in|from|open|use)\s+(?:a\s+|an\s+|the\s+)?(?:new|another|second|separate|different|other)\s+(?:terminal|shell|tab|window|console)\b",
         )
-        .expect("static regex")
     });
     SECOND.find(cue).map(|m| m.as_str().to_string())
 }
@@ -518,9 +548,25 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
 
         // A block that is not run: printed output of the step before it, or not a step at all.
         if !block.runnable {
-            let shows = after_step
-                && after_previous(&steps, previous)
-                && printed::shows_output(&block.lang, &block.text, block.cue.as_deref());
+            // A threshold before the block says that it is printed output.
+            let forced = block.annotation.similar.is_some()
+                || block.similarity.is_some()
+                || block.similarity_regex.is_some();
+            if forced && !after_previous(&steps, previous) {
+                return Err(ParseError::new(
+                    path,
+                    block.annotation.line.unwrap_or(block.line),
+                    format!(
+                        "a similarity threshold is given for the block at line {}, but no step \
+                         before it prints output to check it against",
+                        block.line
+                    ),
+                ));
+            }
+            let shows = after_previous(&steps, previous)
+                && (forced
+                    || (after_step
+                        && printed::shows_output(&block.lang, &block.text, block.cue.as_deref())));
             if !shows {
                 after_step = false;
                 continue;
@@ -724,10 +770,40 @@ fn build_steps(path: &Path, blocks: Vec<Block>) -> Result<Vec<Step>, ParseError>
             output_of: None,
             placeholders,
             similarity: block.similarity,
+            similarity_regex: block.similarity_regex,
             printed: commands.printed,
+            shown: commands.shown,
+            shown_line: commands.shown_line,
         });
     }
+    check_similar(path, &steps)?;
     Ok(steps)
+}
+
+/// An `expect=similar:` on a command block needs printed output to check: lines of its own, or
+/// an `output` block after it.
+fn check_similar(path: &Path, steps: &[Step]) -> Result<(), ParseError> {
+    for step in steps {
+        if step.annotation.similar.is_none() || step.kind == StepKind::Output {
+            continue;
+        }
+        let own = !step.shown.trim().is_empty();
+        let after = steps
+            .iter()
+            .any(|s| s.kind == StepKind::Output && s.output_of.as_deref() == Some(&step.id));
+        if !own && !after {
+            return Err(ParseError::new(
+                path,
+                step.annotation.line.unwrap_or(step.span.line),
+                format!(
+                    "`expect=similar` needs printed output to check, but the block at line {} \
+                     shows none and no output block follows it",
+                    step.span.line
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The id base of a heading path: the slugs of its headings, or `intro` before any.
@@ -769,6 +845,8 @@ fn output_step(
         id = format!("{base}-{n}");
     }
     ids.insert(id.clone(), block.line);
+    let (shown, shown_line) =
+        printed::shown_output(&text, lines.first().copied().unwrap_or(block.line + 1));
     Step {
         id,
         kind: StepKind::Output,
@@ -792,7 +870,10 @@ fn output_step(
         output_of,
         placeholders: Vec::new(),
         similarity: block.similarity,
+        similarity_regex: block.similarity_regex,
         printed: true,
+        shown,
+        shown_line,
     }
 }
 

@@ -23,7 +23,7 @@ pub struct Placeholder {
 }
 
 static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    crate::text::static_regex(
         r"(?x)
         (?P<angle>(?:^|[^<\w$])<(?P<an>[A-Za-z][\w.-]*(?:\ [\w.-]+){0,3})>)
         | \{\{[<%]\s*(?P<sn>/?[\w.-]+)[^}]*?[>%]\}\}
@@ -31,7 +31,6 @@ static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
         | (?P<yn>(?:^|[^\w$\{])\b(?:YOUR|REPLACE|INSERT)_[A-Z0-9_]+\b)
         ",
     )
-    .expect("static regex")
 });
 
 /// The placeholders in `code`, whose line `i` is Markdown line `lines[i]`.
@@ -49,7 +48,13 @@ pub(crate) fn find(code: &str, lines: &[usize]) -> Vec<Placeholder> {
             continue;
         }
         let markdown_line = lines.get(i).copied().unwrap_or(0);
-        for c in PLACEHOLDER.captures_iter(line) {
+        // Every form needs one of these bytes: most lines skip the regex.
+        let may_hold = line.bytes().any(|b| matches!(b, b'<' | b'{' | b'_'));
+        for c in may_hold
+            .then(|| PLACEHOLDER.captures_iter(line))
+            .into_iter()
+            .flatten()
+        {
             let (text, name) = if let Some(name) = c.name("an") {
                 // `grep "<title>.*</title>"`: a tag closed on the same line is HTML, not a value.
                 if line.contains(&format!("</{}>", name.as_str())) {

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::model::{Lab, StepKind};
+use crate::similarity::PrintedOutput;
 use crate::text::truncate;
 
 /// The `plan --format json` document.
@@ -45,14 +46,24 @@ pub struct StepJson<'a> {
     pub session: Option<&'a str>,
     /// For `output`: the id of the step whose printed output it shows.
     pub output_of: Option<&'a str>,
+    /// When the block's printed output is checked against a run: the similarity it needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
 }
 
-/// Builds the JSON plan of some labs.
+/// Builds the JSON plan of some labs, with the default printed-output settings.
 pub fn to_json<'a>(labs: impl IntoIterator<Item = &'a Lab>) -> PlanJson<'a> {
+    let default = PrintedOutput::default();
+    to_json_with(labs.into_iter().map(|lab| (lab, default)))
+}
+
+/// Builds the JSON plan of some labs, each with its book's printed-output settings.
+pub fn to_json_with<'a>(labs: impl IntoIterator<Item = (&'a Lab, PrintedOutput)>) -> PlanJson<'a> {
     PlanJson {
         labs: labs
             .into_iter()
-            .map(|lab| LabJson {
+            .map(|(lab, printed)| (lab, thresholds(lab, &printed)))
+            .map(|(lab, thresholds)| LabJson {
                 path: display_path(&lab.path),
                 title: &lab.title,
                 steps: lab
@@ -66,11 +77,40 @@ pub fn to_json<'a>(labs: impl IntoIterator<Item = &'a Lab>) -> PlanJson<'a> {
                         code: &s.code,
                         session: s.session.as_deref(),
                         output_of: s.output_of.as_deref(),
+                        threshold: thresholds.get(s.id.as_str()).map(|(t, _)| *t),
                     })
                     .collect(),
             })
             .collect(),
     }
+}
+
+/// The threshold (and Executable Docs regex, if any) of each block whose printed output is
+/// checked, by block id.
+fn thresholds<'a>(
+    lab: &'a Lab,
+    printed: &PrintedOutput,
+) -> std::collections::HashMap<&'a str, (f64, Option<&'a str>)> {
+    // Only steps with printed lines, or shown by an output block, have any: a chapter of
+    // thousands of blocks is not scanned once per block.
+    let shown: std::collections::HashSet<&str> = lab
+        .steps
+        .iter()
+        .filter_map(|s| s.output_of.as_deref())
+        .collect();
+    (0..lab.steps.len())
+        .filter(|&i| {
+            let step = &lab.steps[i];
+            !step.shown.trim().is_empty() || shown.contains(step.id.as_str())
+        })
+        .flat_map(|i| lab.printed_expectations(i))
+        .map(|e| {
+            (
+                e.block,
+                (e.threshold.unwrap_or(printed.threshold), e.pattern),
+            )
+        })
+        .collect()
 }
 
 /// A path with `/` separators, as shown in output and JSON.
@@ -81,8 +121,14 @@ pub fn display_path(path: &std::path::Path) -> String {
 /// How many code lines the text plan shows per step.
 const SHOWN_LINES: usize = 3;
 
-/// Renders the plan of one lab for a person.
+/// Renders the plan of one lab for a person, with the default printed-output settings.
 pub fn to_text(lab: &Lab) -> String {
+    to_text_with(lab, &PrintedOutput::default())
+}
+
+/// Renders the plan of one lab for a person, with its book's printed-output settings.
+pub fn to_text_with(lab: &Lab, printed: &PrintedOutput) -> String {
+    let thresholds = thresholds(lab, printed);
     let mut out = String::new();
     let count = lab.steps.len();
     let _ = writeln!(
@@ -131,6 +177,12 @@ pub fn to_text(lab: &Lab) -> String {
                 step.dialect
             ));
         }
+        let check = thresholds
+            .get(step.id.as_str())
+            .map(|(threshold, pattern)| match pattern {
+                Some(pattern) => format!("output matches /{pattern}/"),
+                None => format!("similarity {threshold}"),
+            });
         if step.kind == StepKind::Output {
             match &step.output_of {
                 Some(of) => {
@@ -139,10 +191,18 @@ pub fn to_text(lab: &Lab) -> String {
                         .iter()
                         .position(|s| &s.id == of)
                         .map_or(0, |i| i + 1);
-                    notes.push(format!("what step {number} prints; never run"));
+                    let mut note = format!("what step {number} prints; never run");
+                    if let Some(check) = &check {
+                        note.push_str(&format!("; checked against its output ({check})"));
+                    }
+                    notes.push(note);
                 }
                 None => notes.push("printed output; never run".into()),
             }
+        } else if let Some(check) = &check {
+            notes.push(format!(
+                "its printed lines are checked against its output ({check})"
+            ));
         }
         if !step.placeholders.is_empty() {
             let names: Vec<&str> = step.placeholders.iter().map(|p| p.text.as_str()).collect();

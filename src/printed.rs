@@ -64,43 +64,78 @@ pub(crate) struct Commands {
     pub lines: Vec<usize>,
     /// Whether some lines of the block are printed output, not commands.
     pub printed: bool,
+    /// The printed lines, in order.
+    pub shown: String,
+    /// The Markdown line of the first printed line.
+    pub shown_line: usize,
+}
+
+impl Commands {
+    /// Keeps line `i` of the block (Markdown line `line`) as printed output.
+    fn show(&mut self, text: &str, line: usize) {
+        if self.shown.is_empty() {
+            self.shown_line = line;
+        }
+        self.shown.push_str(text);
+        self.shown.push('\n');
+    }
+}
+
+/// The printed output a block of printed output shows: its text, without the `$ ` command lines
+/// (and what continues them) of a transcript. Returns the text and the Markdown line of its first
+/// line.
+pub(crate) fn shown_output(text: &str, first_line: usize) -> (String, usize) {
+    let prompted = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| PROMPT.is_match(l));
+    if !prompted {
+        return (text.to_string(), first_line);
+    }
+    let raw: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let commands = prompt_commands(&raw, first_line, true);
+    (commands.shown, commands.shown_line)
 }
 
 /// A shell prompt at the start of a line: `$ `, `[root@pod:/]$ `, `user@host:~$ `.
 static PROMPT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[ \t]*(?:\[[^\]\n]*\][ \t]?|[\w.-]+@[\w.-]+(?::[^\s$#]*)?[ \t]?)?\$(?:[ \t]|$)")
-        .expect("static regex")
+    crate::text::static_regex(
+        r"^[ \t]*(?:\[[^\]\n]*\][ \t]?|[\w.-]+@[\w.-]+(?::[^\s$#]*)?[ \t]?)?\$(?:[ \t]|$)",
+    )
 });
 
 /// The delimiter of a heredoc the line starts (`<<EOF`, `<<-'EOF'`, `<< "END"`).
 static HEREDOC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"<<-?[ \t]*(?:'([\w.-]+)'|"([\w.-]+)"|\\?([\w.-]+))"#).expect("static regex")
+    crate::text::static_regex(r#"<<-?[ \t]*(?:'([\w.-]+)'|"([\w.-]+)"|\\?([\w.-]+))"#)
 });
 
 /// Lines that are printed output, never a command a reader types (one set: one pass per line).
 static OUTPUT_LINE: LazyLock<regex::RegexSet> = LazyLock::new(|| {
-    regex::RegexSet::new([
-        // A table header: two or more upper-case columns (`NAME   READY   STATUS`).
-        r"^\s*[A-Z][A-Z0-9_()%./-]*(?: [A-Z][A-Z0-9_()%./-]*)?(?:\s{2,}[A-Z][A-Z0-9_()%./-]*(?: [A-Z][A-Z0-9_()%./-]*)?)+\s*$",
-        // A lone upper-case column header, indented.
-        r"^\s+[A-Z][A-Z0-9_]{2,}\s*$",
-        // An elision.
-        r"^\s*(?:\.\.\.|…)\s*$",
-        // HTML.
-        r"^\s*<(?:[a-zA-Z][\w-]*[\s>/]|[a-zA-Z][\w-]*$|!DOCTYPE|!--|/[a-zA-Z])",
-        // What kubectl says it did.
-        r"^\s*[\w.-]+(?:/[\w.-]+)+ (?:created|configured|unchanged|deleted|exposed|labeled|annotated|patched|scaled|restarted|serverside-applied)\b",
-        // `Key: value` (describe, YAML, logs) and YAML list entries.
-        r"^\s*[A-Za-z][\w.()-]*(?: \d+)?:(?:\s|$)",
-        r"^\s*- [\w.-]+:(?:\s|$)",
-        // JSON and Go-printed maps.
-        r#"^\s*(?:\{\s*"|\{\s*$|\[\s*\{|\[map\[|"[\w.-]+"\s*:)"#,
-        // `set -x` traces and box-drawing trees.
-        r"^\s*\+{1,3} \S",
-        r"^\s*[│└├─┌┐┘┴┬╰╭]",
-        // A bare URL.
-        r"^\s*https?://\S+\s*$",
-    ])
+    regex::RegexSet::new(
+        [
+            // A table header: two or more upper-case columns (`NAME   READY   STATUS`).
+            r"^\s*[A-Z][A-Z0-9_()%./-]*(?: [A-Z][A-Z0-9_()%./-]*)?(?:\s{2,}[A-Z][A-Z0-9_()%./-]*(?: [A-Z][A-Z0-9_()%./-]*)?)+\s*$",
+            // A lone upper-case column header, indented.
+            r"^\s+[A-Z][A-Z0-9_]{2,}\s*$",
+            // An elision.
+            r"^\s*(?:\.\.\.|…)\s*$",
+            // HTML.
+            r"^\s*<(?:[a-zA-Z][\w-]*[\s>/]|[a-zA-Z][\w-]*$|!DOCTYPE|!--|/[a-zA-Z])",
+            // What kubectl says it did.
+            r"^\s*[\w.-]+(?:/[\w.-]+)+ (?:created|configured|unchanged|deleted|exposed|labeled|annotated|patched|scaled|restarted|serverside-applied)\b",
+            // `Key: value` (describe, YAML, logs) and YAML list entries.
+            r"^\s*[A-Za-z][\w.()-]*(?: \d+)?:(?:\s|$)",
+            r"^\s*- [\w.-]+:(?:\s|$)",
+            // JSON and Go-printed maps.
+            r#"^\s*(?:\{\s*"|\{\s*$|\[\s*\{|\[map\[|"[\w.-]+"\s*:)"#,
+            // `set -x` traces and box-drawing trees.
+            r"^\s*\+{1,3} \S",
+            r"^\s*[│└├─┌┐┘┴┬╰╭]",
+            // A bare URL.
+            r"^\s*https?://\S+\s*$",
+        ]
+        .map(crate::text::ascii_classes),
+    )
     .expect("static regex set")
 });
 
@@ -163,6 +198,9 @@ impl Continuation {
 /// The delimiter of the heredoc a command line starts, if it starts one (`<<EOF`, `<<-'END'`;
 /// not a `<<<` here-string).
 pub(crate) fn heredoc_delimiter(line: &str) -> Option<String> {
+    if !line.contains("<<") {
+        return None;
+    }
     HEREDOC.captures_iter(line).find_map(|c| {
         let whole = c.get(0)?;
         let before = line[..whole.start()].ends_with('<');
@@ -194,14 +232,16 @@ pub(crate) fn commands(lang: &str, text: &str, first_line: usize) -> Commands {
     let mut out = Commands::default();
     let mut state = Continuation::default();
     for (i, line) in raw.iter().enumerate() {
-        if !state.open() && !out.lines.is_empty() && is_output_line(line) {
+        if !state.open() && is_output_line(line) {
             out.printed = true;
+            if out.lines.is_empty() {
+                // The block opens with printed output: none of it is a command.
+                return out;
+            }
+            for (j, rest) in raw.iter().enumerate().skip(i) {
+                out.show(rest, first_line + j);
+            }
             break;
-        }
-        if !state.open() && out.lines.is_empty() && is_output_line(line) {
-            // The block opens with printed output: none of it is a command.
-            out.printed = true;
-            return out;
         }
         state.read(line);
         out.code.push_str(line);
@@ -249,6 +289,9 @@ fn prompt_commands(raw: &[&str], first_line: usize, dollar: bool) -> Commands {
             None => {
                 if !line.trim().is_empty() {
                     out.printed = true;
+                }
+                if out.printed {
+                    out.show(line, first_line + i);
                 }
                 last_was_command = false;
             }
@@ -312,7 +355,7 @@ pub(crate) fn looks_like_prose(code: &str) -> bool {
 
 /// Prose that introduces printed output.
 static OUTPUT_CUE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    crate::text::static_regex(
         r"(?ix)
         \boutputs?\b[^.]{0,40}?(?:\bis\b|\bwill\b|\bshould\b|\blooks?\b|\bsimilar\b|:\s*$)
         | \b(?:example|sample|expected|typical)\s+(?:output|response|result)s?\b
@@ -324,7 +367,6 @@ static OUTPUT_CUE: LazyLock<Regex> = LazyLock::new(|| {
         | ^\s*(?:output|result|response)s?\s*:?\s*$
         ",
     )
-    .expect("static regex")
 });
 
 /// Whether the cue says the block shows printed output; returns the words that say so.

@@ -38,9 +38,36 @@ pub enum LabStatus {
     Interrupted,
 }
 
+/// The version of the report's contract: the shape of `report.json`. It changes only when a
+/// reader of an older report would misread a newer one; fields that readers may ignore are added
+/// without changing it. `report merge` refuses to merge reports of different versions.
+pub const CONTRACT_VERSION: u32 = 1;
+
+/// Reports written before the `version` field existed have the first contract.
+fn first_contract() -> u32 {
+    1
+}
+
+/// What `run --preload` did for a lab, and what its cluster pulled anyway.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageCounts {
+    /// Images loaded into the lab's cluster before its first step (`kind load docker-image`).
+    pub preloaded: usize,
+    /// Images the lab's cluster pulled from the network (its `Pulled` events that say
+    /// "Successfully pulled"); absent when the cluster was gone before labbook could ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulled: Option<usize>,
+    /// Images that could not be preloaded, each with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_preloaded: Vec<String>,
+}
+
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// The report contract ([`CONTRACT_VERSION`]).
+    #[serde(default = "first_contract")]
+    pub version: u32,
     /// When the run started, RFC 3339 UTC.
     pub started_at: String,
     /// The cluster backend: `none` or `kind`.
@@ -48,6 +75,11 @@ pub struct Report {
     /// Versions of the tools found (`kubectl`, `kind`, `istioctl`, ...), as they print them.
     #[serde(default)]
     pub tools: BTreeMap<String, String>,
+    /// The versions the run was given (`run --versions kubernetes=v1.33.1,istio=1.27.0`): one
+    /// combination of the book's version matrix. Empty when none was given; in a merge of
+    /// several combinations, only what they share.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, String>,
     /// The labs, in run order.
     pub labs: Vec<LabReport>,
 }
@@ -71,6 +103,13 @@ pub struct LabReport {
     /// Files of collected diagnostics, relative to the report folder.
     #[serde(default)]
     pub diagnostics: Vec<String>,
+    /// The versions the lab ran with (the run's `versions`), so that a merged report keeps
+    /// each combination of a version matrix apart.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, String>,
+    /// Images preloaded into the lab's cluster and pulled by it (`run --preload`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<ImageCounts>,
 }
 
 /// One step in the report.
@@ -100,6 +139,45 @@ pub struct StepReport {
     /// How long the cluster took to settle before this verify, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settle_ms: Option<u64>,
+    /// The printed output ("You should see:") the step's output was checked against, one entry
+    /// per printed block.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub printed: Vec<PrintedCheck>,
+}
+
+/// How a printed-output check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrintedVerdict {
+    /// The similarity reached the threshold.
+    Matched,
+    /// It did not, and the step failed.
+    Failed,
+    /// It did not, and the book says to only warn.
+    Warned,
+}
+
+/// One printed-output check: a block of printed output compared with what its step printed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrintedCheck {
+    /// The id of the block holding the printed text (an `output` step, or the step itself for
+    /// printed lines in its own block).
+    pub block: String,
+    /// The Markdown line of the printed text.
+    pub line: usize,
+    /// From 0 to 1 (see [`crate::similarity`]).
+    pub similarity: f64,
+    /// The lowest similarity that passes.
+    pub threshold: f64,
+    /// How it came out.
+    pub verdict: PrintedVerdict,
+    /// On a mismatch: what the step printed, redacted, for the book's "the last run printed
+    /// something different" note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    /// On a mismatch: a line diff from the printed text to the output, headed by `chapter.md:LINE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 impl Report {
@@ -112,9 +190,17 @@ impl Report {
     /// cannot know the book's `src` folder that [`crate::Lab::key`] is relative to, and its JSON
     /// (which names chapters by path) is part of the output contract.
     pub fn lab(&self, chapter: &std::path::Path) -> Option<&LabReport> {
+        self.lab_runs(chapter).pop()
+    }
+
+    /// Every run of a chapter, in report order: one per combination of a version matrix in a
+    /// merged report (each with its own [`LabReport::versions`]), usually just one. Matched as
+    /// [`Report::lab`] does.
+    pub fn lab_runs(&self, chapter: &std::path::Path) -> Vec<&LabReport> {
         use std::path::{Component, Path, PathBuf};
         let chapter = std::path::absolute(chapter).unwrap_or_else(|_| chapter.to_path_buf());
-        self.labs
+        let matches: Vec<(usize, &LabReport)> = self
+            .labs
             .iter()
             .filter_map(|lab| {
                 let given = Path::new(&lab.path);
@@ -129,8 +215,13 @@ impl Report {
                 let depth = tail.components().count();
                 (depth > 0 && chapter.ends_with(&tail)).then_some((depth, lab))
             })
-            .max_by_key(|(depth, _)| *depth)
+            .collect();
+        let deepest = matches.iter().map(|(d, _)| *d).max().unwrap_or(0);
+        matches
+            .into_iter()
+            .filter(|(d, _)| *d == deepest)
             .map(|(_, lab)| lab)
+            .collect()
     }
 }
 
@@ -209,9 +300,11 @@ mod tests {
 
     fn report(paths: &[&str]) -> Report {
         Report {
+            version: CONTRACT_VERSION,
             started_at: "2026-11-22T06:00:00Z".into(),
             backend: "none".into(),
             tools: BTreeMap::new(),
+            versions: BTreeMap::new(),
             labs: paths
                 .iter()
                 .map(|path| LabReport {
@@ -222,6 +315,8 @@ mod tests {
                     steps: vec![],
                     warnings: vec![],
                     diagnostics: vec![],
+                    versions: BTreeMap::new(),
+                    images: None,
                 })
                 .collect(),
         }
@@ -268,6 +363,7 @@ mod tests {
             failure: Some("the output differs\nhint".into()),
             diff: None,
             settle_ms: None,
+            printed: Vec::new(),
         });
         let summary = r.markdown_summary();
         let rows: Vec<&str> = summary.lines().filter(|l| l.starts_with("| ")).collect();
@@ -280,6 +376,18 @@ mod tests {
             ]
         );
         assert!(summary.starts_with("## labbook: 2 labs: 1 passed, 1 failed, 0 interrupted\n"));
+    }
+
+    #[test]
+    fn every_combination_of_a_chapter_is_found() {
+        let mut r = report(&["src/a.md", "src/a.md", "src/b.md"]);
+        r.labs[0].versions = [("istio".to_string(), "1.26.2".to_string())].into();
+        r.labs[1].versions = [("istio".to_string(), "1.27.1".to_string())].into();
+        let runs = r.lab_runs(Path::new("/book/src/a.md"));
+        let istio: Vec<&str> = runs.iter().map(|l| l.versions["istio"].as_str()).collect();
+        assert_eq!(istio, ["1.26.2", "1.27.1"]);
+        assert_eq!(r.lab_runs(Path::new("/book/src/b.md")).len(), 1);
+        assert!(r.lab_runs(Path::new("/book/src/c.md")).is_empty());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Layer 1 of the model: small text rules everyone must apply the same way: ids and slugs, and
-//! cutting a line for display.
+//! Layer 1 of the model: small text rules everyone must apply the same way: ids and slugs,
+//! cutting a line for display, and compiling the model's own regexes.
 
 /// How [`sanitize`] turns text into an id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +60,81 @@ pub fn truncate(text: &str, max: usize) -> String {
     }
 }
 
+/// Compiles one of the model's own patterns, with `\w`, `\s`, `\d` and `\b` read as ASCII.
+///
+/// Markdown cues, prompts and names are matched against ASCII words. Unicode classes make
+/// each pattern's automaton many times larger: compiling the model's two dozen patterns with
+/// them cost about 80 million instructions, most of a small `labbook plan`. Use
+/// [`ascii_classes`] for patterns that are not compiled here (a [`regex::RegexSet`]).
+///
+/// # Panics
+///
+/// When the pattern is not a valid regex: the patterns are constants, checked by the tests.
+pub fn static_regex(pattern: &str) -> regex::Regex {
+    regex::Regex::new(&ascii_classes(pattern)).expect("static regex")
+}
+
+/// Rewrites the Perl classes of a pattern as their ASCII forms (`\w` → `[0-9A-Za-z_]`, `\b` →
+/// `(?-u:\b)`), inside and outside bracket classes. Everything else is kept as written.
+pub fn ascii_classes(pattern: &str) -> String {
+    const WORD: &str = "0-9A-Za-z_";
+    // `\x20`, not a space: verbose `(?x)` patterns drop spaces, even inside a class.
+    const SPACE: &str = "\\t\\n\\x0B\\x0C\\r\\x20";
+    const DIGIT: &str = "0-9";
+    let mut out = String::with_capacity(pattern.len() * 2);
+    let mut chars = pattern.chars().peekable();
+    // Depth of bracket classes: inside one, a class is spliced in without its brackets.
+    let mut class_depth = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(next) = chars.next() else {
+                    out.push(c);
+                    break;
+                };
+                let members = match next {
+                    'w' | 'W' => Some(WORD),
+                    's' | 'S' => Some(SPACE),
+                    'd' | 'D' => Some(DIGIT),
+                    _ => None,
+                };
+                match (members, class_depth) {
+                    (Some(members), 0) => {
+                        let negate = if next.is_ascii_uppercase() { "^" } else { "" };
+                        out.push_str(&format!("[{negate}{members}]"));
+                    }
+                    // A negated class inside brackets has no spliced form: leave it Unicode.
+                    (Some(members), _) if next.is_ascii_lowercase() => out.push_str(members),
+                    _ if class_depth == 0 && matches!(next, 'b' | 'B') => {
+                        out.push_str(&format!("(?-u:\\{next})"));
+                    }
+                    _ => {
+                        out.push(c);
+                        out.push(next);
+                    }
+                }
+            }
+            '[' => {
+                class_depth += 1;
+                out.push(c);
+                // A `]` right after `[` or `[^` is a literal member, not the end.
+                if chars.peek() == Some(&'^') {
+                    out.push(chars.next().unwrap_or('^'));
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(chars.next().unwrap_or(']'));
+                }
+            }
+            ']' if class_depth > 0 => {
+                class_depth -= 1;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +170,46 @@ mod tests {
         ];
         for (text, max, want) in cases {
             assert_eq!(truncate(text, max), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn perl_classes_become_ascii() {
+        let cases = [
+            (r"\w+", r"[0-9A-Za-z_]+"),
+            (r"\W", r"[^0-9A-Za-z_]"),
+            (r"[\w.-]+", r"[0-9A-Za-z_.-]+"),
+            (r"\bfoo\b", r"(?-u:\b)foo(?-u:\b)"),
+            (r"[\b]", r"[\b]"),
+            (r"a\s*b", r"a[\t\n\x0B\x0C\r\x20]*b"),
+            (r"[^\s$#]", r"[^\t\n\x0B\x0C\r\x20$#]"),
+            (r"[^\S]", r"[^\S]"),
+            (r"[]\w]", r"[]0-9A-Za-z_]"),
+            (r"[[:alpha:]\d]x\d", r"[[:alpha:]0-9]x[0-9]"),
+            (r"\\w \.", r"\\w \."),
+            (r"\p{L}\D", r"\p{L}[^0-9]"),
+            ("trailing\\", "trailing\\"),
+        ];
+        for (pattern, want) in cases {
+            assert_eq!(ascii_classes(pattern), want, "{pattern}");
+        }
+    }
+
+    #[test]
+    fn ascii_patterns_match_as_before_on_ascii_text() {
+        let cases = [
+            (r"(?i)\bstop\b", "Please STOP now", true),
+            (r"(?i)\bstop\b", "nonstop", false),
+            (r"^\s*[\w.-]+@[\w.-]+\$", "  root@pod-1.x$", true),
+            (r"\d+ pods?", "3 pods", true),
+            (r"(?x) a \s b", "a b", true),
+        ];
+        for (pattern, text, want) in cases {
+            assert_eq!(
+                static_regex(pattern).is_match(text),
+                want,
+                "{pattern} on {text}"
+            );
         }
     }
 }

@@ -14,6 +14,14 @@ pub const CLUSTER_CLIENTS: &[&str] = &[
     "kubectl", "istioctl", "helm", "kind", "k9s", "kubectx", "kubens", "stern", "linkerd", "argocd",
 ];
 
+/// How lines start that cluster clients print about the session or the container they picked,
+/// not as the command's output: a book's printed output leaves them out, so its check skips them
+/// in what the run printed.
+pub const CLIENT_CHATTER: &[&str] = &[
+    "If you don't see a command prompt, try pressing enter.",
+    "Defaulted container \"",
+];
+
 /// `make` targets (and script names, without extension) that create the lab's cluster.
 pub const CLUSTER_TARGETS: &[&str] = &[
     "kind-up",

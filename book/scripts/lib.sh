@@ -9,6 +9,9 @@ export BOOK_DIR TOOLS_BIN
 
 # shellcheck source=../versions.env
 . "$BOOK_DIR/versions.env"
+# A job of CI's version matrix runs another combination than the pins (ci/versions.sh).
+KIND_NODE_IMAGE="${COURSE_KIND_NODE_IMAGE:-$KIND_NODE_IMAGE}"
+ISTIO_VERSION="${COURSE_ISTIO_VERSION:-$ISTIO_VERSION}"
 
 KIND_CLUSTER_NAME="${KIND_CLUSTER_NAME:-labbook-course}"
 export KIND_CLUSTER_NAME

@@ -41,7 +41,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Output formats of `plan` and `lint`.
+/// Output formats of `plan`, `lint` and `images`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// For a person.
@@ -90,6 +90,20 @@ pub enum Command {
     Run(RunArgs),
     /// Find broken labs without a cluster: shell, heredocs, manifests, and a model of the cluster.
     Lint {
+        /// Chapter files, folders or book folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// List every container image the course uses, with the file and line of each reference.
+    ///
+    /// Sources: `--image` of kubectl and kind, `kubectl set image`, the containers of manifests
+    /// in heredocs and of manifest files the labs apply, and the course's pins (`*_IMAGE=` and
+    /// `ISTIO_VERSION=` in versions.env, kind/cluster.yaml, `[preprocessor.labbook.versions]`
+    /// in book.toml). Floating tags (`:latest`, or no tag) are flagged.
+    Images {
         /// Chapter files, folders or book folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -146,6 +160,10 @@ pub enum Command {
         #[arg(long, value_enum, value_name = "ACTION", required = true)]
         unreferenced: crate::snapshots::Unreferenced,
     },
+    /// List or delete the kind clusters labbook made and kept (`run --keep-cluster`, or left
+    /// by a run that was killed). Clusters labbook did not make are never listed or deleted.
+    #[command(subcommand)]
+    Clusters(ClustersCommand),
     /// List the tools a course needs (docker, kind, kubectl, istioctl, helm, shellcheck) and
     /// which cluster backend can be used here.
     Doctor,
@@ -165,15 +183,39 @@ pub enum Command {
     },
 }
 
+/// The subcommands of `labbook clusters`.
+#[derive(Debug, Subcommand)]
+pub enum ClustersCommand {
+    /// Print the kind clusters labbook made (named `labbook-<run>-<lab>`), one a line.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Delete kind clusters labbook made: the ones named, or all of them with --all. A name
+    /// labbook did not make, or no such cluster, is refused (exit code 2) before anything is
+    /// deleted.
+    Delete {
+        /// The clusters to delete (as `labbook clusters list` prints them).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        names: Vec<String>,
+        /// Delete every cluster labbook made.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
 /// The subcommands of `labbook report`.
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
     /// Merge the reports of a partitioned run's shards into one.
     ///
     /// Every lab of every DIR/report.json is kept, diagnostics are copied, and junit.xml is
-    /// written from the merged report. Refused (exit code 2) when a lab is in two reports, or
-    /// the reports come from labbook versions with different report contracts or from
-    /// different cluster backends.
+    /// written from the merged report. Runs of a version matrix (`run --versions`) are kept
+    /// apart: a lab is in the merged report once per combination. Refused (exit code 2) when a
+    /// lab is in two reports with the same versions, or the reports have different contract
+    /// versions (`version`), come from labbook versions with different report contracts, or
+    /// from different cluster backends.
     Merge {
         /// The shards' report folders (each holding report.json).
         #[arg(required = true)]
@@ -246,11 +288,73 @@ pub struct RunArgs {
     /// Leave the setup steps out as well (they run by default with --only, --from, --until).
     #[arg(long)]
     pub no_setup: bool,
+    /// With `--cluster kind`: load each image the lab uses (as `labbook images` lists them) into
+    /// the lab's cluster before its first step (`kind load docker-image`), pulling it into the
+    /// local Docker first when it is not there. The report counts, per lab, the images preloaded
+    /// and those its cluster still pulled from the network.
+    #[arg(long)]
+    pub preload: bool,
+    /// With `--cluster kind`: point every node's containerd at this registry mirror for
+    /// docker.io images (kind's local-registry pattern; the kind config must set containerd's
+    /// `config_path`, as book/kind/cluster.yaml does), e.g. `http://kind-registry:5000`.
+    #[arg(long, value_name = "URL")]
+    pub registry_mirror: Option<String>,
+    /// The versions this run stands for, recorded in report.json and shown by the book per lab:
+    /// `kubernetes=v1.33.1,istio=1.27.0` (one combination of `[preprocessor.labbook.versions]`).
+    #[arg(long, value_name = "KEY=VALUE,...", value_parser = parse_versions)]
+    pub versions: Option<Versions>,
+}
+
+/// The value of `run --versions`: `key=value` pairs.
+pub type Versions = std::collections::BTreeMap<String, String>;
+
+/// Reads `kubernetes=v1.33.1,istio=1.27.0`; keys are lowercase words, values non-empty.
+pub fn parse_versions(text: &str) -> Result<Versions, String> {
+    let mut versions = Versions::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(format!(
+                "`{pair}` is not KEY=VALUE (e.g. kubernetes=v1.33.1)"
+            ));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let word = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        if key.is_empty() || !key.chars().all(word) {
+            return Err(format!(
+                "`{key}` is not a lowercase name (e.g. kubernetes, istio)"
+            ));
+        }
+        if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c == '/') {
+            return Err(format!("`{value}` is not a version for {key}"));
+        }
+        if versions
+            .insert(key.to_string(), value.to_string())
+            .is_some()
+        {
+            return Err(format!("{key} is given twice"));
+        }
+    }
+    if versions.is_empty() {
+        return Err("no KEY=VALUE given".into());
+    }
+    Ok(versions)
 }
 
 impl RunArgs {
-    /// The engine's settings and the cluster backend these arguments ask for.
-    pub fn to_settings(&self) -> (engine::Settings, Backend) {
+    /// The engine's settings and the cluster backend these arguments ask for; `Err` for kind
+    /// options given without `--cluster kind`.
+    pub fn to_settings(&self) -> anyhow::Result<(engine::Settings, Backend)> {
+        if self.cluster != ClusterChoice::Kind {
+            for (given, flag) in [
+                (self.preload, "--preload"),
+                (self.registry_mirror.is_some(), "--registry-mirror"),
+            ] {
+                anyhow::ensure!(
+                    !given,
+                    "{flag} needs --cluster kind: there is no cluster to load images into"
+                );
+            }
+        }
         let settings = engine::Settings {
             paths: self.paths.clone(),
             accept: self.accept,
@@ -267,14 +371,17 @@ impl RunArgs {
                 until: self.until.clone(),
                 no_setup: self.no_setup,
             },
+            versions: self.versions.clone().unwrap_or_default(),
         };
         let backend = match self.cluster {
             ClusterChoice::None => Backend::None,
             ClusterChoice::Kind => Backend::Kind {
                 keep_cluster: self.keep_cluster,
+                preload: self.preload,
+                mirror: self.registry_mirror.clone(),
             },
         };
-        (settings, backend)
+        Ok((settings, backend))
     }
 }
 
@@ -320,12 +427,17 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             partition,
         } => crate::plan::run(&paths, format, partition),
         Command::Doctor => crate::doctor::run(),
+        Command::Clusters(ClustersCommand::List { format }) => crate::clusters::list(format),
+        Command::Clusters(ClustersCommand::Delete { names, all }) => {
+            crate::clusters::delete(&names, all)
+        }
         Command::Run(args) => {
-            let (settings, backend) = args.to_settings();
+            let (settings, backend) = args.to_settings()?;
             let passed = engine::run(&settings, backend)?;
             Ok(if passed { EXIT_OK } else { EXIT_FAILED })
         }
         Command::Lint { paths, format } => crate::lint::run(&paths, format),
+        Command::Images { paths, format } => crate::images::run(&paths, format),
         Command::Build { book } => crate::build::run(&book),
         Command::Init { dir } => crate::init::run(&dir),
         Command::Report(ReportCommand::Summary { report }) => crate::summary::run(&report),

@@ -6,9 +6,11 @@
 pub mod build;
 pub mod cli;
 pub mod cluster;
+pub mod clusters;
 pub mod doctor;
 pub mod engine;
 pub mod github;
+pub mod images;
 pub mod init;
 pub mod lint;
 pub mod partition;

@@ -40,15 +40,18 @@ pub fn run(
             );
         }
     }
-    let labs = courses.iter().flat_map(|c| c.labs.iter());
+    // Each lab with its book's printed-output settings (the threshold the plan shows).
+    let labs = courses
+        .iter()
+        .flat_map(|c| c.labs.iter().map(|lab| (lab, c.config.printed_output)));
     let text = match format {
         Format::Json => {
-            let mut json = serde_json::to_string_pretty(&labbook::plan::to_json(labs))?;
+            let mut json = serde_json::to_string_pretty(&labbook::plan::to_json_with(labs))?;
             json.push('\n');
             json
         }
         Format::Text => labs
-            .map(labbook::plan::to_text)
+            .map(|(lab, printed)| labbook::plan::to_text_with(lab, &printed))
             .collect::<Vec<_>>()
             .join("\n"),
     };

@@ -51,6 +51,16 @@ fn merge(shards: &[Shard]) -> anyhow::Result<Report> {
     };
     let version = |s: &Shard| s.report.tools.get("labbook").cloned().unwrap_or_default();
     for shard in shards {
+        if shard.report.version != first.report.version {
+            bail!(
+                "failed to merge {} (report contract {}) with {} (report contract {}): run \
+                 every shard with the same labbook",
+                first.file.display(),
+                first.report.version,
+                shard.file.display(),
+                shard.report.version,
+            );
+        }
         let (a, b) = (version(first), version(shard));
         if contract(&a) != contract(&b) {
             bail!(
@@ -74,13 +84,21 @@ fn merge(shards: &[Shard]) -> anyhow::Result<Report> {
         }
     }
 
+    // A lab is in two reports only when it ran twice with the same versions: the combinations
+    // of a version matrix are kept apart, each lab carrying its own.
     let mut owners: BTreeMap<String, Vec<&Path>> = BTreeMap::new();
     for shard in shards {
         for lab in &shard.report.labs {
-            owners
-                .entry(crate::partition::path_key(Path::new(&lab.path)))
-                .or_default()
-                .push(&shard.file);
+            let mut key = crate::partition::path_key(Path::new(&lab.path));
+            if !lab.versions.is_empty() {
+                let versions: Vec<String> = lab
+                    .versions
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
+                key.push_str(&format!(" ({})", versions.join(", ")));
+            }
+            owners.entry(key).or_default().push(&shard.file);
         }
     }
     let duplicates: Vec<String> = owners
@@ -115,7 +133,12 @@ fn merge(shards: &[Shard]) -> anyhow::Result<Report> {
             }
         }
     }
+    // The versions every shard shares; a merge across combinations states none of its own.
+    let mut versions = first.report.versions.clone();
+    versions.retain(|k, v| shards.iter().all(|s| s.report.versions.get(k) == Some(v)));
     Ok(Report {
+        version: first.report.version,
+        versions,
         // RFC 3339 UTC strings sort by time: the merged run started with its first shard.
         started_at: shards
             .iter()
@@ -182,6 +205,8 @@ mod tests {
         Shard {
             file: file.into(),
             report: Report {
+                version: labbook::report::CONTRACT_VERSION,
+                versions: Default::default(),
                 started_at: format!("2026-11-30T0{}:00:00Z", labs.len()),
                 backend: backend.into(),
                 tools: [("labbook".to_string(), version.to_string())].into(),
@@ -195,6 +220,8 @@ mod tests {
                         steps: vec![],
                         warnings: vec![],
                         diagnostics: vec![],
+                        versions: Default::default(),
+                        images: None,
                     })
                     .collect(),
             },

@@ -177,7 +177,13 @@ impl BeforeAccept {
                 let after = std::fs::read_to_string(path)
                     .ok()
                     .map(|t| snapshot::content(&t));
-                let recorded = matches!(step.status, StepStatus::Passed | StepStatus::Stopped);
+                // A printed-output check runs only after the snapshot was accepted: a step it
+                // failed still recorded its snapshot.
+                let recorded = matches!(step.status, StepStatus::Passed | StepStatus::Stopped)
+                    || step
+                        .printed
+                        .iter()
+                        .any(|c| c.verdict == labbook::report::PrintedVerdict::Failed);
                 match (before, after) {
                     (_, None) => not_recorded += 1,
                     _ if !recorded => not_recorded += 1,

@@ -1,744 +1,394 @@
-//! Typed definitions of the Istio kinds courses use, for schema checks of manifests.
+//! Schemas of the Istio and Gateway API kinds, from maintained crates, and Istio's deprecations.
 //!
-//! k8s-openapi covers core Kubernetes; Istio's CRDs have no Rust crate kept in step with them, so
-//! these structs follow Istio's own API (`networking.istio.io` v1alpha3/v1beta1/v1 and
-//! `security.istio.io` v1beta1/v1). They list every field of those messages, not only the ones
-//! courses use, because a field missing here would be reported as unknown on a correct lab.
-//! Unknown fields are collected with serde_ignored rather than `deny_unknown_fields`, so that all
-//! of them are reported in one run with their lines, not only the first. Enumerations are Rust
-//! enums, so a misspelt value is a type error naming the accepted ones.
+//! The resource types come from crates generated from the projects' own CRDs, so they follow
+//! every release without hand edits: `kcr_networking_istio_io`, `kcr_security_istio_io`,
+//! `kcr_telemetry_istio_io`, `kcr_extensions_istio_io` and `kcr_gateway_networking_k8s_io`
+//! (kube-custom-resources-rs). [`SCHEMAS`] maps each group and kind, and the versions that serve
+//! it, to its `spec` type; [`schema`] finds it. The generated types do not deny unknown fields,
+//! so serde_ignored still reports every unknown field in one run; their string enumerations are
+//! Rust enums, so a misspelt value is a type error naming the accepted ones.
+//!
+//! One type per kind serves every version of its group: Istio's CRDs give `v1alpha3`, `v1beta1`
+//! and `v1` one and the same schema (Istio promoted the versions without changing a field), and
+//! the Gateway API's CRDs do the same for `v1beta1` and `v1`. The crates' generated files for
+//! those versions differ only in the `version` of their `#[kube]` attribute, so the lint builds
+//! one version of each crate, which keeps its cold build short, and
+//! `fixtures/lint/schema-kinds/versions.md` checks each kind under every version it lists.
+//!
+//! What a schema cannot say lives in tables here: [`DEPRECATED`], the fields and values Istio
+//! deprecated, with the release that did.
 
-// Every field mirrors the Istio API reference; documenting each again would only copy it.
-#![allow(missing_docs)]
-
-use std::collections::BTreeMap;
-
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
+use serde_json::Value as Json;
 
-/// An Istio object: the usual envelope around a kind's `spec`.
+use crate::manifest::{Doc, Finding, typed};
+use crate::yaml::{Node, Value};
+use crate::{Severity, Sink};
+
+use kcr_extensions_istio_io::v1alpha1 as extensions;
+use kcr_gateway_networking_k8s_io::v1 as gateway;
+use kcr_networking_istio_io::v1alpha3 as networking_v1alpha3;
+use kcr_networking_istio_io::v1beta1 as networking;
+use kcr_security_istio_io::v1 as security;
+use kcr_telemetry_istio_io::v1 as telemetry;
+
+/// The envelope around a kind's `spec`: the generated root types carry kube's metadata type of
+/// another k8s-openapi release, so the lint reads the envelope itself and only the `spec` from
+/// the crates.
+// Only deserialized, for what deserializing finds; no field is read.
+#[allow(dead_code)]
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Object<S> {
-    pub api_version: String,
-    pub kind: String,
+struct Object<S> {
+    api_version: String,
+    kind: String,
     #[serde(default)]
-    pub metadata: ObjectMeta,
-    pub spec: Option<S>,
-    pub status: Option<serde_json::Value>,
-}
-
-type Map<V> = BTreeMap<String, V>;
-
-// ---------------------------------------------------------------- VirtualService
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VirtualService {
-    pub hosts: Option<Vec<String>>,
-    pub gateways: Option<Vec<String>>,
-    pub http: Option<Vec<HttpRoute>>,
-    pub tls: Option<Vec<TlsRoute>>,
-    pub tcp: Option<Vec<TcpRoute>>,
-    pub export_to: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Destination {
-    pub host: Option<String>,
-    pub subset: Option<String>,
-    pub port: Option<PortSelector>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PortSelector {
-    pub number: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpRoute {
-    pub name: Option<String>,
-    #[serde(rename = "match")]
-    pub matches: Option<Vec<HttpMatchRequest>>,
-    pub route: Option<Vec<HttpRouteDestination>>,
-    pub redirect: Option<HttpRedirect>,
-    pub direct_response: Option<HttpDirectResponse>,
-    pub delegate: Option<Delegate>,
-    pub rewrite: Option<HttpRewrite>,
-    pub timeout: Option<String>,
-    pub retries: Option<HttpRetry>,
-    pub fault: Option<HttpFaultInjection>,
-    pub mirror: Option<Destination>,
-    pub mirrors: Option<Vec<HttpMirrorPolicy>>,
-    pub mirror_percent: Option<u32>,
-    pub mirror_percentage: Option<Percent>,
-    pub cors_policy: Option<CorsPolicy>,
-    pub headers: Option<Headers>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Delegate {
-    pub name: Option<String>,
-    pub namespace: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Headers {
-    pub request: Option<HeaderOperations>,
-    pub response: Option<HeaderOperations>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HeaderOperations {
-    pub set: Option<Map<String>>,
-    pub add: Option<Map<String>>,
-    pub remove: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TlsRoute {
-    #[serde(rename = "match")]
-    pub matches: Option<Vec<TlsMatchAttributes>>,
-    pub route: Option<Vec<RouteDestination>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TcpRoute {
-    #[serde(rename = "match")]
-    pub matches: Option<Vec<L4MatchAttributes>>,
-    pub route: Option<Vec<RouteDestination>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpMatchRequest {
-    pub name: Option<String>,
-    pub uri: Option<StringMatch>,
-    pub scheme: Option<StringMatch>,
-    pub method: Option<StringMatch>,
-    pub authority: Option<StringMatch>,
-    pub headers: Option<Map<StringMatch>>,
-    pub port: Option<u32>,
-    pub source_labels: Option<Map<String>>,
-    pub gateways: Option<Vec<String>>,
-    pub query_params: Option<Map<StringMatch>>,
-    pub ignore_uri_case: Option<bool>,
-    pub without_headers: Option<Map<StringMatch>>,
-    pub source_namespace: Option<String>,
-    pub stat_prefix: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StringMatch {
-    pub exact: Option<String>,
-    pub prefix: Option<String>,
-    pub regex: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpRouteDestination {
-    pub destination: Option<Destination>,
-    pub weight: Option<i32>,
-    pub headers: Option<Headers>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RouteDestination {
-    pub destination: Option<Destination>,
-    pub weight: Option<i32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct L4MatchAttributes {
-    pub destination_subnets: Option<Vec<String>>,
-    pub port: Option<u32>,
-    pub source_subnet: Option<String>,
-    pub source_labels: Option<Map<String>>,
-    pub gateways: Option<Vec<String>>,
-    pub source_namespace: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TlsMatchAttributes {
-    pub sni_hosts: Option<Vec<String>>,
-    pub destination_subnets: Option<Vec<String>>,
-    pub port: Option<u32>,
-    pub source_labels: Option<Map<String>>,
-    pub gateways: Option<Vec<String>>,
-    pub source_namespace: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpRedirect {
-    pub uri: Option<String>,
-    pub authority: Option<String>,
-    pub port: Option<u32>,
-    pub derive_port: Option<String>,
-    pub scheme: Option<String>,
-    pub redirect_code: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpDirectResponse {
-    pub status: Option<u32>,
-    pub body: Option<HttpBody>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpBody {
-    pub string: Option<String>,
-    pub bytes: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpRewrite {
-    pub uri: Option<String>,
-    pub authority: Option<String>,
-    pub uri_regex_rewrite: Option<RegexRewrite>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RegexRewrite {
-    #[serde(rename = "match")]
-    pub matches: Option<String>,
-    pub rewrite: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpRetry {
-    pub attempts: Option<i32>,
-    pub per_try_timeout: Option<String>,
-    pub retry_on: Option<String>,
-    pub retry_remote_localities: Option<bool>,
-    pub retry_ignore_previous_hosts: Option<bool>,
-    pub backoff: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CorsPolicy {
-    pub allow_origin: Option<Vec<String>>,
-    pub allow_origins: Option<Vec<StringMatch>>,
-    pub allow_methods: Option<Vec<String>>,
-    pub allow_headers: Option<Vec<String>>,
-    pub expose_headers: Option<Vec<String>>,
-    pub max_age: Option<String>,
-    pub allow_credentials: Option<bool>,
-    pub unmatched_preflights: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpFaultInjection {
-    pub delay: Option<Delay>,
-    pub abort: Option<Abort>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Delay {
-    pub percent: Option<i32>,
-    pub fixed_delay: Option<String>,
-    pub exponential_delay: Option<String>,
-    pub percentage: Option<Percent>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Abort {
-    pub http_status: Option<i32>,
-    pub grpc_status: Option<String>,
-    pub http2_error: Option<String>,
-    pub percentage: Option<Percent>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpMirrorPolicy {
-    pub destination: Option<Destination>,
-    pub percentage: Option<Percent>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Percent {
-    pub value: Option<f64>,
-}
-
-// ---------------------------------------------------------------- DestinationRule
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DestinationRule {
-    pub host: Option<String>,
-    pub traffic_policy: Option<TrafficPolicy>,
-    pub subsets: Option<Vec<Subset>>,
-    pub export_to: Option<Vec<String>>,
-    pub workload_selector: Option<WorkloadSelector>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WorkloadSelector {
-    pub match_labels: Option<Map<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TrafficPolicy {
-    pub load_balancer: Option<LoadBalancerSettings>,
-    pub connection_pool: Option<ConnectionPoolSettings>,
-    pub outlier_detection: Option<OutlierDetection>,
-    pub tls: Option<ClientTlsSettings>,
-    pub port_level_settings: Option<Vec<PortTrafficPolicy>>,
-    pub tunnel: Option<TunnelSettings>,
-    pub proxy_protocol: Option<ProxyProtocol>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PortTrafficPolicy {
-    pub port: Option<PortSelector>,
-    pub load_balancer: Option<LoadBalancerSettings>,
-    pub connection_pool: Option<ConnectionPoolSettings>,
-    pub outlier_detection: Option<OutlierDetection>,
-    pub tls: Option<ClientTlsSettings>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TunnelSettings {
-    pub protocol: Option<String>,
-    pub target_host: Option<String>,
-    pub target_port: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProxyProtocol {
-    pub version: Option<ProxyProtocolVersion>,
-}
-
-#[derive(Debug, Deserialize)]
-pub enum ProxyProtocolVersion {
-    V1,
-    V2,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Subset {
-    pub name: Option<String>,
-    pub labels: Option<Map<String>>,
-    pub traffic_policy: Option<TrafficPolicy>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LoadBalancerSettings {
-    pub simple: Option<SimpleLb>,
-    pub consistent_hash: Option<ConsistentHashLb>,
-    pub locality_lb_setting: Option<LocalityLbSetting>,
-    pub warmup_duration_secs: Option<String>,
-    pub warmup: Option<WarmupConfiguration>,
-}
-
-/// `loadBalancer.simple`; `LEAST_CONN` is deprecated in favour of `LEAST_REQUEST`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-pub enum SimpleLb {
-    UNSPECIFIED,
-    LEAST_CONN,
-    RANDOM,
-    PASSTHROUGH,
-    ROUND_ROBIN,
-    LEAST_REQUEST,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConsistentHashLb {
-    pub http_header_name: Option<String>,
-    pub http_cookie: Option<HttpCookie>,
-    pub use_source_ip: Option<bool>,
-    pub http_query_parameter_name: Option<String>,
-    pub ring_hash: Option<RingHash>,
-    pub maglev: Option<MagLev>,
-    pub minimum_ring_size: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpCookie {
-    pub name: Option<String>,
-    pub path: Option<String>,
-    pub ttl: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RingHash {
-    pub minimum_ring_size: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MagLev {
-    pub table_size: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LocalityLbSetting {
-    pub distribute: Option<Vec<LocalityDistribute>>,
-    pub failover: Option<Vec<LocalityFailover>>,
-    pub failover_priority: Option<Vec<String>>,
-    pub enabled: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LocalityDistribute {
-    pub from: Option<String>,
-    pub to: Option<Map<u32>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LocalityFailover {
-    pub from: Option<String>,
-    pub to: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WarmupConfiguration {
-    pub duration: Option<String>,
-    pub minimum_percent: Option<f64>,
-    pub aggression: Option<f64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectionPoolSettings {
-    pub tcp: Option<TcpSettings>,
-    pub http: Option<HttpSettings>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TcpSettings {
-    pub max_connections: Option<i32>,
-    pub connect_timeout: Option<String>,
-    pub tcp_keepalive: Option<TcpKeepalive>,
-    pub max_connection_duration: Option<String>,
-    pub idle_timeout: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TcpKeepalive {
-    pub probes: Option<u32>,
-    pub time: Option<String>,
-    pub interval: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct HttpSettings {
-    #[serde(rename = "http1MaxPendingRequests")]
-    pub http1_max_pending_requests: Option<i32>,
-    #[serde(rename = "http2MaxRequests")]
-    pub http2_max_requests: Option<i32>,
-    #[serde(rename = "maxRequestsPerConnection")]
-    pub max_requests_per_connection: Option<i32>,
-    #[serde(rename = "maxRetries")]
-    pub max_retries: Option<i32>,
-    #[serde(rename = "idleTimeout")]
-    pub idle_timeout: Option<String>,
-    #[serde(rename = "h2UpgradePolicy")]
-    pub h2_upgrade_policy: Option<H2UpgradePolicy>,
-    #[serde(rename = "useClientProtocol")]
-    pub use_client_protocol: Option<bool>,
-    #[serde(rename = "maxConcurrentStreams")]
-    pub max_concurrent_streams: Option<i32>,
-}
-
-#[derive(Debug, Deserialize)]
-#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-pub enum H2UpgradePolicy {
-    DEFAULT,
-    DO_NOT_UPGRADE,
-    UPGRADE,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct OutlierDetection {
-    #[serde(rename = "consecutiveErrors")]
-    pub consecutive_errors: Option<i32>,
-    #[serde(rename = "splitExternalLocalOriginErrors")]
-    pub split_external_local_origin_errors: Option<bool>,
-    #[serde(rename = "consecutiveLocalOriginFailures")]
-    pub consecutive_local_origin_failures: Option<u32>,
-    #[serde(rename = "consecutiveGatewayErrors")]
-    pub consecutive_gateway_errors: Option<u32>,
-    #[serde(rename = "consecutive5xxErrors")]
-    pub consecutive_5xx_errors: Option<u32>,
-    pub interval: Option<String>,
-    #[serde(rename = "baseEjectionTime")]
-    pub base_ejection_time: Option<String>,
-    #[serde(rename = "maxEjectionPercent")]
-    pub max_ejection_percent: Option<i32>,
-    #[serde(rename = "minHealthPercent")]
-    pub min_health_percent: Option<i32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientTlsSettings {
-    pub mode: Option<ClientTlsMode>,
-    pub client_certificate: Option<String>,
-    pub private_key: Option<String>,
-    pub ca_certificates: Option<String>,
-    pub credential_name: Option<String>,
-    pub subject_alt_names: Option<Vec<String>>,
-    pub sni: Option<String>,
-    pub insecure_skip_verify: Option<bool>,
-    pub ca_crl: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-pub enum ClientTlsMode {
-    DISABLE,
-    SIMPLE,
-    MUTUAL,
-    ISTIO_MUTUAL,
-}
-
-// ---------------------------------------------------------------- Gateway
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Gateway {
-    pub servers: Option<Vec<Server>>,
-    pub selector: Option<Map<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Server {
-    pub port: Option<Port>,
-    pub bind: Option<String>,
-    pub hosts: Option<Vec<String>>,
-    pub tls: Option<ServerTlsSettings>,
-    pub default_endpoint: Option<String>,
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Port {
-    pub number: Option<u32>,
-    pub protocol: Option<String>,
-    pub name: Option<String>,
-    pub target_port: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServerTlsSettings {
-    pub https_redirect: Option<bool>,
-    pub mode: Option<ServerTlsMode>,
-    pub server_certificate: Option<String>,
-    pub private_key: Option<String>,
-    pub ca_certificates: Option<String>,
-    pub ca_crl: Option<String>,
-    pub credential_name: Option<String>,
-    pub credential_names: Option<Vec<String>>,
-    pub tls_certificates: Option<Vec<TlsCertificate>>,
-    pub subject_alt_names: Option<Vec<String>>,
-    pub verify_certificate_spki: Option<Vec<String>>,
-    pub verify_certificate_hash: Option<Vec<String>>,
-    pub min_protocol_version: Option<String>,
-    pub max_protocol_version: Option<String>,
-    pub cipher_suites: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TlsCertificate {
-    pub server_certificate: Option<String>,
-    pub private_key: Option<String>,
-    pub ca_certificates: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-pub enum ServerTlsMode {
-    PASSTHROUGH,
-    SIMPLE,
-    MUTUAL,
-    AUTO_PASSTHROUGH,
-    ISTIO_MUTUAL,
-    OPTIONAL_MUTUAL,
-}
-
-// ---------------------------------------------------------------- security
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PeerAuthentication {
-    pub selector: Option<WorkloadSelector>,
-    pub mtls: Option<MutualTls>,
-    pub port_level_mtls: Option<Map<MutualTls>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MutualTls {
-    pub mode: Option<MtlsMode>,
-}
-
-#[derive(Debug, Deserialize)]
-#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-pub enum MtlsMode {
-    UNSET,
-    DISABLE,
-    PERMISSIVE,
-    STRICT,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuthorizationPolicy {
-    pub selector: Option<WorkloadSelector>,
-    pub target_ref: Option<PolicyTargetReference>,
-    pub target_refs: Option<Vec<PolicyTargetReference>>,
-    pub rules: Option<Vec<AuthorizationRule>>,
-    pub action: Option<AuthorizationAction>,
-    pub provider: Option<ExtensionProvider>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PolicyTargetReference {
-    pub group: Option<String>,
-    pub kind: Option<String>,
-    pub name: Option<String>,
-    pub namespace: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExtensionProvider {
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-pub enum AuthorizationAction {
-    ALLOW,
-    DENY,
-    AUDIT,
-    CUSTOM,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuthorizationRule {
-    pub from: Option<Vec<RuleFrom>>,
-    pub to: Option<Vec<RuleTo>>,
-    pub when: Option<Vec<Condition>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RuleFrom {
-    pub source: Option<Source>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RuleTo {
-    pub operation: Option<Operation>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Source {
-    pub principals: Option<Vec<String>>,
-    pub not_principals: Option<Vec<String>>,
-    pub request_principals: Option<Vec<String>>,
-    pub not_request_principals: Option<Vec<String>>,
-    pub namespaces: Option<Vec<String>>,
-    pub not_namespaces: Option<Vec<String>>,
-    pub ip_blocks: Option<Vec<String>>,
-    pub not_ip_blocks: Option<Vec<String>>,
-    pub remote_ip_blocks: Option<Vec<String>>,
-    pub not_remote_ip_blocks: Option<Vec<String>>,
-    pub service_accounts: Option<Vec<String>>,
-    pub not_service_accounts: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Operation {
-    pub hosts: Option<Vec<String>>,
-    pub not_hosts: Option<Vec<String>>,
-    pub ports: Option<Vec<String>>,
-    pub not_ports: Option<Vec<String>>,
-    pub methods: Option<Vec<String>>,
-    pub not_methods: Option<Vec<String>>,
-    pub paths: Option<Vec<String>>,
-    pub not_paths: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Condition {
-    pub key: Option<String>,
-    pub values: Option<Vec<String>>,
-    pub not_values: Option<Vec<String>>,
-}
-
-/// The API versions Istio serves for its networking kinds.
-pub const NETWORKING_VERSIONS: &[&str] = &[
-    "networking.istio.io/v1",
-    "networking.istio.io/v1beta1",
-    "networking.istio.io/v1alpha3",
+    metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    spec: Option<S>,
+    status: Option<Json>,
+}
+
+/// The schema check of one kind, for every version that serves it.
+pub(crate) struct Schema {
+    /// The API group, such as `networking.istio.io`.
+    pub group: &'static str,
+    /// The versions of the group that serve the kind with this one schema.
+    pub versions: &'static [&'static str],
+    /// The kind, such as `VirtualService`.
+    pub kind: &'static str,
+    /// Deserializes a document into the kind's type and reports what does not fit.
+    pub check: fn(&Json) -> Vec<Finding>,
+}
+
+macro_rules! schemas {
+    ($($group:literal [$($version:literal),+] $kind:literal => $spec:ty;)*) => {
+        &[$(Schema {
+            group: $group,
+            versions: &[$($version),+],
+            kind: $kind,
+            check: typed::<Object<$spec>>,
+        },)*]
+    };
+}
+
+/// Every kind the crates describe and the versions that serve it. EnvoyFilter is served as
+/// `v1alpha3` only and ProxyConfig as `v1beta1` only; the Gateway API serves GRPCRoute as `v1`
+/// only among the versions here (its `v1alpha2` schema is an older one).
+pub(crate) const SCHEMAS: &[Schema] = schemas! {
+    "networking.istio.io" ["v1", "v1beta1", "v1alpha3"] "VirtualService" => networking::virtualservices::VirtualServiceSpec;
+    "networking.istio.io" ["v1", "v1beta1", "v1alpha3"] "DestinationRule" => networking::destinationrules::DestinationRuleSpec;
+    "networking.istio.io" ["v1", "v1beta1", "v1alpha3"] "Gateway" => networking::gateways::GatewaySpec;
+    "networking.istio.io" ["v1", "v1beta1", "v1alpha3"] "ServiceEntry" => networking::serviceentries::ServiceEntrySpec;
+    "networking.istio.io" ["v1", "v1beta1", "v1alpha3"] "Sidecar" => networking::sidecars::SidecarSpec;
+    "networking.istio.io" ["v1", "v1beta1", "v1alpha3"] "WorkloadEntry" => networking::workloadentries::WorkloadEntrySpec;
+    "networking.istio.io" ["v1", "v1beta1", "v1alpha3"] "WorkloadGroup" => networking::workloadgroups::WorkloadGroupSpec;
+    "networking.istio.io" ["v1beta1"] "ProxyConfig" => networking::proxyconfigs::ProxyConfigSpec;
+    "networking.istio.io" ["v1alpha3"] "EnvoyFilter" => networking_v1alpha3::envoyfilters::EnvoyFilterSpec;
+    "security.istio.io" ["v1", "v1beta1"] "AuthorizationPolicy" => security::authorizationpolicies::AuthorizationPolicySpec;
+    "security.istio.io" ["v1", "v1beta1"] "PeerAuthentication" => security::peerauthentications::PeerAuthenticationSpec;
+    "security.istio.io" ["v1", "v1beta1"] "RequestAuthentication" => security::requestauthentications::RequestAuthenticationSpec;
+    "telemetry.istio.io" ["v1", "v1alpha1"] "Telemetry" => telemetry::telemetries::TelemetrySpec;
+    "extensions.istio.io" ["v1alpha1"] "WasmPlugin" => extensions::wasmplugins::WasmPluginSpec;
+    "gateway.networking.k8s.io" ["v1", "v1beta1"] "Gateway" => gateway::gateways::GatewaySpec;
+    "gateway.networking.k8s.io" ["v1", "v1beta1"] "GatewayClass" => gateway::gatewayclasses::GatewayClassSpec;
+    "gateway.networking.k8s.io" ["v1", "v1beta1"] "HTTPRoute" => gateway::httproutes::HttpRouteSpec;
+    "gateway.networking.k8s.io" ["v1"] "GRPCRoute" => gateway::grpcroutes::GrpcRouteSpec;
+    "gateway.networking.k8s.io" ["v1", "v1beta1"] "ReferenceGrant" => gateway::referencegrants::ReferenceGrantSpec;
+};
+
+/// The schema of an `apiVersion` and `kind`, if a crate describes it.
+pub(crate) fn schema(api_version: &str, kind: &str) -> Option<&'static Schema> {
+    let (group, version) = api_version.split_once('/')?;
+    SCHEMAS
+        .iter()
+        .find(|s| s.group == group && s.kind == kind && s.versions.contains(&version))
+}
+
+/// Whether an `apiVersion` is served by a CRD rather than by Kubernetes itself: its group has a
+/// dot and is not one of Kubernetes' own `*.k8s.io` groups (the Gateway API's group is a CRD).
+pub(crate) fn is_custom(api_version: &str) -> bool {
+    let Some((group, _)) = api_version.split_once('/') else {
+        return false;
+    };
+    group.contains('.') && (!group.ends_with(".k8s.io") || group == "gateway.networking.k8s.io")
+}
+
+/// A field or value Istio deprecated.
+pub(crate) struct Deprecation {
+    /// The kind it belongs to.
+    pub kind: &'static str,
+    /// The keys that lead to it, last ones only (list indices left out): it is deprecated
+    /// wherever these keys end a path in the `spec`.
+    pub keys: &'static [&'static str],
+    /// Only this value is deprecated, not the field.
+    pub value: Option<&'static str>,
+    /// The Istio release whose API reference first marked it deprecated.
+    pub since: &'static str,
+    /// What the lint says.
+    pub message: &'static str,
+    /// What to write instead.
+    pub help: &'static str,
+}
+
+/// The fields and values Istio deprecated, with the release that deprecated them.
+pub(crate) const DEPRECATED: &[Deprecation] = &[
+    Deprecation {
+        kind: "VirtualService",
+        keys: &["http", "fault", "delay", "percent"],
+        value: None,
+        since: "1.0",
+        message: "`fault.delay.percent` is deprecated",
+        help: "use `fault.delay.percentage.value`",
+    },
+    Deprecation {
+        kind: "VirtualService",
+        keys: &["http", "mirrorPercent"],
+        value: None,
+        since: "1.5",
+        message: "`mirrorPercent` is deprecated",
+        help: "use `mirrorPercentage.value`",
+    },
+    Deprecation {
+        kind: "VirtualService",
+        keys: &["http", "corsPolicy", "allowOrigin"],
+        value: None,
+        since: "1.5",
+        message: "`corsPolicy.allowOrigin` is deprecated",
+        help: "use `corsPolicy.allowOrigins`",
+    },
+    Deprecation {
+        kind: "DestinationRule",
+        keys: &["outlierDetection", "consecutiveErrors"],
+        value: None,
+        since: "1.5",
+        message: "`outlierDetection.consecutiveErrors` is deprecated (it only counts 502/503/504)",
+        help: "use `consecutive5xxErrors` (or `consecutiveGatewayErrors` for gateway errors only)",
+    },
+    Deprecation {
+        kind: "DestinationRule",
+        keys: &["consistentHash", "minimumRingSize"],
+        value: None,
+        since: "1.14",
+        message: "`consistentHash.minimumRingSize` is deprecated",
+        help: "use `consistentHash.ringHash.minimumRingSize`",
+    },
+    Deprecation {
+        kind: "DestinationRule",
+        keys: &["loadBalancer", "warmupDurationSecs"],
+        value: None,
+        since: "1.24",
+        message: "`loadBalancer.warmupDurationSecs` is deprecated",
+        help: "use `loadBalancer.warmup.duration`",
+    },
+    Deprecation {
+        kind: "DestinationRule",
+        keys: &["loadBalancer", "simple"],
+        value: Some("LEAST_CONN"),
+        since: "1.14",
+        message: "`simple: LEAST_CONN` is deprecated",
+        help: "use `simple: LEAST_REQUEST`",
+    },
 ];
 
-/// The API versions Istio serves for its security kinds.
-pub const SECURITY_VERSIONS: &[&str] = &["security.istio.io/v1", "security.istio.io/v1beta1"];
+/// Reports the deprecated fields and values of an Istio document, anywhere in its `spec`.
+pub(crate) fn deprecated_fields(doc: &Doc, kind: &str, sink: &mut Sink<'_>) {
+    fn walk(
+        doc: &Doc,
+        table: &[&Deprecation],
+        node: &Node,
+        keys: &mut Vec<String>,
+        sink: &mut Sink<'_>,
+    ) {
+        match &node.value {
+            Value::Map(entries) => {
+                for entry in entries {
+                    keys.push(entry.key.clone());
+                    let value = entry.value.as_str();
+                    for deprecation in table {
+                        if keys.ends_with_keys(deprecation.keys)
+                            && deprecation
+                                .value
+                                .is_none_or(|v| value.as_deref() == Some(v))
+                        {
+                            sink.emit(
+                                "manifest-deprecated-field",
+                                Severity::Warning,
+                                doc.markdown_line(entry.line),
+                                deprecation.message,
+                                Some(format!(
+                                    "{} (deprecated since Istio {})",
+                                    deprecation.help, deprecation.since
+                                )),
+                            );
+                        }
+                    }
+                    walk(doc, table, &entry.value, keys, sink);
+                    keys.pop();
+                }
+            }
+            Value::Seq(items) => {
+                for item in items {
+                    walk(doc, table, item, keys, sink);
+                }
+            }
+            _ => {}
+        }
+    }
+    let table: Vec<&Deprecation> = DEPRECATED.iter().filter(|d| d.kind == kind).collect();
+    if table.is_empty() {
+        return;
+    }
+    if let Some(spec) = doc.tree.get("spec") {
+        walk(doc, &table, spec, &mut vec!["spec".to_string()], sink);
+    }
+}
 
-/// Istio kinds whose CRDs an Istio install provides but whose schema the lint does not check.
-pub const OTHER_INSTALLED_KINDS: &[&str] = &[
-    "ServiceEntry",
-    "Sidecar",
-    "EnvoyFilter",
-    "WorkloadEntry",
-    "WorkloadGroup",
-    "ProxyConfig",
-    "RequestAuthentication",
-    "Telemetry",
-    "WasmPlugin",
-];
+/// Whether a path of keys ends with some keys.
+trait EndsWithKeys {
+    fn ends_with_keys(&self, keys: &[&str]) -> bool;
+}
+
+impl EndsWithKeys for Vec<String> {
+    fn ends_with_keys(&self, keys: &[&str]) -> bool {
+        self.len() >= keys.len()
+            && self[self.len() - keys.len()..]
+                .iter()
+                .zip(keys)
+                .all(|(a, b)| a == b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_of_the_issue_has_a_schema() {
+        let cases = [
+            ("networking.istio.io/v1", "VirtualService"),
+            ("networking.istio.io/v1beta1", "DestinationRule"),
+            ("networking.istio.io/v1alpha3", "Gateway"),
+            ("networking.istio.io/v1", "ServiceEntry"),
+            ("networking.istio.io/v1", "Sidecar"),
+            ("networking.istio.io/v1", "WorkloadEntry"),
+            ("networking.istio.io/v1beta1", "ProxyConfig"),
+            ("networking.istio.io/v1alpha3", "EnvoyFilter"),
+            ("security.istio.io/v1", "PeerAuthentication"),
+            ("security.istio.io/v1beta1", "AuthorizationPolicy"),
+            ("security.istio.io/v1", "RequestAuthentication"),
+            ("telemetry.istio.io/v1", "Telemetry"),
+            ("extensions.istio.io/v1alpha1", "WasmPlugin"),
+            ("gateway.networking.k8s.io/v1", "Gateway"),
+            ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+            ("gateway.networking.k8s.io/v1", "GRPCRoute"),
+            ("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"),
+        ];
+        for (api_version, kind) in cases {
+            assert!(schema(api_version, kind).is_some(), "{api_version} {kind}");
+        }
+        for (api_version, kind) in [
+            ("networking.istio.io/v1", "EnvoyFilter"),
+            ("networking.istio.io/v2", "VirtualService"),
+            ("example.com/v1", "Widget"),
+            ("v1", "Service"),
+        ] {
+            assert!(schema(api_version, kind).is_none(), "{api_version} {kind}");
+        }
+    }
+
+    /// `fixtures/lint/schema-kinds/versions.md` has one manifest for each version of each kind
+    /// of [`SCHEMAS`], and no other, so its test covers every version the lint claims to check.
+    #[test]
+    fn the_versions_fixture_covers_every_version_of_every_schema() {
+        let fixture = include_str!("../../fixtures/lint/schema-kinds/versions.md");
+        let mut in_fixture: Vec<(&str, &str)> = Vec::new();
+        let mut lines = fixture.lines();
+        while let Some(line) = lines.next() {
+            if let Some(api_version) = line.strip_prefix("apiVersion: ")
+                && api_version.contains(".io/")
+            {
+                let kind = lines.next().and_then(|l| l.strip_prefix("kind: "));
+                in_fixture.push((api_version, kind.expect("`kind:` after `apiVersion:`")));
+            }
+        }
+        let mut listed: Vec<(String, &str)> = SCHEMAS
+            .iter()
+            .flat_map(|s| {
+                s.versions
+                    .iter()
+                    .map(move |v| (format!("{}/{v}", s.group), s.kind))
+            })
+            .collect();
+        let mut in_fixture: Vec<(String, &str)> = in_fixture
+            .into_iter()
+            .map(|(a, k)| (a.to_string(), k))
+            .collect();
+        listed.sort();
+        in_fixture.sort();
+        assert_eq!(in_fixture, listed);
+    }
+
+    #[test]
+    fn custom_groups_are_told_from_kubernetes_groups() {
+        let cases = [
+            ("v1", false),
+            ("apps/v1", false),
+            ("networking.k8s.io/v1", false),
+            ("rbac.authorization.k8s.io/v1", false),
+            ("gateway.networking.k8s.io/v1", true),
+            ("networking.istio.io/v1", true),
+            ("example.com/v1", true),
+        ];
+        for (api_version, expected) in cases {
+            assert_eq!(is_custom(api_version), expected, "{api_version}");
+        }
+    }
+
+    #[test]
+    fn deprecations_match_the_end_of_a_path() {
+        let cases: [(&[&str], &[&str], bool); 4] = [
+            (
+                &[
+                    "spec",
+                    "trafficPolicy",
+                    "outlierDetection",
+                    "consecutiveErrors",
+                ],
+                &["outlierDetection", "consecutiveErrors"],
+                true,
+            ),
+            (
+                &["spec", "http", "fault", "delay", "percent"],
+                &["http", "fault", "delay", "percent"],
+                true,
+            ),
+            (
+                &["spec", "http", "fault", "delay", "percentage"],
+                &["http", "fault", "delay", "percent"],
+                false,
+            ),
+            (&["percent"], &["delay", "percent"], false),
+        ];
+        for (path, keys, expected) in cases {
+            let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+            assert_eq!(path.ends_with_keys(keys), expected, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn every_deprecation_names_a_release() {
+        for d in DEPRECATED {
+            let (major, minor) = d.since.split_once('.').expect("a release such as 1.5");
+            assert!(
+                major.parse::<u32>().is_ok() && minor.parse::<u32>().is_ok(),
+                "{}",
+                d.since
+            );
+            assert!(
+                d.message.starts_with('`') && d.help.starts_with("use"),
+                "{}",
+                d.message
+            );
+        }
+    }
+}

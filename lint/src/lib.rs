@@ -8,10 +8,13 @@
 //! - [`shellcheck`]: ShellCheck on every runnable block, in the dialect that will actually run it,
 //!   batched into one invocation for the whole course;
 //! - [`manifest`]: the YAML fed to `kubectl apply|create -f`, checked against the typed schemas of
-//!   core Kubernetes kinds (k8s-openapi) and of Istio's networking and security kinds ([`istio`]);
+//!   core Kubernetes kinds (k8s-openapi) and of the Istio and Gateway API kinds ([`istio`]);
 //! - [`cluster`]: a replay of the lab's kubectl commands and manifests into a small model of the
 //!   cluster the lab builds, and the checks that model allows (selectors, subsets, hosts, cleanup);
-//! - [`course`]: sessions, watches, `make` targets and Verify sections.
+//! - [`course`]: sessions, watches, `make` targets and Verify sections;
+//! - [`printed`]: printed output that contradicts the step's accepted snapshot, or follows no
+//!   command that runs;
+//! - [`images`]: floating image tags (`:latest`, or none).
 //!
 //! Every rule has a stable kebab-case id, listed in [`RULES`] and documented in
 //! `docs/lint-rules.md`. A correct lab must produce no errors: when a check cannot be sure (a
@@ -29,9 +32,11 @@ use labbook::model::Lab;
 
 pub mod cluster;
 pub mod course;
+pub mod images;
 pub mod istio;
 pub use labbook::kubectl;
 pub mod manifest;
+pub mod printed;
 pub mod reading;
 pub mod shell;
 pub mod shellcheck;
@@ -166,6 +171,16 @@ pub const RULES: &[Rule] = &[
         "a kind whose CRD a default install does not provide",
     ),
     rule(
+        "manifest-unknown-kind",
+        Severity::Warning,
+        "an applied custom kind no schema describes (its fields are not checked)",
+    ),
+    rule(
+        "image-floating-tag",
+        Severity::Warning,
+        "an image with the `latest` tag or no tag",
+    ),
+    rule(
         "selector-mismatch",
         Severity::Error,
         "a workload whose template labels do not match its immutable selector",
@@ -199,6 +214,26 @@ pub const RULES: &[Rule] = &[
         "host-not-found",
         Severity::Error,
         "a short host resolved in a namespace with no such Service",
+    ),
+    rule(
+        "route-parent-not-found",
+        Severity::Error,
+        "an HTTPRoute or GRPCRoute attached to a Gateway that does not exist",
+    ),
+    rule(
+        "route-backend-not-found",
+        Severity::Error,
+        "an HTTPRoute or GRPCRoute backend Service that does not exist",
+    ),
+    rule(
+        "route-weights-zero",
+        Severity::Error,
+        "a route rule whose backend weights add up to 0",
+    ),
+    rule(
+        "route-conflict",
+        Severity::Error,
+        "a second HTTPRoute with the same match on the same Gateway (only the oldest takes effect)",
     ),
     rule(
         "fault-with-retries",
@@ -264,6 +299,16 @@ pub const RULES: &[Rule] = &[
         "make-target-missing",
         Severity::Error,
         "`make TARGET` where the reader's Makefile has no such target",
+    ),
+    rule(
+        "printed-contradicts-snapshot",
+        Severity::Warning,
+        "printed output that differs from the step's accepted snapshot beyond its threshold",
+    ),
+    rule(
+        "printed-without-step",
+        Severity::Warning,
+        "a block of printed output that follows no command that runs",
     ),
     rule(
         "placeholder",
@@ -397,9 +442,10 @@ pub fn lint(courses: &[Course], options: &Options) -> Outcome {
     let mut outcome = Outcome::default();
     let mut blocks = Vec::new();
     for course in courses {
+        let mut course_model = cluster::CourseModel::new();
         for lab in &course.labs {
             let mut sink = Sink::new(&lab.path);
-            lint_lab(course, lab, &mut sink);
+            lint_lab(course, lab, &mut course_model, &mut sink);
             outcome.diagnostics.extend(sink.into_diagnostics());
             blocks.extend(shellcheck::blocks_of(lab));
         }
@@ -428,12 +474,19 @@ pub fn lint(courses: &[Course], options: &Options) -> Outcome {
 }
 
 /// Runs every per-lab check except ShellCheck.
-fn lint_lab(course: &Course, lab: &Lab, sink: &mut Sink<'_>) {
+fn lint_lab(
+    course: &Course,
+    lab: &Lab,
+    course_model: &mut cluster::CourseModel,
+    sink: &mut Sink<'_>,
+) {
     shell::check(lab, sink);
     let manifests = manifest::check(lab, sink);
-    cluster::check(lab, &manifests, sink);
+    images::check(course, lab, sink);
+    cluster::check(lab, &manifests, course_model, sink);
     course::check(course, lab, sink);
     reading::check(course, lab, sink);
+    printed::check(course, lab, sink);
 }
 
 /// The `lint --format json` document: `{"diagnostics":[{"path","line","rule","severity","message"}]}`.

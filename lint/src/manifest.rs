@@ -217,18 +217,19 @@ fn check_doc(doc: &Doc, expands: bool, sink: &mut Sink<'_>) -> bool {
             }
         }
     }
-    if istio::NETWORKING_VERSIONS.contains(&api_version) {
-        match kind {
-            "VirtualService" => check_virtual_service(doc, sink),
-            "DestinationRule" => check_destination_rule(doc, sink),
-            _ => {}
+    if let Some(schema) = istio::schema(api_version, kind)
+        && schema.group == "networking.istio.io"
+    {
+        if kind == "VirtualService" {
+            check_virtual_service(doc, sink);
         }
+        istio::deprecated_fields(doc, kind, sink);
     }
     accepted
 }
 
 /// What the typed deserialization found.
-enum Finding {
+pub(crate) enum Finding {
     Unknown(Vec<Seg>),
     WrongType(Vec<Seg>, String),
 }
@@ -272,22 +273,13 @@ fn typed_findings(api_version: &str, kind: &str, json: &serde_json::Value) -> Ve
         rbac::ClusterRole,
         rbac::ClusterRoleBinding,
     );
-    let networking = istio::NETWORKING_VERSIONS.contains(&api_version);
-    let security = istio::SECURITY_VERSIONS.contains(&api_version);
-    match kind {
-        "VirtualService" if networking => typed::<istio::Object<istio::VirtualService>>(json),
-        "DestinationRule" if networking => typed::<istio::Object<istio::DestinationRule>>(json),
-        "Gateway" if networking => typed::<istio::Object<istio::Gateway>>(json),
-        "PeerAuthentication" if security => typed::<istio::Object<istio::PeerAuthentication>>(json),
-        "AuthorizationPolicy" if security => {
-            typed::<istio::Object<istio::AuthorizationPolicy>>(json)
-        }
-        _ => Vec::new(),
-    }
+    istio::schema(api_version, kind)
+        .map(|schema| (schema.check)(json))
+        .unwrap_or_default()
 }
 
 /// Runs the typed deserialization, collecting unknown fields and the first type error.
-fn typed<T: DeserializeOwned>(json: &serde_json::Value) -> Vec<Finding> {
+pub(crate) fn typed<T: DeserializeOwned>(json: &serde_json::Value) -> Vec<Finding> {
     let mut findings = Vec::new();
     let value = lenient_quantities(json.clone());
     let mut unknown = Vec::new();
@@ -455,7 +447,8 @@ fn number(node: Option<&Node>) -> Option<f64> {
     }
 }
 
-/// Semantic checks of a VirtualService: weights, percentages, deprecated fields, fault+retries.
+/// Semantic checks of a VirtualService: weights, percentages, fault+retries (its deprecated
+/// fields are in [`istio::DEPRECATED`]).
 fn check_virtual_service(doc: &Doc, sink: &mut Sink<'_>) {
     let spec_path = [key("spec")];
     let Some(spec) = doc.tree.get("spec") else {
@@ -530,25 +523,6 @@ fn check_http_route(doc: &Doc, route: &Node, route_path: &[Seg], sink: &mut Sink
             );
         }
     }
-    for (rest, replacement) in [
-        (
-            &["fault", "delay", "percent"][..],
-            "fault.delay.percentage.value",
-        ),
-        (&["mirrorPercent"], "mirrorPercentage.value"),
-        (&["corsPolicy", "allowOrigin"], "corsPolicy.allowOrigins"),
-    ] {
-        let path = at(rest);
-        if doc.tree.at(&path).is_some() {
-            sink.emit(
-                "manifest-deprecated-field",
-                Severity::Warning,
-                doc.line_of(&path),
-                format!("`{}` is deprecated", rest.join(".")),
-                Some(format!("use `{replacement}`")),
-            );
-        }
-    }
     if route.get("fault").is_some() {
         let retries = route.get("retries").filter(|r| {
             // `attempts: 0` turns retries off, which is what a fault demo wants.
@@ -574,73 +548,6 @@ fn check_http_route(doc: &Doc, route: &Node, route_path: &[Seg], sink: &mut Sink
                 Some("put the fault on its own route (for example one matched by a header), or drop the retries/timeout".into()),
             );
         }
-    }
-}
-
-/// Semantic checks of a DestinationRule: deprecated fields and values, anywhere in the policy.
-fn check_destination_rule(doc: &Doc, sink: &mut Sink<'_>) {
-    fn walk(doc: &Doc, node: &Node, path: &mut Vec<Seg>, sink: &mut Sink<'_>) {
-        match &node.value {
-            Value::Map(entries) => {
-                for entry in entries {
-                    path.push(Seg::Key(entry.key.clone()));
-                    let parent = path
-                        .iter()
-                        .rev()
-                        .nth(1)
-                        .and_then(|s| match s {
-                            Seg::Key(k) => Some(k.as_str()),
-                            Seg::Index(_) => None,
-                        })
-                        .unwrap_or("");
-                    let deprecated = match (parent, entry.key.as_str()) {
-                        ("outlierDetection", "consecutiveErrors") => Some((
-                            "`outlierDetection.consecutiveErrors` is deprecated (it only counts 502/503/504)".to_string(),
-                            "use `consecutive5xxErrors` (or `consecutiveGatewayErrors` for gateway errors only)",
-                        )),
-                        ("consistentHash", "minimumRingSize") => Some((
-                            "`consistentHash.minimumRingSize` is deprecated".to_string(),
-                            "use `consistentHash.ringHash.minimumRingSize`",
-                        )),
-                        ("loadBalancer", "warmupDurationSecs") => Some((
-                            "`loadBalancer.warmupDurationSecs` is deprecated".to_string(),
-                            "use `loadBalancer.warmup.duration`",
-                        )),
-                        ("loadBalancer", "simple")
-                            if entry.value.as_str().as_deref() == Some("LEAST_CONN") =>
-                        {
-                            Some((
-                                "`simple: LEAST_CONN` is deprecated".to_string(),
-                                "use `simple: LEAST_REQUEST`",
-                            ))
-                        }
-                        _ => None,
-                    };
-                    if let Some((message, help)) = deprecated {
-                        sink.emit(
-                            "manifest-deprecated-field",
-                            Severity::Warning,
-                            doc.markdown_line(entry.line),
-                            message,
-                            Some(help.to_string()),
-                        );
-                    }
-                    walk(doc, &entry.value, path, sink);
-                    path.pop();
-                }
-            }
-            Value::Seq(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    path.push(Seg::Index(i));
-                    walk(doc, item, path, sink);
-                    path.pop();
-                }
-            }
-            _ => {}
-        }
-    }
-    if let Some(spec) = doc.tree.get("spec") {
-        walk(doc, spec, &mut vec![key("spec")], sink);
     }
 }
 

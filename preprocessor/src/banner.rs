@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use labbook::report::{LabStatus, Report};
+use labbook::report::{LabReport, LabStatus, Report};
 
 use super::html::{date, duration, escape, tool_version};
 
@@ -16,7 +16,8 @@ pub fn banner(report: Option<&Report>, chapter: &Path) -> String {
     let Some(report) = report else {
         return unverified("No run of this lab has been recorded yet.");
     };
-    let Some(lab) = report.lab(chapter) else {
+    let runs = report.lab_runs(chapter);
+    let Some(lab) = headline(&runs) else {
         return unverified(&format!(
             "The last recorded run ({}) did not include this lab.",
             time(&report.started_at)
@@ -74,7 +75,64 @@ pub fn banner(report: Option<&Report>, chapter: &Path) -> String {
         out.push_str(&tools.join(" "));
         out.push_str("</span>");
     }
+    if runs.iter().any(|r| !r.versions.is_empty()) {
+        out.push_str(&matrix(&runs));
+    }
     out.push_str("</div>");
+    out
+}
+
+/// The run the banner's headline speaks of: with several (a merged version matrix), a failed
+/// one first, then an interrupted one, so that "Verified" is never said over a failure.
+fn headline<'a>(runs: &[&'a LabReport]) -> Option<&'a LabReport> {
+    [LabStatus::Failed, LabStatus::Interrupted]
+        .iter()
+        .find_map(|status| runs.iter().find(|r| r.status == *status))
+        .or(runs.last())
+        .copied()
+}
+
+/// The versions the lab ran with, one row per combination, with the result in words (not only
+/// colour): `Kubernetes v1.33.1 | Istio 1.27.1 | ✓ passed`.
+fn matrix(runs: &[&LabReport]) -> String {
+    let mut keys: Vec<&str> = Vec::new();
+    for run in runs {
+        for key in run.versions.keys() {
+            if !keys.contains(&key.as_str()) {
+                keys.push(key);
+            }
+        }
+    }
+    // Kubernetes first, then Istio, then the rest by name (BTreeMap order).
+    keys.sort_by_key(|k| match *k {
+        "kubernetes" => (0, *k),
+        "istio" => (1, *k),
+        _ => (2, *k),
+    });
+    let label = |key: &str| match key {
+        "kubernetes" => "Kubernetes".to_string(),
+        "istio" => "Istio".to_string(),
+        other => escape(other),
+    };
+    let mut out = String::from("<table class=\"labbook-versions\"><thead><tr>");
+    for key in &keys {
+        let _ = write!(out, "<th>{}</th>", label(key));
+    }
+    out.push_str("<th>Result</th></tr></thead><tbody>");
+    for run in runs {
+        let (status, result) = match run.status {
+            LabStatus::Passed => ("passed", "\u{2713} passed"),
+            LabStatus::Failed => ("failed", "\u{2717} failed"),
+            LabStatus::Interrupted => ("interrupted", "interrupted"),
+        };
+        let _ = write!(out, "<tr data-status=\"{status}\">");
+        for key in &keys {
+            let value = run.versions.get(*key).map_or("-", String::as_str);
+            let _ = write!(out, "<td>{}</td>", escape(value));
+        }
+        let _ = write!(out, "<td>{result}</td></tr>");
+    }
+    out.push_str("</tbody></table>");
     out
 }
 
@@ -95,10 +153,12 @@ fn time(rfc3339: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use labbook::report::{LabReport, StepReport, StepStatus};
+    use labbook::report::{StepReport, StepStatus};
 
     fn report(paths: &[&str]) -> Report {
         Report {
+            version: labbook::report::CONTRACT_VERSION,
+            versions: Default::default(),
             started_at: "2025-01-31T14:02:03Z".into(),
             backend: "kind".into(),
             tools: [
@@ -127,9 +187,12 @@ mod tests {
                         failure: None,
                         diff: None,
                         settle_ms: None,
+                        printed: Vec::new(),
                     }],
                     warnings: vec![],
                     diagnostics: vec![],
+                    versions: Default::default(),
+                    images: None,
                 })
                 .collect(),
         }
@@ -157,5 +220,35 @@ mod tests {
         for html in [shown, missing, odd, none] {
             assert!(!html.contains('\n'));
         }
+    }
+
+    #[test]
+    fn a_version_matrix_is_a_table_with_words_and_the_failure_leads() {
+        let mut r = report(&["src/lab.md", "src/lab.md"]);
+        r.labs[0].status = LabStatus::Passed;
+        r.labs[0].versions = [
+            ("kubernetes".to_string(), "v1.33.1".to_string()),
+            ("istio".to_string(), "1.26.2".to_string()),
+        ]
+        .into();
+        r.labs[1].versions = [
+            ("kubernetes".to_string(), "v1.33.1".to_string()),
+            ("istio".to_string(), "<1.27>".to_string()),
+        ]
+        .into();
+        let shown = banner(Some(&r), Path::new("/b/src/lab.md"));
+        // The headline speaks of the failed combination, not of the one that passed.
+        assert!(
+            shown.starts_with("<div class=\"labbook-banner\" data-status=\"failed\">"),
+            "{shown}"
+        );
+        let table = shown.split("<table").nth(1).expect("a table");
+        assert_eq!(
+            table,
+            " class=\"labbook-versions\"><thead><tr><th>Kubernetes</th><th>Istio</th><th>Result</th></tr></thead><tbody><tr data-status=\"passed\"><td>v1.33.1</td><td>1.26.2</td><td>\u{2713} passed</td></tr><tr data-status=\"failed\"><td>v1.33.1</td><td>&lt;1.27&gt;</td><td>\u{2717} failed</td></tr></tbody></table></div>"
+        );
+        // A report without versions keeps the banner it always had.
+        let plain = banner(Some(&report(&["src/lab.md"])), Path::new("/b/src/lab.md"));
+        assert!(!plain.contains("<table"), "{plain}");
     }
 }

@@ -13,6 +13,7 @@
 mod banner;
 mod html;
 pub mod preprocessor;
+mod printed;
 mod step;
 
 use std::ops::Range;
@@ -241,6 +242,9 @@ impl Book {
         let redact = |raw: &str| self.mark_placeholders(raw);
         if let Some(panel) = step::expected_panel(&expected, &redact) {
             tail.push_str(&panel);
+        }
+        if let Some(note) = printed::note(self.report.as_ref(), lab, step) {
+            tail.push_str(&note);
         }
         tail.push_str("</div>\n");
         tail.push_str(blank);

@@ -20,7 +20,7 @@ pub mod settle;
 mod mock;
 
 /// The cluster backend of a run, with its options: what the command line hands the engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     /// No cluster: an empty kubeconfig.
     None,
@@ -28,6 +28,11 @@ pub enum Backend {
     Kind {
         /// Keep the clusters after the run, for debugging (`--keep-cluster`).
         keep_cluster: bool,
+        /// Load the lab's images into its cluster before its first step (`--preload`).
+        preload: bool,
+        /// Point each node's containerd at this registry mirror for docker.io
+        /// (`--registry-mirror`).
+        mirror: Option<String>,
     },
 }
 
@@ -37,11 +42,18 @@ impl Backend {
         Backend::None,
         Backend::Kind {
             keep_cluster: false,
+            preload: false,
+            mirror: None,
         },
     ];
 
+    /// Whether the labs' images are loaded into their clusters before the first step.
+    pub fn preloads(&self) -> bool {
+        matches!(self, Backend::Kind { preload: true, .. })
+    }
+
     /// The backend's name, as in `--cluster` and in the report (`none`, `kind`).
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Backend::None => "none",
             Backend::Kind { .. } => "kind",
@@ -49,30 +61,38 @@ impl Backend {
     }
 
     /// What the backend gives a lab, in a few words (for `labbook doctor`).
-    pub fn summary(self) -> &'static str {
+    pub fn summary(&self) -> &'static str {
         match self {
             Backend::None => "labs run without a cluster (KUBECONFIG points at an empty file)",
             Backend::Kind { .. } => "one throw-away kind cluster per lab",
         }
     }
 
-    /// The cluster of one lab, given the run's id (shared by every lab of a run) and the lab's
-    /// run folder (where its kubeconfig lives).
+    /// The cluster of one lab, given the run's id (shared by every lab of a run), the lab's
+    /// run folder (where its kubeconfig lives) and the images to preload (with `--preload`:
+    /// [`labbook::images::preload`]).
     pub fn for_lab(
-        self,
+        &self,
         run_id: &str,
         run_dir: &Path,
         lab: &Lab,
+        images: &[String],
     ) -> anyhow::Result<Box<dyn LabCluster>> {
         match self {
             Backend::None => Ok(Box::new(none::NoCluster::new(run_dir)?)),
-            Backend::Kind { keep_cluster } => {
+            Backend::Kind {
+                keep_cluster,
+                preload,
+                mirror,
+            } => {
                 // The run folder is `<index>-<chapter key>` (`Lab::key`): unique within the run.
                 let lab_slug = run_dir
                     .file_name()
                     .map_or_else(|| lab.key(None), |name| name.to_string_lossy().into_owned());
                 let options = kind::KindOptions {
-                    keep_cluster,
+                    keep_cluster: *keep_cluster,
+                    preload: preload.then(|| images.to_vec()),
+                    mirror: mirror.clone(),
                     ..kind::KindOptions::new(run_id, lab_slug, run_dir)
                 };
                 Ok(Box::new(kind::KindCluster::new(options)?))
@@ -115,6 +135,12 @@ pub trait LabCluster: Send {
         _output: &str,
         _failing: &str,
     ) -> Option<String> {
+        None
+    }
+
+    /// Called after the lab, before teardown: what `--preload` loaded into the cluster and what
+    /// the cluster pulled anyway; `None` when the backend preloads nothing.
+    fn images(&mut self) -> Option<labbook::report::ImageCounts> {
         None
     }
 

@@ -31,6 +31,8 @@ pub struct Judgement {
     pub details: Option<String>,
     /// Trying again cannot change the outcome (no accepted snapshot): `retry=` stops at once.
     pub final_: bool,
+    /// The printed-output checks of the step (see [`super::printed`]).
+    pub printed: Vec<labbook::report::PrintedCheck>,
 }
 
 impl Judgement {
@@ -43,6 +45,7 @@ impl Judgement {
             line: None,
             details: None,
             final_: false,
+            printed: Vec::new(),
         }
     }
 
@@ -55,6 +58,7 @@ impl Judgement {
             line: None,
             details: None,
             final_: false,
+            printed: Vec::new(),
         }
     }
 

@@ -109,6 +109,8 @@ pub fn run(
             steps: lab.steps.iter().map(skipped).collect(),
             warnings: Vec::new(),
             diagnostics: Vec::new(),
+            versions: Default::default(),
+            images: None,
         },
         problems: Vec::new(),
     };
@@ -160,6 +162,7 @@ fn skipped(step: &Step) -> StepReport {
         failure: None,
         diff: None,
         settle_ms: None,
+        printed: Vec::new(),
     }
 }
 
@@ -456,6 +459,7 @@ impl<'a> Runner<'a> {
                 }
             };
             let judgement = self.judge().block(step, &outcome, limit, until.is_some());
+            let judgement = super::printed::check(&self.judge(), i, &outcome.output, judgement);
             let again = !judgement.ok()
                 && !judgement.final_
                 && outcome.ending != Ending::Interrupted
@@ -524,6 +528,7 @@ impl<'a> Runner<'a> {
         report.exit_code = judgement.exit_code;
         report.failure = judgement.failure;
         report.diff = judgement.details.clone();
+        report.printed = judgement.printed;
         report.duration_ms = millis(started.elapsed());
         let failed = !matches!(report.status, StepStatus::Passed | StepStatus::Stopped);
         let hint = if failed {
@@ -586,6 +591,15 @@ impl<'a> Runner<'a> {
                 });
             }
         }
+        for warning in super::printed::warnings(lab, step, &report) {
+            // The message itself comes with the lab's warnings; the diff shows what differs.
+            if let Some(diff) = &warning.detail {
+                self.progress.detail(diff);
+            }
+            self.warnings
+                .push(format!("{}: {}", step.id, warning.message));
+            self.problems.push(warning);
+        }
         self.reports[i] = report.clone();
         report
     }
@@ -617,6 +631,7 @@ impl<'a> Runner<'a> {
         let mut report = skipped(step);
         let (output, judgement) =
             session::judge_input(&self.judge(), step, session_id, session, part);
+        let judgement = super::printed::check(&self.judge(), i, &output, judgement);
         report.output = output;
         let session_failed = !matches!(session.status, StepStatus::Passed | StepStatus::Stopped);
         if !judgement.ok() && !session_failed && step.kind != StepKind::Optional {
@@ -719,6 +734,7 @@ impl<'a> Runner<'a> {
                 .warnings
                 .push(format!("failed to look for leftovers: {e:#}")),
         }
+        result.report.images = self.backend.images();
         if let Err(e) = self.backend.teardown() {
             self.warnings
                 .push(format!("failed to tear the cluster down: {e:#}"));

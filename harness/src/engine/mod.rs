@@ -20,6 +20,7 @@ pub mod expect;
 pub mod interrupt;
 pub mod judge;
 pub mod lab;
+pub mod printed;
 pub mod procs;
 pub mod redact;
 pub mod reports;
@@ -68,6 +69,8 @@ pub struct Settings {
     pub partition: Option<crate::partition::Partition>,
     /// Run only part of each lab (`--only`, `--from`, `--until`, `--no-setup`).
     pub steps: crate::step_filter::StepFilter,
+    /// The versions this run stands for (`--versions`), recorded in the report.
+    pub versions: BTreeMap<String, String>,
 }
 
 /// The run ended because this machine cannot run labs at all (exit code 3), not because of the
@@ -245,7 +248,24 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
         .map(|c| sandbox::Source::new(&c.root(), &settings.exclude))
         .collect();
     let pools: Vec<sandbox::Pool> = courses.iter().map(|_| sandbox::Pool::default()).collect();
-    let factory = |dir: &Path, lab: &Lab| backend.for_lab(run_id(), dir, lab);
+    // What `--preload` loads into each lab's cluster, read once from the model.
+    let istio = args.versions.get("istio").map(String::as_str);
+    let preload: BTreeMap<PathBuf, Vec<String>> = if backend.preloads() {
+        courses
+            .iter()
+            .flat_map(|c| {
+                c.labs
+                    .iter()
+                    .map(move |l| (l.path.clone(), labbook::images::preload(c, l, istio)))
+            })
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let factory = |dir: &Path, lab: &Lab| {
+        let images = preload.get(&lab.path).map_or(&[][..], Vec::as_slice);
+        backend.for_lab(run_id(), dir, lab, images)
+    };
 
     let results: Mutex<Vec<Option<lab::LabResult>>> =
         Mutex::new((0..jobs.len()).map(|_| None).collect());
@@ -301,17 +321,21 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
     let mut labs = Vec::new();
     for result in results {
         problems.extend(result.problems);
-        labs.push(result.report);
+        let mut report = result.report;
+        report.versions = args.versions.clone();
+        labs.push(report);
     }
     let report = Report {
+        version: labbook::report::CONTRACT_VERSION,
         started_at,
         backend: backend.name().into(),
-        // Only report.json shows them (and asking bash costs a process).
+        // Only the report files show them (and asking bash costs a process).
         tools: if args.report.is_some() {
             tool_versions(&bash)
         } else {
             BTreeMap::new()
         },
+        versions: args.versions.clone(),
         labs,
     };
     if let Some(dir) = &args.report {

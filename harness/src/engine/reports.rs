@@ -236,6 +236,27 @@ pub fn junit(report: &Report) -> quick_junit::Report {
             if !step.output.is_empty() {
                 case.set_system_out(protect(&step.output));
             }
+            // A printed-output check that only warned leaves the case passed, with the warning
+            // and its diff beside it.
+            let warned: Vec<String> = step
+                .printed
+                .iter()
+                .filter(|c| c.verdict == labbook::report::PrintedVerdict::Warned)
+                .map(|c| {
+                    format!(
+                        "warning: {}:{}: the printed output differs from what the step printed \
+                         (similarity {}, needs {})\n{}",
+                        lab.path,
+                        c.line,
+                        c.similarity,
+                        c.threshold,
+                        c.diff.as_deref().unwrap_or("")
+                    )
+                })
+                .collect();
+            if !warned.is_empty() {
+                case.set_system_err(protect(&warned.join("\n")));
+            }
             suite.add_test_case(case);
         }
         junit.add_test_suite(suite);

@@ -31,6 +31,22 @@ fn chromium() -> Option<PathBuf> {
     .find(|candidate| candidate.is_file())
 }
 
+/// The Chromium to drive, or `None` (the test is skipped) when there is none outside CI; under
+/// CI a missing Chromium fails the test.
+fn chromium_or_skip() -> Option<PathBuf> {
+    let browser = chromium();
+    if browser.is_none() {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        assert!(
+            !ci,
+            "Chromium is not installed, and CI must run the browser test: \
+             `apt-get install -y chromium` (or set LABBOOK_CHROMIUM)"
+        );
+        eprintln!("skipped: Chromium not found (apt-get install -y chromium)");
+    }
+    browser
+}
+
 /// Serves the files under `root` on an ephemeral port of 127.0.0.1 until the test ends.
 fn serve(root: PathBuf) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
@@ -131,14 +147,7 @@ fn run_chromium(browser: &Path, profile: &Path, args: &[&str]) -> String {
 
 #[test]
 fn the_built_book_reads_right_in_a_browser() {
-    let Some(browser) = chromium() else {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        assert!(
-            !ci,
-            "Chromium is not installed, and CI must run the browser test: \
-             `apt-get install -y chromium` (or set LABBOOK_CHROMIUM)"
-        );
-        eprintln!("skipped: Chromium not found (apt-get install -y chromium)");
+    let Some(browser) = chromium_or_skip() else {
         return;
     };
     let (tmp, book) = fixture_book("render-kinds");
@@ -239,4 +248,73 @@ fn the_built_book_reads_right_in_a_browser() {
             png.display()
         );
     }
+}
+
+#[test]
+fn printed_output_the_last_run_did_not_print_carries_a_note() {
+    let Some(browser) = chromium_or_skip() else {
+        return;
+    };
+    // A real run writes the report the book shows: `report = "last-run/report.json"`.
+    let tmp = tempfile::tempdir().expect("temporary folder");
+    let book = tmp.path().join("warned");
+    crate::support::copy_dir(
+        &crate::support::repo().join("fixtures/printed/warned"),
+        &book,
+    );
+    std::fs::create_dir_all(book.join("theme")).expect("theme folder");
+    std::fs::copy(
+        crate::support::repo().join("book/theme/labbook.css"),
+        book.join("theme/labbook.css"),
+    )
+    .expect("stylesheet copies");
+    Labbook::new()
+        .args([
+            "run",
+            "warned",
+            "--cluster",
+            "none",
+            "--report",
+            "warned/last-run",
+        ])
+        .current_dir(tmp.path())
+        .env_remove("GITHUB_ACTIONS")
+        .run()
+        .success();
+    Labbook::new()
+        .args(["build", "warned"])
+        .current_dir(tmp.path())
+        .with_course_css()
+        .run()
+        .success();
+    // The book has the html renderer only, so mdBook writes it to `book/` itself.
+    let base = serve(book.join("book"));
+    let profile = tmp.path().join("chromium-profile");
+    let page = run_chromium(
+        &browser,
+        &profile,
+        &["--dump-dom", &format!("{base}/stale.html")],
+    );
+    for needle in [
+        "<span class=\"labbook-badge\">What you should see</span>",
+        "<strong>The last run printed something different</strong>",
+        // What the run printed, escaped, folded in a <details>.
+        "<details>",
+        "What the last run printed</summary>",
+        "<pre>version 2.0 &amp; &lt;b&gt;beta&lt;/b&gt;</pre>",
+        "<p class=\"labbook-printed-matched\">matched the last run on <time",
+    ] {
+        assert!(page.contains(needle), "stale.html lacks {needle}:\n{page}");
+    }
+    // The printed text stays as the author wrote it, and the run's markup never became markup.
+    assert!(
+        page.contains("version 1.0 &amp; &lt;b&gt;beta&lt;/b&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<b>beta</b>"), "{page}");
+    assert_eq!(
+        page.matches("The last run printed something different")
+            .count(),
+        1
+    );
 }

@@ -22,7 +22,15 @@ impl Tree {
         std::fs::create_dir_all(dir.path().join("ci")).expect("ci");
         std::fs::create_dir_all(dir.path().join("book")).expect("book");
         std::fs::create_dir_all(dir.path().join("bin")).expect("bin");
-        for script in ["versions.sh", "install-tools.sh", "run-course.sh"] {
+        for script in [
+            "versions.sh",
+            "install-tools.sh",
+            "run-course.sh",
+            "report.sh",
+            "matrix.sh",
+            "run-shard.sh",
+            "merge-course.sh",
+        ] {
             std::fs::copy(
                 repo().join("ci").join(script),
                 dir.path().join("ci").join(script),
@@ -294,4 +302,131 @@ fn install_tools_keeps_tools_already_at_their_pinned_version() {
         calls[0].contains("https://dl.k8s.io/release/v1.34.1/bin/"),
         "{calls:?}"
     );
+}
+
+#[test]
+fn the_matrix_is_every_declared_combination_times_the_shards() {
+    let tree = Tree::new(Some(FULL));
+    std::fs::write(
+        tree.path().join("book/book.toml"),
+        "[book]\ntitle = \"t\"\n\n[preprocessor.labbook.versions]\nkubernetes = [\"v1.33.1\", \"v1.34.0\"]\nistio = [\"1.27.3\"]\n",
+    )
+    .expect("book.toml");
+    let output = tree.run("matrix.sh", &["book"], &[("SHARDS", "2")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let matrix: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let jobs: Vec<String> = matrix["include"]
+        .as_array()
+        .expect("include")
+        .iter()
+        .map(|j| {
+            format!(
+                "{} {} {}/{}",
+                j["kubernetes"], j["istio"], j["shard"], j["shards"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            "\"v1.33.1\" \"1.27.3\" 1/2",
+            "\"v1.33.1\" \"1.27.3\" 2/2",
+            "\"v1.34.0\" \"1.27.3\" 1/2",
+            "\"v1.34.0\" \"1.27.3\" 2/2",
+        ]
+    );
+    let bad = tree.run("matrix.sh", &["book"], &[("SHARDS", "0")]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("SHARDS must be a whole number above 0"));
+}
+
+#[test]
+fn a_shard_pulls_the_images_once_and_runs_its_partition_with_its_versions() {
+    for (kubernetes, istio, versions, node) in [
+        (
+            "v1.33.1",
+            "1.26.2",
+            "kubernetes=v1.33.1,istio=1.26.2",
+            "kindest/node:v1.33.1",
+        ),
+        // Without a combination, the pins of versions.env.
+        (
+            "",
+            "",
+            "kubernetes=v1.34.0,istio=1.27.3",
+            "kindest/node:v1.34.0",
+        ),
+    ] {
+        let tree = Tree::new(Some(FULL));
+        tree.tool(
+            "docker",
+            "printf '%s\\n' \"docker $*\" >> \"$TREE/calls\"\n",
+        );
+        tree.tool(
+            "labbook",
+            "printf '%s\\n' \"labbook $* (KIND_NODE_IMAGE=${KIND_NODE_IMAGE:-})\" >> \"$TREE/calls\"\n\
+             case \"$1\" in\n\
+               images) echo '{\"images\":[{\"image\":\"nginx:1.27\",\"tag\":\"pinned\"},{\"image\":\"$IMG\",\"tag\":\"dynamic\"}]}' ;;\n\
+               run) mkdir -p out && echo '{\"labs\":[]}' > out/report.json ;;\n\
+             esac\n",
+        );
+        let output = tree.run(
+            "run-shard.sh",
+            &[],
+            &[
+                ("SHARD", "2"),
+                ("SHARDS", "3"),
+                ("KUBERNETES", kubernetes),
+                ("ISTIO", istio),
+            ],
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let image = format!("(KIND_NODE_IMAGE={node})");
+        assert_eq!(
+            tree.calls(),
+            [
+                format!("labbook images book --format json {image}"),
+                "docker pull --quiet nginx:1.27".to_string(),
+                format!("docker pull --quiet {node}"),
+                format!(
+                    "labbook run book --cluster kind --preload --jobs 2 --report out --partition hash:2/3 --versions {versions} {image}"
+                ),
+            ]
+        );
+    }
+}
+
+#[test]
+fn the_merge_job_merges_every_shard_then_builds_the_book_and_fails_on_a_failed_lab() {
+    for (labs, status) in [
+        ("[{\"status\":\"passed\"}]", 0),
+        ("[{\"status\":\"passed\"},{\"status\":\"failed\"}]", 1),
+    ] {
+        let tree = Tree::new(Some(FULL));
+        tree.tool(
+            "labbook",
+            &format!(
+                "printf '%s\\n' \"labbook $*\" >> \"$TREE/calls\"\n\
+                 if [ \"$1\" = report ] && [ \"$2\" = merge ]; then\n\
+                   mkdir -p out/merged && echo '{{\"labs\":{labs}}}' > out/merged/report.json\n\
+                 fi\n"
+            ),
+        );
+        for shard in ["shards/a", "shards/b"] {
+            std::fs::create_dir_all(tree.path().join(shard)).expect("shard");
+        }
+        let output = tree.run("merge-course.sh", &["shards/a", "shards/b"], &[]);
+        assert_eq!(output.status.code(), Some(status), "{}", stderr(&output));
+        let root = tree.path().display().to_string();
+        assert_eq!(
+            tree.calls(),
+            [
+                format!("labbook report merge {root}/shards/a {root}/shards/b --out out/merged"),
+                "labbook build book".to_string(),
+            ]
+        );
+        assert!(tree.path().join("book/report.json").is_file());
+    }
+    let usage = Tree::new(Some(FULL)).run("merge-course.sh", &[], &[]);
+    assert_eq!(usage.status.code(), Some(2));
 }

@@ -12,6 +12,7 @@ mod hostile_terminal;
 mod kind_backend;
 mod lint;
 mod plan;
+mod printed;
 mod run;
 mod run_kind;
 mod scale;

@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Labbook, fake_tools_path};
 
-struct Setup {
+/// A folder with one chapter, `course/lab.md`, run on the fake kind (also used by `scale.rs`).
+pub(crate) struct Setup {
     dir: tempfile::TempDir,
 }
 
 impl Setup {
-    fn new(chapter: &str) -> Setup {
+    pub(crate) fn new(chapter: &str) -> Setup {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("course")).expect("course dir");
         std::fs::create_dir_all(dir.path().join("home")).expect("home");
@@ -23,13 +24,13 @@ impl Setup {
         Setup { dir }
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
     /// `labbook run course/lab.md --cluster kind --report out <extra>` with the fake tools first
     /// on `PATH` and a `HOME` and `KUBECONFIG` of the test's own.
-    fn labbook(&self, extra: &[&str]) -> Labbook {
+    pub(crate) fn labbook(&self, extra: &[&str]) -> Labbook {
         Labbook::new()
             .args([
                 "run",
@@ -50,7 +51,7 @@ impl Setup {
             .env_remove("GITHUB_ACTIONS")
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.path("tools.log")).unwrap_or_default()
     }
 }

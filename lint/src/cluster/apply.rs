@@ -79,6 +79,21 @@ pub(super) fn apply_doc(
         );
         return;
     }
+    if crate::istio::is_custom(doc.api_version())
+        && crate::istio::schema(doc.api_version(), &kind).is_none()
+        && model.unknown_kinds.insert(kind.clone())
+    {
+        sink.emit(
+            "manifest-unknown-kind",
+            Severity::Warning,
+            doc.line_of(&[Seg::Key("kind".into())]),
+            format!(
+                "no schema the lint knows describes {kind} ({}), so its fields are not checked",
+                doc.api_version()
+            ),
+            Some("if the course installs this CRD itself, check the manifest against it; otherwise check the spelling of `kind` and `apiVersion`".into()),
+        );
+    }
     if kind == "CustomResourceDefinition"
         && let Some(defined) = doc.json.pointer("/spec/names/kind").and_then(Value::as_str)
     {
@@ -118,6 +133,7 @@ pub(super) fn apply_doc(
         match kind.as_str() {
             "VirtualService" => mesh::virtual_service_conflict(doc, &ns, name, model, sink),
             "DestinationRule" => mesh::destination_rule_ignored(doc, &ns, name, model, sink),
+            "HTTPRoute" => mesh::http_route_conflict(doc, &ns, name, model, sink),
             _ => {}
         }
     }

@@ -11,7 +11,11 @@ use crate::{Severity, Sink};
 /// The checks on the state at the end of the main sequence.
 pub(super) fn end_state(model: &Model, sink: &mut Sink<'_>) {
     // Services that select no pod.
-    for service in model.objects.iter().filter(|o| o.kind == "Service") {
+    for service in model
+        .objects
+        .iter()
+        .filter(|o| o.kind == "Service" && o.here())
+    {
         let ns = service.namespace.as_deref().unwrap_or("default");
         let Some(selector) = service_selector(&service.json) else {
             continue;

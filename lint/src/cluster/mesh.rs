@@ -1,8 +1,15 @@
-//! Istio routing in the model: the hosts a VirtualService or DestinationRule names, resolved as
-//! Istio resolves them, and the checks on them — a second VirtualService for a host, a later
-//! DestinationRule whose top-level policy is ignored (both while replaying), and at the end of
-//! the main sequence hosts with no Service, subsets without endpoints and routes to undefined
-//! subsets.
+//! Traffic routing in the model: Istio's VirtualServices and DestinationRules, and the Gateway
+//! API's routes.
+//!
+//! Istio: the hosts a VirtualService or DestinationRule names, resolved as Istio resolves them,
+//! and the checks on them — a second VirtualService for a host, a later DestinationRule whose
+//! top-level policy is ignored (both while replaying), and at the end of the main sequence hosts
+//! with no Service, subsets without endpoints and routes to undefined subsets.
+//!
+//! Gateway API, with the same severities: a second HTTPRoute with a match an older one has on
+//! the same Gateway (while replaying), and at the end of the main sequence routes attached to a
+//! Gateway that does not exist, backends that are not Services of the lab, and rules whose
+//! weights add up to 0.
 
 use std::collections::BTreeSet;
 
@@ -62,7 +69,11 @@ pub(super) fn virtual_service_conflict(
     sink: &mut Sink<'_>,
 ) {
     let hosts = mesh_hosts(&doc.json, ns);
-    for older in model.objects.iter().filter(|o| o.kind == "VirtualService") {
+    for older in model
+        .objects
+        .iter()
+        .filter(|o| o.kind == "VirtualService" && o.here())
+    {
         let older_ns = older.namespace.as_deref().unwrap_or("default");
         let shared: Vec<&String> = mesh_hosts(&older.json, older_ns)
             .iter()
@@ -75,8 +86,9 @@ pub(super) fn virtual_service_conflict(
                 Severity::Error,
                 doc.line_of(&[Seg::Key("spec".into()), Seg::Key("hosts".into())]),
                 format!(
-                    "VirtualService `{name}` is a second one for host `{short}`: `{}` (line {}) already routes it, and inside the mesh only the oldest takes effect, so these rules are ignored",
-                    older.name, older.line
+                    "VirtualService `{name}` is a second one for host `{short}`: `{}` ({}) already routes it, and inside the mesh only the oldest takes effect, so these rules are ignored",
+                    older.name,
+                    older.origin()
                 ),
                 Some(format!("change `{}` instead (`kubectl apply` it again, or `kubectl patch`), or delete it first", older.name)),
             );
@@ -103,6 +115,7 @@ pub(super) fn destination_rule_ignored(
     let key = resolve_host(host, ns);
     let older = model.objects.iter().find(|o| {
         o.kind == "DestinationRule"
+            && o.here()
             && o.namespace.as_deref() == Some(ns)
             && o.json.pointer("/spec/workloadSelector").is_none()
             && o.json
@@ -116,8 +129,9 @@ pub(super) fn destination_rule_ignored(
             Severity::Error,
             doc.line_of(&[Seg::Key("spec".into()), Seg::Key("trafficPolicy".into())]),
             format!(
-                "DestinationRule `{name}` is a second one for host `{host}`: Istio merges it into `{}` (line {}), keeps only its subsets, and ignores this top-level trafficPolicy",
-                older.name, older.line
+                "DestinationRule `{name}` is a second one for host `{host}`: Istio merges it into `{}` ({}), keeps only its subsets, and ignores this top-level trafficPolicy",
+                older.name,
+                older.origin()
             ),
             Some(format!("put the trafficPolicy in `{}` (apply it again with the policy added)", older.name)),
         );
@@ -327,7 +341,7 @@ pub(super) fn undefined_subset(
 pub(super) fn routes(model: &Model, sink: &mut Sink<'_>) {
     let entries = service_entry_hosts(model);
     let service_exists = |name: &str, ns: &str| model.get("Service", Some(ns), name).is_some();
-    for object in &model.objects {
+    for object in model.objects.iter().filter(|o| o.here()) {
         let ns = object.namespace.as_deref().unwrap_or("default");
         match object.kind.as_str() {
             "DestinationRule" => {
@@ -399,7 +413,249 @@ pub(super) fn routes(model: &Model, sink: &mut Sink<'_>) {
                     }
                 }
             }
+            "HTTPRoute" | "GRPCRoute" => gateway_route(model, object, sink),
             _ => {}
+        }
+    }
+}
+
+/// The API group of the Gateway API, whose `Gateway` shares its kind name with Istio's.
+const GATEWAY_API_GROUP: &str = "gateway.networking.k8s.io";
+
+/// Whether an object is a Gateway API Gateway (not an Istio `networking.istio.io` Gateway).
+fn is_gateway_api_gateway(object: &Object) -> bool {
+    object.kind == "Gateway"
+        && object
+            .json
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.split('/').next() == Some(GATEWAY_API_GROUP))
+}
+
+/// The `(name, namespace)` of the Gateways a route attaches to (`parentRefs` of kind Gateway),
+/// with the index of each reference.
+fn gateway_parents(json: &Value, ns: &str) -> Vec<(usize, String, String)> {
+    json.pointer("/spec/parentRefs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, r)| {
+            r.get("kind").and_then(Value::as_str).unwrap_or("Gateway") == "Gateway"
+                && r.get("group")
+                    .and_then(Value::as_str)
+                    .unwrap_or(GATEWAY_API_GROUP)
+                    == GATEWAY_API_GROUP
+        })
+        .filter_map(|(i, r)| {
+            let name = r.get("name").and_then(Value::as_str)?;
+            let namespace = r.get("namespace").and_then(Value::as_str).unwrap_or(ns);
+            (!is_dynamic(name) && !is_dynamic(namespace))
+                .then(|| (i, name.to_string(), namespace.to_string()))
+        })
+        .collect()
+}
+
+/// An HTTPRoute's or GRPCRoute's references at the end of the main sequence: Gateways and
+/// Services that do not exist, and rules whose backend weights add up to 0.
+fn gateway_route(model: &Model, route: &Object, sink: &mut Sink<'_>) {
+    let ns = route.namespace.as_deref().unwrap_or("default");
+    for (i, name, namespace) in gateway_parents(&route.json, ns) {
+        let found = model
+            .in_namespace(&namespace)
+            .any(|o| o.name == name && is_gateway_api_gateway(o));
+        if !found && model.certain(&namespace) {
+            let path = [
+                Seg::Key("spec".into()),
+                Seg::Key("parentRefs".into()),
+                Seg::Index(i),
+            ];
+            sink.emit(
+                "route-parent-not-found",
+                Severity::Error,
+                route.line_of(&path),
+                format!(
+                    "{} attaches to Gateway `{name}`, and there is no Gateway `{name}` in namespace `{namespace}`: the route serves nothing",
+                    route.describe()
+                ),
+                Some(format!("create the Gateway (`apiVersion: {GATEWAY_API_GROUP}/v1`) first, or name an existing one in `parentRefs` (with `namespace:` if it is in another namespace)")),
+            );
+        }
+    }
+    let rules = route
+        .json
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (r, rule) in rules.iter().enumerate() {
+        let Some(backends) = rule.get("backendRefs").and_then(Value::as_array) else {
+            continue;
+        };
+        let rule_path = [
+            Seg::Key("spec".into()),
+            Seg::Key("rules".into()),
+            Seg::Index(r),
+        ];
+        for (b, backend) in backends.iter().enumerate() {
+            let is_service = backend
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("Service")
+                == "Service"
+                && backend
+                    .get("group")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty();
+            let Some(name) = backend.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let namespace = backend
+                .get("namespace")
+                .and_then(Value::as_str)
+                .unwrap_or(ns);
+            if !is_service || is_dynamic(name) || is_dynamic(namespace) {
+                continue;
+            }
+            if model.get("Service", Some(namespace), name).is_none() && model.certain(namespace) {
+                let path = [
+                    &rule_path[..],
+                    &[Seg::Key("backendRefs".into()), Seg::Index(b)],
+                ]
+                .concat();
+                sink.emit(
+                    "route-backend-not-found",
+                    Severity::Error,
+                    route.line_of(&path),
+                    format!(
+                        "{} sends traffic to Service `{name}`, and there is no Service `{name}` in namespace `{namespace}`: those requests fail with 500",
+                        route.describe()
+                    ),
+                    Some(format!("create the Service in `{namespace}` first, or name an existing one in `backendRefs`")),
+                );
+            }
+        }
+        // A backend without a weight has weight 1.
+        let total: i64 = backends
+            .iter()
+            .map(|b| b.get("weight").and_then(Value::as_i64).unwrap_or(1))
+            .sum();
+        if !backends.is_empty() && total == 0 {
+            sink.emit(
+                "route-weights-zero",
+                Severity::Error,
+                route.line_of(&[&rule_path[..], &[Seg::Key("backendRefs".into())]].concat()),
+                format!(
+                    "every backend of this rule of {} has weight 0, so the rule sends no traffic anywhere and its requests fail with 500",
+                    route.describe()
+                ),
+                Some("give the backend that should answer a weight above 0".into()),
+            );
+        }
+    }
+}
+
+/// The matches of an HTTPRoute rule, as the Gateway API reads them: a rule without `matches`,
+/// or a match without `path`, matches the path prefix `/`.
+fn http_matches(rule: &Value) -> Vec<Value> {
+    let default_path = || serde_json::json!({"type": "PathPrefix", "value": "/"});
+    let matches: Vec<Value> = rule
+        .get("matches")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if matches.is_empty() {
+        return vec![serde_json::json!({"path": default_path()})];
+    }
+    matches
+        .into_iter()
+        .map(|mut m| {
+            if let Some(map) = m.as_object_mut() {
+                let path = map.entry("path").or_insert_with(default_path);
+                if let Some(path) = path.as_object_mut() {
+                    path.entry("type").or_insert_with(|| "PathPrefix".into());
+                }
+            }
+            m
+        })
+        .collect()
+}
+
+/// The hostnames of a route; empty means every hostname of its Gateway.
+fn hostnames(json: &Value) -> BTreeSet<String> {
+    json.pointer("/spec/hostnames")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// A new HTTPRoute with a match that an older one already has, on the same Gateway and host: the
+/// Gateway API gives such requests to the oldest route, so the new rule is never used.
+pub(super) fn http_route_conflict(
+    doc: &Doc,
+    ns: &str,
+    name: &str,
+    model: &Model,
+    sink: &mut Sink<'_>,
+) {
+    let parents: BTreeSet<(String, String)> = gateway_parents(&doc.json, ns)
+        .into_iter()
+        .map(|(_, gw, gw_ns)| (gw, gw_ns))
+        .collect();
+    let hosts = hostnames(&doc.json);
+    let rules = doc
+        .json
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for older in model.objects.iter().filter(|o| o.kind == "HTTPRoute") {
+        let older_ns = older.namespace.as_deref().unwrap_or("default");
+        let Some(gateway) = gateway_parents(&older.json, older_ns)
+            .into_iter()
+            .map(|(_, gw, gw_ns)| (gw, gw_ns))
+            .find(|p| parents.contains(p))
+        else {
+            continue;
+        };
+        let older_hosts = hostnames(&older.json);
+        if !hosts.is_empty() && !older_hosts.is_empty() && hosts.is_disjoint(&older_hosts) {
+            continue;
+        }
+        let older_matches: Vec<Value> = older
+            .json
+            .pointer("/spec/rules")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .flat_map(http_matches)
+            .collect();
+        for (r, rule) in rules.iter().enumerate() {
+            if http_matches(rule).iter().any(|m| older_matches.contains(m)) {
+                let mut path = vec![
+                    Seg::Key("spec".into()),
+                    Seg::Key("rules".into()),
+                    Seg::Index(r),
+                ];
+                if rule.get("matches").is_some() {
+                    path.push(Seg::Key("matches".into()));
+                }
+                sink.emit(
+                    "route-conflict",
+                    Severity::Error,
+                    doc.line_of(&path),
+                    format!(
+                        "HTTPRoute `{name}` has a match that `{}` (line {}) already has on Gateway `{}`: the Gateway API gives those requests to the oldest route, so this rule is never used",
+                        older.name, older.line, gateway.0
+                    ),
+                    Some(format!("change `{}` instead, or make the matches differ (a header, a path)", older.name)),
+                );
+                return;
+            }
         }
     }
 }

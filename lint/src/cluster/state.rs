@@ -31,6 +31,9 @@ pub(super) struct Object {
     pub(super) hand_labels: Vec<Labels>,
     /// Created by a main-sequence step (what the Cleanup section should remove).
     pub(super) main: bool,
+    /// The chapter that made it, when an earlier chapter of the course did: the object may be
+    /// there when this chapter runs, but its rules and checks belong to that chapter.
+    pub(super) from: Option<String>,
 }
 
 impl Object {
@@ -41,6 +44,20 @@ impl Object {
 
     pub(super) fn describe(&self) -> String {
         format!("{} `{}`", self.kind, self.name)
+    }
+
+    /// Where it was made, for messages: `line 12`, or `line 12 of ch3.md` when an earlier
+    /// chapter made it.
+    pub(super) fn origin(&self) -> String {
+        match &self.from {
+            Some(chapter) => format!("line {} of `{chapter}`", self.line),
+            None => format!("line {}", self.line),
+        }
+    }
+
+    /// Whether this chapter made or last wrote it (not an earlier chapter).
+    pub(super) fn here(&self) -> bool {
+        self.from.is_none()
     }
 }
 
@@ -60,6 +77,8 @@ pub(super) struct Model {
     pub(super) default_ns: String,
     /// Kinds whose CRDs the lab installed itself.
     pub(super) crds: BTreeSet<String>,
+    /// Custom kinds without a schema, already reported once.
+    pub(super) unknown_kinds: BTreeSet<String>,
     /// Files written from heredocs: name → documents.
     pub(super) files: HashMap<String, Vec<Doc>>,
     /// Whether the replay is in the Cleanup section.
@@ -75,6 +94,22 @@ impl Model {
             default_ns: "default".into(),
             ..Model::default()
         }
+    }
+
+    /// Starts the next chapter of the course on the state this one left (after its Cleanup
+    /// section), as a reader who follows the chapters in order finds the cluster.
+    ///
+    /// What earlier chapters made is only known to exist: it answers "does `web` exist?", but
+    /// the checks that blame an object (conflicts, selectors, leftovers) stay with the chapter
+    /// that made it, so a course whose chapters each start afresh gets no new findings.
+    pub(super) fn next_chapter(&mut self, previous: &str) {
+        for object in &mut self.objects {
+            if object.from.is_none() {
+                object.from = Some(previous.to_string());
+            }
+            object.main = false;
+        }
+        self.cleanup = false;
     }
 
     /// Whether absence in this namespace means absence in the cluster.
@@ -261,8 +296,10 @@ pub(super) fn missing(
         .find(|o| o.name == name && o.namespace.as_deref() == Some(ns) && o.kind != kind);
     let message = match other {
         Some(o) => format!(
-            "`kubectl {}` looks for {kind} `{name}`, but `{name}` is a {} (line {})",
-            inv.sub, o.kind, o.line
+            "`kubectl {}` looks for {kind} `{name}`, but `{name}` is a {} ({})",
+            inv.sub,
+            o.kind,
+            o.origin()
         ),
         None if model.cleanup => format!("{kind} `{name}` does not exist at this point"),
         None => format!(
@@ -336,6 +373,7 @@ pub(super) fn new_object(
         ephemeral: false,
         hand_labels: Vec::new(),
         main: !model.cleanup,
+        from: None,
     }
 }
 
@@ -349,6 +387,12 @@ pub(super) fn upsert(model: &mut Model, object: Object) {
             let existing = &mut model.objects[i];
             existing.json = object.json;
             existing.doc = object.doc;
+            if !existing.here() {
+                // Applied again here: from now on it is this chapter's, with this chapter's lines.
+                existing.from = None;
+                existing.line = object.line;
+                existing.main = object.main;
+            }
         }
         None => model.objects.push(object),
     }

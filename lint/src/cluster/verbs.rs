@@ -380,7 +380,13 @@ pub(super) fn patch(inv: &Invocation<'_>, model: &mut Model, sink: &mut Sink<'_>
     let object = &mut model.objects[index];
     object.json = new;
     object.doc = None;
-    object.line = object.line.min(inv.line);
+    if object.here() {
+        object.line = object.line.min(inv.line);
+    } else {
+        // Changed here: its lines are this chapter's from now on.
+        object.from = None;
+        object.line = inv.line;
+    }
 }
 
 pub(super) fn scale(inv: &Invocation<'_>, model: &mut Model, sink: &mut Sink<'_>) {
@@ -581,8 +587,9 @@ pub(super) fn delete(
                 Severity::Error,
                 inv.line,
                 format!(
-                    "`{name}` is a {} (created at line {}), not a {kind}: this delete fails and leaves it running",
-                    other.kind, other.line
+                    "`{name}` is a {} (created at {}), not a {kind}: this delete fails and leaves it running",
+                    other.kind,
+                    other.origin()
                 ),
                 Some(format!(
                     "delete it as `kubectl delete {} {name}`",

@@ -27,6 +27,8 @@ const TABLE: &[(&str, &[usize])] = &[
     ("manifest-value-range", &[30, 33]),
     ("manifest-api-version", &[5]),
     ("manifest-missing-crd", &[6, 13]),
+    ("manifest-unknown-kind", &[6]),
+    ("image-floating-tag", &[5, 18]),
     ("selector-mismatch", &[5]),
     ("service-selects-nothing", &[11, 22]),
     ("subset-no-endpoints", &[57]),
@@ -34,6 +36,10 @@ const TABLE: &[(&str, &[usize])] = &[
     ("virtual-service-conflict", &[80]),
     ("destination-rule-ignored", &[64]),
     ("host-not-found", &[13]),
+    ("route-parent-not-found", &[52]),
+    ("route-backend-not-found", &[53]),
+    ("route-weights-zero", &[52]),
+    ("route-conflict", &[74]),
     ("fault-with-retries", &[15]),
     ("selector-matches-nothing", &[10]),
     ("missing-resource", &[6, 7]),
@@ -50,6 +56,8 @@ const TABLE: &[(&str, &[usize])] = &[
     ("verify-manual", &[7]),
     ("verify-random-snapshot", &[12]),
     ("verify-cannot-fail", &[10]),
+    ("printed-contradicts-snapshot", &[12]),
+    ("printed-without-step", &[5]),
     ("placeholder", &[6]),
     ("unclosed-fence", &[5]),
     ("snippet-missing", &[3]),
@@ -80,6 +88,145 @@ fn shellcheck_available(test: &str) -> bool {
 
 fn matches_rule(diagnostic: &Diagnostic, rule: &str) -> bool {
     diagnostic.rule == rule || (rule == "shellcheck" && diagnostic.rule.starts_with("shellcheck/"))
+}
+
+/// The kinds of `fixtures/lint/schema-kinds/`: API group, kind, and whether its `bad.md`
+/// manifest has a misspelt enumeration value (some kinds have no enumeration in their spec).
+const SCHEMA_KINDS: &[(&str, &str, bool)] = &[
+    ("networking.istio.io", "VirtualService", true),
+    ("networking.istio.io", "DestinationRule", true),
+    ("networking.istio.io", "Gateway", true),
+    ("networking.istio.io", "ServiceEntry", true),
+    ("networking.istio.io", "Sidecar", true),
+    ("networking.istio.io", "WorkloadEntry", false),
+    ("networking.istio.io", "WorkloadGroup", false),
+    ("networking.istio.io", "ProxyConfig", false),
+    ("networking.istio.io", "EnvoyFilter", true),
+    ("security.istio.io", "PeerAuthentication", true),
+    ("security.istio.io", "AuthorizationPolicy", true),
+    ("security.istio.io", "RequestAuthentication", false),
+    ("telemetry.istio.io", "Telemetry", true),
+    ("extensions.istio.io", "WasmPlugin", true),
+    ("gateway.networking.k8s.io", "Gateway", true),
+    ("gateway.networking.k8s.io", "GatewayClass", false),
+    ("gateway.networking.k8s.io", "HTTPRoute", true),
+    ("gateway.networking.k8s.io", "GRPCRoute", true),
+    ("gateway.networking.k8s.io", "ReferenceGrant", false),
+];
+
+#[test]
+fn every_schema_kind_reports_unknown_fields_wrong_types_and_bad_enum_values() {
+    at_root();
+    let good = lint_path(&fixture("schema-kinds", "good.md"), ShellcheckMode::Off);
+    assert!(good.is_empty(), "schema-kinds/good.md gives {good:#?}");
+    let found = lint_path(&fixture("schema-kinds", "bad.md"), ShellcheckMode::Off);
+    for (group, kind, has_enum) in SCHEMA_KINDS {
+        let count = |rule: &str, text: &str| {
+            found
+                .iter()
+                .filter(|d| d.rule == rule)
+                .filter(|d| d.message.contains(&format!("{kind} ({group}/")))
+                .filter(|d| d.message.contains(text))
+                .count()
+        };
+        assert_eq!(
+            count("manifest-unknown-field", "is not a field"),
+            1,
+            "{kind}: unknown field"
+        );
+        assert_eq!(
+            count("manifest-wrong-type", "invalid type"),
+            1,
+            "{kind}: wrong type"
+        );
+        assert_eq!(
+            count("manifest-wrong-type", "unknown variant"),
+            usize::from(*has_enum),
+            "{kind}: enum value"
+        );
+        // The message names the accepted values: "expected `A` or `B`", "expected one of `A`, …".
+        if *has_enum {
+            assert_eq!(
+                count("manifest-wrong-type", "`, expected "),
+                1,
+                "{kind}: accepted values"
+            );
+        }
+    }
+    let expected: usize = SCHEMA_KINDS
+        .iter()
+        .map(|(_, _, e)| 2 + usize::from(*e))
+        .sum();
+    assert_eq!(found.len(), expected, "{found:#?}");
+}
+
+/// The `apiVersion` and kind of each manifest of `fixtures/lint/schema-kinds/versions.md`, in
+/// order: every version of every kind the lint checks (a unit test in `lint/src/istio.rs` holds
+/// the fixture to the schema table).
+const SCHEMA_VERSIONS: &[(&str, &str)] = &[
+    ("networking.istio.io/v1", "VirtualService"),
+    ("networking.istio.io/v1beta1", "VirtualService"),
+    ("networking.istio.io/v1alpha3", "VirtualService"),
+    ("networking.istio.io/v1", "DestinationRule"),
+    ("networking.istio.io/v1beta1", "DestinationRule"),
+    ("networking.istio.io/v1alpha3", "DestinationRule"),
+    ("networking.istio.io/v1", "Gateway"),
+    ("networking.istio.io/v1beta1", "Gateway"),
+    ("networking.istio.io/v1alpha3", "Gateway"),
+    ("networking.istio.io/v1", "ServiceEntry"),
+    ("networking.istio.io/v1beta1", "ServiceEntry"),
+    ("networking.istio.io/v1alpha3", "ServiceEntry"),
+    ("networking.istio.io/v1", "Sidecar"),
+    ("networking.istio.io/v1beta1", "Sidecar"),
+    ("networking.istio.io/v1alpha3", "Sidecar"),
+    ("networking.istio.io/v1", "WorkloadEntry"),
+    ("networking.istio.io/v1beta1", "WorkloadEntry"),
+    ("networking.istio.io/v1alpha3", "WorkloadEntry"),
+    ("networking.istio.io/v1", "WorkloadGroup"),
+    ("networking.istio.io/v1beta1", "WorkloadGroup"),
+    ("networking.istio.io/v1alpha3", "WorkloadGroup"),
+    ("networking.istio.io/v1beta1", "ProxyConfig"),
+    ("networking.istio.io/v1alpha3", "EnvoyFilter"),
+    ("security.istio.io/v1", "AuthorizationPolicy"),
+    ("security.istio.io/v1beta1", "AuthorizationPolicy"),
+    ("security.istio.io/v1", "PeerAuthentication"),
+    ("security.istio.io/v1beta1", "PeerAuthentication"),
+    ("security.istio.io/v1", "RequestAuthentication"),
+    ("security.istio.io/v1beta1", "RequestAuthentication"),
+    ("telemetry.istio.io/v1", "Telemetry"),
+    ("telemetry.istio.io/v1alpha1", "Telemetry"),
+    ("extensions.istio.io/v1alpha1", "WasmPlugin"),
+    ("gateway.networking.k8s.io/v1", "Gateway"),
+    ("gateway.networking.k8s.io/v1beta1", "Gateway"),
+    ("gateway.networking.k8s.io/v1", "GatewayClass"),
+    ("gateway.networking.k8s.io/v1beta1", "GatewayClass"),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+    ("gateway.networking.k8s.io/v1beta1", "HTTPRoute"),
+    ("gateway.networking.k8s.io/v1", "GRPCRoute"),
+    ("gateway.networking.k8s.io/v1", "ReferenceGrant"),
+    ("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"),
+];
+
+/// One type checks every version of a kind: under each version, a manifest correct but for
+/// one unknown field gives that one error, naming the version, and nothing else.
+#[test]
+fn every_version_of_a_kind_is_checked_with_its_schema() {
+    at_root();
+    let found = lint_path(&fixture("schema-kinds", "versions.md"), ShellcheckMode::Off);
+    let got: Vec<(&str, bool)> = found
+        .iter()
+        .zip(SCHEMA_VERSIONS)
+        .map(|(d, (api_version, kind))| {
+            let names = format!(" is not a field of {kind} ({api_version});");
+            (d.rule.as_str(), d.message.contains(&names))
+        })
+        .collect();
+    assert_eq!(found.len(), SCHEMA_VERSIONS.len(), "{found:#?}");
+    assert!(
+        got.iter()
+            .all(|&(rule, named)| rule == "manifest-unknown-field" && named),
+        "{found:#?}"
+    );
 }
 
 #[test]
@@ -187,6 +334,28 @@ fn correct_patterns_have_no_diagnostics() {
         ShellcheckMode::Off,
     );
     assert!(found.is_empty(), "{found:#?}");
+}
+
+/// The chapters of a folder are one course: exercise 2 uses the Service and DestinationRule that
+/// exercise 1 made. Linted alone, exercise 2 looks up things that do not exist.
+#[test]
+fn a_course_carries_its_cluster_from_chapter_to_chapter() {
+    at_root();
+    let folder = Path::new("fixtures/lint/chapters-in-order");
+    let together = lint_path(folder, ShellcheckMode::Off);
+    assert!(together.is_empty(), "{together:#?}");
+    let alone: Vec<(String, usize)> = lint_path(&folder.join("02-routes.md"), ShellcheckMode::Off)
+        .into_iter()
+        .map(|d| (d.rule, d.line))
+        .collect();
+    assert_eq!(
+        alone,
+        [
+            ("missing-resource".to_string(), 6),
+            ("missing-resource".to_string(), 7),
+            ("host-not-found".to_string(), 20),
+        ]
+    );
 }
 
 #[test]

@@ -30,7 +30,8 @@
 //! synchronous.
 //!
 //! Submodules: `name` (cluster names), `guard` (who creates the cluster, and the checks before
-//! every step) and `cli` (running `kind`, and the teardown).
+//! every step), `cli` (running `kind`, and the teardown) and [`images`] (`--preload` and
+//! `--registry-mirror`, once the cluster exists, and the images it pulled anyway).
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -47,6 +48,7 @@ use super::{LabCluster, diagnostics, find_upwards, leftovers, settle};
 
 mod cli;
 mod guard;
+pub mod images;
 mod name;
 
 use cli::{RunError, run_kind};
@@ -152,6 +154,14 @@ pub struct KindOptions {
     pub delete_timeout: Duration,
     /// The longest settle before a verify.
     pub settle_limit: Duration,
+    /// With `--preload`: the images to load into the cluster once it exists.
+    pub preload: Option<Vec<String>>,
+    /// With `--registry-mirror`: the mirror every node's containerd pulls docker.io images from.
+    pub mirror: Option<String>,
+    /// The docker program (`docker pull`, `docker exec` into the nodes).
+    pub docker: OsString,
+    /// How long one `docker pull`, `kind load` or `docker exec` may take.
+    pub image_timeout: Duration,
 }
 
 impl KindOptions {
@@ -179,6 +189,10 @@ impl KindOptions {
             create_timeout: Duration::from_secs(600),
             delete_timeout: Duration::from_secs(180),
             settle_limit: settle::DEFAULT_LIMIT,
+            preload: None,
+            mirror: None,
+            docker: OsString::from("docker"),
+            image_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -212,6 +226,11 @@ pub struct KindCluster {
     kubeconfig: PathBuf,
     teardown: Teardown,
     runtime: Option<tokio::runtime::Runtime>,
+    /// Whether the preload and the mirror have been done on the cluster (they wait until it
+    /// exists).
+    prepared: bool,
+    /// What the preload did, and then how many images the cluster pulled.
+    images: Option<labbook::report::ImageCounts>,
 }
 
 impl KindCluster {
@@ -239,6 +258,8 @@ impl KindCluster {
             kubeconfig,
             teardown,
             runtime: None,
+            prepared: false,
+            images: None,
         })
     }
 
@@ -343,6 +364,36 @@ impl KindCluster {
         }
     }
 
+    /// Once the cluster exists: configures the registry mirror and preloads the lab's images.
+    /// A mirror that cannot be configured fails the lab (it was asked for); an image that cannot
+    /// be preloaded is recorded, and the cluster pulls it itself.
+    fn prepare(&mut self) -> Result<(), KindError> {
+        if self.prepared || self.state()? != ContextState::Owned {
+            return Ok(());
+        }
+        self.prepared = true;
+        let tools = images::Tools {
+            kind: &self.options.kind,
+            docker: &self.options.docker,
+            kubeconfig: &self.kubeconfig,
+            cluster: &self.name,
+            timeout: self.options.image_timeout,
+        };
+        if let Some(mirror) = &self.options.mirror {
+            tools
+                .configure_mirror(mirror)
+                .map_err(|detail| KindError::Kind {
+                    action: "configure the registry mirror of",
+                    name: self.name.clone(),
+                    detail,
+                })?;
+        }
+        if let Some(preload) = &self.options.preload {
+            self.images = Some(tools.preload(preload));
+        }
+        Ok(())
+    }
+
     /// Whether the cluster is reachable through the isolated kubeconfig right now.
     fn state(&self) -> Result<ContextState, KindError> {
         check_context(&self.kubeconfig, &self.context())
@@ -366,6 +417,7 @@ impl LabCluster for KindCluster {
         if !lab_creates_cluster(lab) {
             self.create()?;
         }
+        self.prepare()?;
         Ok(())
     }
 
@@ -374,6 +426,8 @@ impl LabCluster for KindCluster {
         if let Some(reason) = foreign_target(step, &self.name, &self.kubeconfig) {
             return Err(KindError::ForeignTarget(reason).into());
         }
+        // A lab that creates its own cluster (`make kind-up`) has one from the next step on.
+        self.prepare()?;
         Ok(())
     }
 
@@ -440,11 +494,26 @@ impl LabCluster for KindCluster {
         }
         let scope = lab_scope(lab, None);
         let (kubeconfig, context) = (self.kubeconfig.clone(), self.context());
-        let warnings = self.block_on(async move {
-            let client = client(&kubeconfig, &context).await?;
-            Ok::<_, KindError>(leftovers::find(&client, &scope.written, &scope.created).await)
-        })?;
+        let count_pulled = self.images.is_some();
+        let (warnings, pulled) = self
+            .block_on(async move {
+                let client = client(&kubeconfig, &context).await?;
+                let pulled = match count_pulled {
+                    true => images::count_pulled(&client).await.ok(),
+                    false => None,
+                };
+                let warnings = leftovers::find(&client, &scope.written, &scope.created).await;
+                Ok::<_, KindError>((warnings, pulled))
+            })?
+            .map_or_else(|e| (Err(e), None), |(w, p)| (Ok(w), p));
+        if let Some(images) = &mut self.images {
+            images.pulled = pulled;
+        }
         Ok(warnings.unwrap_or_else(|e| vec![format!("could not check for leftovers: {e}")]))
+    }
+
+    fn images(&mut self) -> Option<labbook::report::ImageCounts> {
+        self.images.clone()
     }
 
     fn teardown(&mut self) -> anyhow::Result<()> {
