@@ -70,7 +70,11 @@ impl Console {
                     let _ = multi.println(line);
                 }
             }
-            None => eprintln!("{text}"),
+            // One write per print (`eprintln!` writes the line and its newline apart).
+            None => {
+                use std::io::Write as _;
+                let _ = std::io::stderr().write_all(format!("{text}\n").as_bytes());
+            }
         }
     }
 

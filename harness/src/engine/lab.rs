@@ -56,6 +56,8 @@ pub struct RunContext {
     pub env: Vec<(OsString, OsString)>,
     /// What is still kept of the run's step outputs.
     pub output_budget: std::sync::Arc<terminal::OutputBudget>,
+    /// The run's cgroups, where labbook can make them.
+    pub cgroups: Option<std::sync::Arc<super::cgroup::RunCgroups>>,
 }
 
 /// One lab to run.
@@ -175,6 +177,7 @@ struct Runner<'a> {
     lab_dir: PathBuf,
     tree: Option<sandbox::Tree>,
     home: Option<PathBuf>,
+    cgroup: Option<super::cgroup::LabCgroup>,
     reports: Vec<StepReport>,
     problems: Vec<Problem>,
     warnings: Vec<String>,
@@ -247,6 +250,7 @@ impl<'a> Runner<'a> {
             super::confine::launcher(labbook, &writable, false)
         });
         let token = format!("lb{}x{}", std::process::id(), job.index + 1);
+        let cgroup = settings.cgroups.as_ref().and_then(|c| c.lab(job.index));
         let terminal = Terminal::new(terminal::Settings {
             bash: settings.bash.clone(),
             dir: lab_dir.join("control"),
@@ -254,6 +258,7 @@ impl<'a> Runner<'a> {
             env,
             token: token.clone(),
             launcher: launcher.unwrap_or_default(),
+            cgroup: cgroup.as_ref().map(|c| c.path().to_path_buf()),
         })
         .map_err(|e| error_chain(&e))?;
         Ok(Runner {
@@ -267,6 +272,7 @@ impl<'a> Runner<'a> {
             lab_dir,
             tree: Some(tree),
             home,
+            cgroup,
             reports: lab.steps.iter().map(skipped).collect(),
             problems: Vec::new(),
             warnings: Vec::new(),
@@ -676,8 +682,14 @@ impl<'a> Runner<'a> {
         // The process tree while the shell still holds it (a `setsid` daemon whose parent has
         // exited is its orphan, adopted by labbook: see procs::adopt_orphans).
         let shells = self.terminal.process_groups().to_vec();
-        let mut tree =
-            procs::descendants(&self.terminal.shell_pid().into_iter().collect::<Vec<_>>());
+        // A cgroup that holds every shell holds everything the lab started: no need to look
+        // through every process of the machine (their trees, groups and environments).
+        let in_cgroup = self.cgroup.is_some() && self.terminal.in_cgroup();
+        let mut tree = if in_cgroup {
+            Vec::new()
+        } else {
+            procs::descendants(&self.terminal.shell_pid().into_iter().collect::<Vec<_>>())
+        };
         self.terminal.shutdown();
         for (i, number) in std::mem::take(&mut self.backgrounds) {
             let (output, truncated) = self.terminal.output(number);
@@ -688,18 +700,29 @@ impl<'a> Runner<'a> {
                     .push_str("\n[labbook: output truncated]\n");
             }
         }
-        tree.extend(procs::adopted(Some(&shells), &shells));
-        let killed = procs::reap(
-            &shells,
-            &self.terminal.lab_marker(),
-            &tree,
-            Duration::from_secs(3),
-        );
+        // Whatever left the lab's sessions, groups and environment is still in its cgroup.
+        let (groups, marker) = match &self.cgroup {
+            Some(cgroup) if in_cgroup => {
+                tree.extend(cgroup.members());
+                (Vec::new(), String::new())
+            }
+            _ => {
+                tree.extend(procs::adopted(Some(&shells), &shells));
+                (shells, self.terminal.lab_marker())
+            }
+        };
+        let killed = procs::reap(&groups, &marker, &tree, Duration::from_secs(3));
         if !killed.is_empty() {
             self.warnings.push(format!(
                 "killed with SIGKILL after ignoring SIGTERM at the end of the lab: {}",
                 killed.join(", ")
             ));
+        }
+        if let Some(cgroup) = self.cgroup.take()
+            && !cgroup.remove()
+        {
+            self.warnings
+                .push("failed to empty and remove the lab's cgroup".into());
         }
         // Every process of the lab is gone: its tree can be reset for the next lab.
         if let Some(tree) = self.tree.take() {

@@ -13,6 +13,7 @@
 //! [`sandbox`], [`reports`], [`console`] (progress, summary and failure text) and [`interrupt`].
 
 pub mod atomic;
+pub mod cgroup;
 pub mod confine;
 pub mod console;
 pub mod expect;
@@ -170,7 +171,10 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
 
     // What a run killed with SIGKILL left (it could not clean up): found, reaped, and said.
     procs::adopt_orphans();
-    for done in procs::reap_stale(&std::env::temp_dir()) {
+    for done in cgroup::reap_stale()
+        .into_iter()
+        .chain(procs::reap_stale(&std::env::temp_dir()))
+    {
         eprintln!("labbook: {done}");
     }
     let confine = match args.confine {
@@ -237,6 +241,7 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
             .filter(|(k, _)| k.to_str().is_some_and(inherited))
             .collect::<Vec<(OsString, OsString)>>(),
         output_budget: Default::default(),
+        cgroups: cgroup::RunCgroups::create().map(std::sync::Arc::new),
     };
     let sources: Vec<sandbox::Source> = courses
         .iter()
@@ -289,7 +294,11 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
     });
     // Orphans no lab could claim (a daemon that left its lab's process group and environment).
     let orphans = procs::adopted(None, &[]);
-    let killed = procs::reap(&[], "", &orphans, Duration::from_secs(2));
+    let killed = if orphans.is_empty() {
+        Vec::new()
+    } else {
+        procs::reap(&[], "", &orphans, Duration::from_secs(2))
+    };
     if !orphans.is_empty() {
         console.print(&format!(
             "labbook: stopped {} process(es) the labs left running{}",
@@ -320,7 +329,12 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
         version: labbook::report::CONTRACT_VERSION,
         started_at,
         backend: backend.name().into(),
-        tools: tool_versions(&bash),
+        // Only the report files show them (and asking bash costs a process).
+        tools: if args.report.is_some() {
+            tool_versions(&bash)
+        } else {
+            BTreeMap::new()
+        },
         versions: args.versions.clone(),
         labs,
     };

@@ -10,7 +10,8 @@
 //! A process that does both (`env -i setsid sh -c 'sleep 1000 &'`) is found by the process tree:
 //! labbook is the "child subreaper" of everything it starts, so such an orphan becomes labbook's
 //! child instead of init's, and is reaped at the end of its lab (when its process group is the
-//! lab's) or of the run. cgroups would hold them too, but these machines do not delegate one.
+//! lab's) or of the run. Where labbook can create cgroups, each lab's cgroup holds them too, and
+//! they are reaped at the end of their lab (see [`super::cgroup`]).
 //!
 //! A labbook killed with SIGKILL cleans nothing; the next run finds what it left: processes by
 //! their marker (whose token names the dead labbook's pid) and the temporary run folder by the
@@ -30,7 +31,7 @@ pub const OWNER: &str = "labbook-owner";
 
 /// The fields of `/proc/<pid>/stat` after the command name: state, ppid, pgrp, session.
 fn stat(pid: i32) -> Option<(String, i32, i32, i32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = String::from_utf8(read_proc(&format!("/proc/{pid}/stat"))?).ok()?;
     // The state follows the command name, which is in parentheses and may contain spaces.
     let (_, rest) = stat.rsplit_once(')')?;
     let mut fields = rest.split_whitespace();
@@ -39,6 +40,17 @@ fn stat(pid: i32) -> Option<(String, i32, i32, i32)> {
     let pgrp = fields.next()?.parse().ok()?;
     let session = fields.next()?.parse().ok()?;
     Some((state, ppid, pgrp, session))
+}
+
+/// A file of `/proc`, read at once: its size is unknown (0), so a plain read starts with small
+/// reads, and scanning every process of the machine pays for each.
+fn read_proc(path: &str) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_to_end(&mut bytes))
+        .ok()?;
+    Some(bytes)
 }
 
 fn pids() -> Vec<i32> {
@@ -131,7 +143,7 @@ pub fn record_owner(run_root: &Path) -> std::io::Result<()> {
 }
 
 /// Whether `pid` is a running labbook (not this one).
-fn live_labbook(pid: i32) -> bool {
+pub fn live_labbook(pid: i32) -> bool {
     pid != std::process::id() as i32
         && alive(pid)
         && std::fs::read_to_string(format!("/proc/{pid}/comm"))
@@ -180,7 +192,7 @@ pub fn reap_stale(tmp: &Path) -> Vec<String> {
         .into_iter()
         .filter(|pid| *pid != own)
         .filter(|pid| {
-            let marked = std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+            let marked = read_proc(&format!("/proc/{pid}/environ")).is_some_and(|env| {
                 env.split(|b| *b == 0).any(|var| {
                     std::str::from_utf8(var)
                         .ok()
@@ -190,9 +202,10 @@ pub fn reap_stale(tmp: &Path) -> Vec<String> {
                 })
             });
             marked
-                || stat(*pid).is_some_and(|(state, _, pgrp, session)| {
-                    state != "Z" && (groups.contains(&pgrp) || groups.contains(&session))
-                })
+                || !groups.is_empty()
+                    && stat(*pid).is_some_and(|(state, _, pgrp, session)| {
+                        state != "Z" && (groups.contains(&pgrp) || groups.contains(&session))
+                    })
         })
         .filter(|pid| alive(*pid))
         .collect();
@@ -240,8 +253,8 @@ pub fn with_env(entry: &str, except: &[i32]) -> Vec<i32> {
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| *pid != own && !except.contains(pid))
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle))
+            read_proc(&format!("/proc/{pid}/environ"))
+                .is_some_and(|env| env.split(|b| *b == 0).any(|var| var == needle))
         })
         .filter(|pid| alive(*pid))
         .collect()
@@ -299,6 +312,10 @@ pub fn reap(pgids: &[i32], marker: &str, tree: &[i32], grace: Duration) -> Vec<S
         (groups, procs) = survivors(pgids);
     }
     let mut killed = Vec::new();
+    if groups.is_empty() && procs.is_empty() {
+        bury(tree);
+        return killed;
+    }
     for pgid in groups {
         signal_group(pgid, Signal::SIGKILL);
         killed.push(format!("process group {pgid}"));

@@ -171,7 +171,8 @@ impl Tree {
                 .strip_prefix(&self.path)
                 .map(Path::to_path_buf)
                 .unwrap_or_default();
-            let meta = fs::symlink_metadata(&path).map_err(error(&path))?;
+            // Relative to the open folder (no walk of the whole path per entry); not followed.
+            let meta = entry.metadata().map_err(error(&path))?;
             match self.stamps.get(&relative) {
                 Some(stamp) if meta.is_dir() && stamp.ino == meta.ino() => {
                     // Entries added or removed change a folder's ctime; its own mode is all
@@ -283,8 +284,11 @@ fn copy_error(path: &Path) -> impl FnOnce(io::Error) -> SandboxError + use<> {
 #[derive(Debug, Default)]
 pub struct Pool {
     trees: Mutex<Vec<Tree>>,
-    made: std::sync::atomic::AtomicUsize,
 }
+
+/// Trees made by this process: names them, so that the pools of two courses sharing a run folder
+/// (`labbook run a.md b.md`, two chapters of one folder) never pick the same name.
+static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl Pool {
     /// A tree holding the course as it is in `source`: a finished lab's tree, reset, or a new
@@ -304,7 +308,7 @@ impl Pool {
                 Err(_) => {}
             }
         }
-        let n = self.made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Tree::create(source, &run_root.join(format!("tree-{}", n + 1)), cancelled)
     }
 
@@ -517,6 +521,22 @@ mod tests {
                 .mode()
                 & 0o777
         );
+    }
+
+    #[test]
+    fn pools_sharing_a_run_folder_make_distinct_trees() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let course = tmp.path().join("course");
+        fs::create_dir_all(&course).expect("mkdir");
+        fs::write(course.join("a.md"), "# A\n").expect("write");
+        let run = tmp.path().join("run");
+        fs::create_dir_all(&run).expect("mkdir");
+        let source = Source::new(&course, std::slice::from_ref(&run));
+        let (one, two) = (Pool::default(), Pool::default());
+        let first = one.take(&source, &run, &|| false).expect("first tree");
+        let second = two.take(&source, &run, &|| false).expect("second tree");
+        assert_ne!(first.path, second.path);
+        assert!(second.path.join("a.md").is_file());
     }
 
     #[test]

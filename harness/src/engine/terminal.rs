@@ -19,12 +19,14 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -42,6 +44,9 @@ pub const OUTPUT_LIMIT: u64 = 4 << 20;
 
 /// How long a step's processes get to stop after a signal before the next, stronger one.
 const GRACE: Duration = Duration::from_secs(2);
+
+/// The length of a block's header (`terminal.sh` reads exactly this many bytes).
+const HEADER: usize = 52;
 
 /// The last line of a complete state dump.
 const STATE_END: &str = "# labbook: end of state\n";
@@ -87,6 +92,9 @@ pub struct Settings {
     pub token: String,
     /// What bash is started through (the Landlock confinement helper), or nothing.
     pub launcher: Vec<OsString>,
+    /// The lab's cgroup, which every shell is moved into before it runs a block (see
+    /// [`super::cgroup`]), or none.
+    pub cgroup: Option<PathBuf>,
 }
 
 /// One block to run.
@@ -233,7 +241,55 @@ enum Event {
 struct Shell {
     pid: i32,
     stdin: Option<ChildStdin>,
-    events: Receiver<Event>,
+    events: Records,
+}
+
+/// The shell's records (its stdout, a socket), read by the thread that runs the blocks itself:
+/// a record reaches it with one wake-up, not two (a reader thread, then a channel). Its exit
+/// arrives on the same socket, written by the thread that waits for it.
+struct Records {
+    socket: UnixStream,
+    buffer: Vec<u8>,
+    closed: bool,
+}
+
+impl Records {
+    /// The next record within `wait` (in the order the shell wrote them).
+    fn recv_timeout(&mut self, wait: Duration) -> Result<Event, RecvTimeoutError> {
+        let deadline = Instant::now() + wait;
+        let mut chunk = [0u8; 8192];
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == 0) {
+                let event = parse_record(&self.buffer[..end]);
+                self.buffer.drain(..=end);
+                match event {
+                    Some(event) => return Ok(event),
+                    None => continue,
+                }
+            }
+            if self.closed {
+                return Err(RecvTimeoutError::Disconnected);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.socket.set_read_timeout(Some(left)).is_err() {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            match self.socket.read(&mut chunk) {
+                Ok(0) => self.closed = true,
+                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(RecvTimeoutError::Timeout);
+                }
+                Err(_) => self.closed = true,
+            }
+        }
+    }
 }
 
 /// What is gathered about the running block while waiting for its end.
@@ -253,6 +309,10 @@ pub struct Terminal {
     pgids: Vec<i32>,
     cwd: PathBuf,
     gathered: Gathered,
+    /// The shared output file, opened once (see [`Terminal::shared_output`]).
+    shared: Option<File>,
+    /// A shell could not be moved into the lab's cgroup.
+    outside_cgroup: bool,
     /// Things the lab's report should mention (a shell that had to be replaced, ...).
     pub warnings: Vec<String>,
 }
@@ -273,6 +333,8 @@ impl Terminal {
             pgids: Vec::new(),
             cwd,
             gathered: Gathered::default(),
+            shared: None,
+            outside_cgroup: false,
             warnings: Vec::new(),
         })
     }
@@ -280,6 +342,12 @@ impl Terminal {
     /// The process groups of every shell this terminal started (each lab command inherits one).
     pub fn process_groups(&self) -> &[i32] {
         &self.pgids
+    }
+
+    /// Whether every shell of this terminal was moved into its cgroup (so that the cgroup holds
+    /// every process the lab started).
+    pub fn in_cgroup(&self) -> bool {
+        self.settings.cgroup.is_some() && !self.outside_cgroup
     }
 
     /// The shell running now, if any.
@@ -329,12 +397,20 @@ impl Terminal {
             }
             None => Command::new(&self.settings.bash),
         };
+        let (socket, records) = UnixStream::pair().map_err(|source| TerminalError::Spawn {
+            bash: self.settings.bash.clone(),
+            source,
+        })?;
+        let notify = socket.try_clone().map_err(|source| TerminalError::Spawn {
+            bash: self.settings.bash.clone(),
+            source,
+        })?;
         command
             .args(["--noprofile", "--norc", "-c", SCRIPT, "bash"])
             .arg(dir)
             .env_clear()
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(Stdio::from(OwnedFd::from(socket)))
             // A reader does not see this shell's own errors; they are kept for debugging.
             .stderr(
                 File::options()
@@ -375,21 +451,16 @@ impl Terminal {
         let pid = child.id() as i32;
         self.pgids.push(pid);
         procs::record_shell(&self.settings.dir, pid);
-        let (tx, events) = mpsc::channel();
-        if let Some(stdout) = child.stdout.take() {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for record in BufReader::new(stdout).split(0) {
-                    let Ok(record) = record else { break };
-                    if let Some(event) = parse_record(&record)
-                        && tx.send(event).is_err()
-                    {
-                        break;
-                    }
-                }
-            });
+        // Before the shell reads its first block, so before any of the lab's commands exists.
+        if let Some(cgroup) = &self.settings.cgroup
+            && !super::cgroup::adopt(cgroup, pid)
+        {
+            self.outside_cgroup = true;
         }
+        // The command kept a copy of the shell's end of the socket; ours is `notify`.
+        drop(command);
         let stdin = child.stdin.take();
+        let mut notify = notify;
         std::thread::spawn(move || {
             let code = match child.wait() {
                 Ok(status) => status
@@ -398,9 +469,17 @@ impl Terminal {
                     .unwrap_or(-1),
                 Err(_) => -1,
             };
-            let _ = tx.send(Event::Exited(code));
+            let _ = notify.write_all(format!("exited\t{code}\0").as_bytes());
         });
-        self.shell = Some(Shell { pid, stdin, events });
+        self.shell = Some(Shell {
+            pid,
+            stdin,
+            events: Records {
+                socket: records,
+                buffer: Vec::new(),
+                closed: false,
+            },
+        });
         Ok(())
     }
 
@@ -430,7 +509,7 @@ impl Terminal {
 
     /// Waits up to `timeout` for the shell to exit (killing it if it does not), then drops it.
     fn forget_shell(&mut self, timeout: Duration) {
-        if let Some(shell) = self.shell.take() {
+        if let Some(mut shell) = self.shell.take() {
             let deadline = Instant::now() + timeout;
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -472,12 +551,18 @@ impl Terminal {
             self.shared_output()
         };
         // Where this block's output starts in the shared file (its end is read at `done`).
-        let start = if block.own_output {
-            0
-        } else {
-            fs::metadata(&output_path).map_or(0, |m| m.len())
+        if self.shared.is_none() && !block.own_output {
+            self.shared = File::open(&output_path).ok();
+        }
+        let start = match &self.shared {
+            Some(file) if !block.own_output => file.metadata().map_or(0, |m| m.len()),
+            _ => 0,
         };
-        let mut message = format!("run {number} {} {flags}\n", block.code.len()).into_bytes();
+        // A header of fixed width: bash reads it with one `read -N` (a line is read a byte at a
+        // time from a pipe).
+        let mut message =
+            format!("run {number:>20} {:>20} {flags:<5}\n", block.code.len()).into_bytes();
+        debug_assert_eq!(message.len(), HEADER);
         message.extend_from_slice(block.code.as_bytes());
         self.send(&message)?;
 
@@ -515,7 +600,14 @@ impl Terminal {
                 break (Ending::Limit, None);
             }
         };
-        let (raw, truncated) = read_range(&output_path, start);
+        if self.shared.is_none() && !block.own_output {
+            // The first shell creates the file when it starts.
+            self.shared = File::open(&output_path).ok();
+        }
+        let (raw, truncated) = match &self.shared {
+            Some(file) if !block.own_output => read_from(file, start),
+            _ => read_range(&output_path, start),
+        };
         let output = rewrite_messages(raw, block.lines);
         let gathered = std::mem::take(&mut self.gathered);
         let mut failures: Vec<Failure> = gathered
@@ -563,11 +655,11 @@ impl Terminal {
     /// block reports on the way (failures, folders) is gathered; records of older blocks (a
     /// background block's late failures) are dropped.
     fn next_event(&mut self, number: u64, wait: Duration) -> Option<Event> {
-        let shell = self.shell.as_ref()?;
         let deadline = Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match shell.events.recv_timeout(left) {
+            let received = self.shell.as_mut()?.events.recv_timeout(left);
+            match received {
                 Ok(Event::Done {
                     number: n,
                     status,
@@ -672,7 +764,8 @@ impl Terminal {
         (rewrite_messages(raw, &[]), truncated)
     }
 
-    /// Ends the shell (end of input; it saves its state and exits), killing it if it does not.
+    /// Ends the shell (end of input: the lab is over, so it exits without saving its state),
+    /// killing it if it does not.
     pub fn shutdown(&mut self) {
         if let Some(shell) = self.shell.as_mut() {
             shell.stdin = None;
@@ -683,15 +776,18 @@ impl Terminal {
 
 /// Up to [`OUTPUT_LIMIT`] bytes of `path` from `start`, as text, and whether there was more.
 fn read_range(path: &Path, start: u64) -> (String, bool) {
+    match File::open(path) {
+        Ok(file) => read_from(&file, start),
+        Err(_) => (String::new(), false),
+    }
+}
+
+/// Up to [`OUTPUT_LIMIT`] bytes of `file` from `start`, as text, and whether there was more.
+fn read_from(mut file: &File, start: u64) -> (String, bool) {
     let mut bytes = Vec::new();
-    let truncated = match File::open(path) {
-        Ok(mut file) => {
-            let _ = file.seek(SeekFrom::Start(start));
-            let _ = file.take(OUTPUT_LIMIT + 1).read_to_end(&mut bytes);
-            bytes.len() as u64 > OUTPUT_LIMIT
-        }
-        Err(_) => false,
-    };
+    let _ = file.seek(SeekFrom::Start(start));
+    let _ = file.take(OUTPUT_LIMIT + 1).read_to_end(&mut bytes);
+    let truncated = bytes.len() as u64 > OUTPUT_LIMIT;
     bytes.truncate(OUTPUT_LIMIT as usize);
     // Valid UTF-8 (the usual case) becomes text without a copy.
     let text = String::from_utf8(bytes)
@@ -772,12 +868,16 @@ fn message_failure(output: &str, code: &str, lines: &[usize]) -> Option<Failure>
 fn parse_record(record: &[u8]) -> Option<Event> {
     let record = String::from_utf8_lossy(record);
     // A lab's stray write to the records channel may come before a record.
-    let at = ["done\t", "fail\t", "pwd\t", "broken\t"]
+    let at = ["done\t", "fail\t", "pwd\t", "broken\t", "exited\t"]
         .iter()
         .filter_map(|p| record.rfind(p))
         .max()?;
     let mut fields = record[at..].splitn(6, '\t');
     let kind = fields.next()?;
+    if kind == "exited" {
+        // Written by labbook itself when the shell exited, with its status.
+        return Some(Event::Exited(fields.next()?.parse().ok()?));
+    }
     let number = fields.next()?.parse().ok()?;
     match kind {
         "done" => {

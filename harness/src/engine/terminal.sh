@@ -3,7 +3,7 @@
 # from block to block. The harness (harness/src/engine/terminal.rs) drives it over stdin and reads
 # NUL-terminated records on stdout; no file is created per step, because creating a file costs
 # more than running a trivial step:
-#   run N LEN FLAGS\n<LEN bytes of code>
+#   run N LEN FLAGS\n<LEN bytes of code>   (the header padded to 52 bytes, read at once)
 #     runs the code (read from a pipe, never a file) with output appended to $dir/out, or to
 #     $dir/N.out with flag o (a background step, whose output keeps growing), stdin from $dir/N.in
 #     with flag i, else /dev/null; flag w records the working folder of each command (pwd records).
@@ -12,8 +12,8 @@
 #             broken N                                the block could not even be started
 #             done N STATUS PWD                       the block ended
 # LINE is the line in the block (1 = its first line); the harness maps it to the Markdown line.
-# On exit (end of input, `exit` in a block, SIGTERM) the shell state is written to $dir/state,
-# which a new terminal restores if this one has to be replaced.
+# On exit (`exit` in a block, SIGTERM; not at the end of input, which ends the lab) the shell
+# state is written to $dir/state, which a new terminal restores if this one has to be replaced.
 #
 # Nothing here can be hidden by the lab: the traps are inline code that calls no function, the
 # only function (`trap`, which chains a lab's own ERR/EXIT/INT/TERM handlers after the harness's
@@ -49,7 +49,8 @@ while ((__labbook_i > 0)); do
 done'
 # Writes everything a new terminal needs to continue where this one stopped; only a complete
 # dump replaces the previous one.
-__labbook_own[EXIT]='builtin compgen -v >|"$__labbook_dir/names"
+__labbook_own[EXIT]='if [[ -z ${__labbook_eof-} ]]; then
+builtin compgen -v >|"$__labbook_dir/names"
 builtin mapfile -t __labbook_names <"$__labbook_dir/names"
 __labbook_vars=()
 for __labbook_v in "${__labbook_names[@]}"; do
@@ -83,7 +84,8 @@ done
     builtin printf "trap -- %q %s\n" "${__labbook_lab[$__labbook_v]}" "$__labbook_v"
   done
 } >|"$__labbook_dir/state.new" 2>/dev/null
-builtin printf "# labbook: end of state\n" >>"$__labbook_dir/state.new"'
+builtin printf "# labbook: end of state\n" >>"$__labbook_dir/state.new"
+fi'
 # SIGINT (the harness stopping a watch, a timeout, Ctrl+C): leave the block, like Ctrl+C in a
 # terminal drops what was pasted after the running command.
 __labbook_own[INT]='__labbook_interrupted=1; builtin return 130 2>/dev/null'
@@ -137,11 +139,22 @@ fi
 __labbook_wtrap='if [[ ${BASH_SOURCE[0]-} == "$__labbook_block" ]]; then builtin printf "pwd\t%s\t%s\t%s\t%s\0" "$__labbook_n" "$LINENO" "$PWD" "$BASH_COMMAND" >&62; fi'
 
 while :; do
-  IFS=' ' builtin read -r __labbook_cmd __labbook_n __labbook_len __labbook_flags
+  # One read of the fixed-width header (`run`, N and LEN right-aligned in 20 columns, FLAGS in
+  # 5): a line would be read from the pipe one byte per system call.
+  IFS= LC_ALL=C builtin read -r -N 52 __labbook_head
   __labbook_rc=$?
   if ((__labbook_rc > 128)); then continue; fi
-  if ((__labbook_rc != 0)); then break; fi
-  [[ $__labbook_cmd == run ]] || continue
+  if ((__labbook_rc != 0)); then
+    # The end of input: the lab is over, nobody will restore this shell's state.
+    __labbook_eof=1
+    break
+  fi
+  [[ ${__labbook_head:0:4} == 'run ' ]] || continue
+  __labbook_n=${__labbook_head:4:20}
+  __labbook_n=${__labbook_n// /}
+  __labbook_len=${__labbook_head:25:20}
+  __labbook_len=${__labbook_len// /}
+  __labbook_flags=${__labbook_head:46:5}
   __labbook_code=
   if ((__labbook_len > 0)); then
     IFS= LC_ALL=C builtin read -r -N "$__labbook_len" __labbook_code
@@ -151,13 +164,9 @@ while :; do
   __labbook_interrupted=0
   builtin export LABBOOK_STEP="$LABBOOK_LAB.$__labbook_n"
   # A block that lowered `ulimit -n` (or closed our descriptors) leaves a shell that cannot
-  # redirect any more: say so instead of reporting a block that never ran.
-  # (Redirecting saves the shell's own descriptors first, which needs free ones.)
-  if ! builtin true >&61 2>&1; then
-    builtin printf 'broken\t%s\0' "$__labbook_n"
-    builtin printf 'done\t%s\t%s\t%s\0' "$__labbook_n" 1 "$PWD"
-    continue
-  fi
+  # redirect any more, and the block never runs: the last redirection's word sets
+  # __labbook_ok only when the ones before it worked (bash expands it just before applying it).
+  __labbook_ok=
   # The DEBUG trap reaches a sourced file only under functrace (set -T).
   __labbook_ft=
   if [[ $__labbook_flags == *w* ]]; then
@@ -166,14 +175,18 @@ while :; do
     builtin trap -- "$__labbook_wtrap" DEBUG
   fi
   if [[ $__labbook_flags == *o* ]]; then
-    builtin source "$__labbook_block" 60<<<"$__labbook_code" <"$__labbook_in" >|"$__labbook_dir/$__labbook_n.out" 2>&1
+    builtin source "$__labbook_block" 60<<<"$__labbook_code" <"$__labbook_in" >|"$__labbook_dir/$__labbook_n.out" 2>&"${__labbook_ok:=1}"
   else
-    builtin source "$__labbook_block" 60<<<"$__labbook_code" <"$__labbook_in" >&61 2>&1
+    builtin source "$__labbook_block" 60<<<"$__labbook_code" <"$__labbook_in" >&61 2>&"${__labbook_ok:=1}"
   fi
   __labbook_rc=$?
   if [[ $__labbook_flags == *w* ]]; then
     builtin trap - DEBUG
     [[ -z $__labbook_ft ]] || builtin set +T
+  fi
+  if [[ -z $__labbook_ok ]]; then
+    builtin printf 'broken\t%s\0' "$__labbook_n"
+    __labbook_rc=1
   fi
   builtin printf 'done\t%s\t%s\t%s\0' "$__labbook_n" "$__labbook_rc" "$PWD"
 done

@@ -426,40 +426,100 @@ fn unreadable_snapshots_say_what_is_wrong() {
     }
 }
 
+/// Runs accepting outputs of different lengths at once, while the test reads the `.snap` over
+/// and over: every read, and the file they leave, is one run's whole snapshot. A snapshot
+/// truncated and then written in place is seen empty or half written (and two such writes can
+/// leave the start of a shorter output over the end of a longer one); one replaced by rename
+/// under a lock never is.
 #[test]
-fn concurrent_accepts_never_mix_outputs() {
+fn concurrent_accepts_only_ever_show_one_runs_whole_snapshot() {
+    use std::sync::atomic::{AtomicBool, Ordering};
     let course = Course::new("snapshots");
-    let snapshot = course.path("snapshots/big__verify-the-letters-1.snap");
-    for round in 0..3 {
-        let children: Vec<_> = ["a", "b"]
-            .iter()
-            .map(|letter| {
-                let report = course.tmp.path().join(format!("report-{round}-{letter}"));
-                let mut command = course.command(&["run", "big.md", "--accept", "--report"]);
-                command
-                    .arg(report)
-                    .env("LETTER", letter)
-                    .env("BYTES", "400000")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped());
-                command.spawn().expect("labbook starts")
+    let snapshot = course.path("snapshots/race__verify-the-letters-1.snap");
+    let letters = [b'a', b'b', b'c', b'd', b'e', b'f'];
+    // Multiples of the fold width: a snapshot of run `i` holds bytes(i) letters and a newline
+    // after each 100 of them.
+    let bytes = |i: usize| 2_000_000 + 100 * i;
+    // None: a whole snapshot of one run; else what is wrong with it.
+    let problem = |text: &[u8]| -> Option<String> {
+        let body = text
+            .strip_prefix(b"---\n")
+            .and_then(|rest| {
+                let end = rest.windows(5).position(|w| w == b"\n---\n")?;
+                Some(&rest[end + 5..])
             })
-            .collect();
-        for child in children {
-            let out = child.wait_with_output().expect("output");
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let text = std::fs::read_to_string(&snapshot).expect("snapshot");
-        let body = text.splitn(3, "---\n").nth(2).unwrap_or("");
-        let a = body.contains('a');
-        let b = body.contains('b');
-        assert!(a != b, "round {round}: the snapshot mixes both outputs");
-        assert_eq!(body.len(), 404_000, "round {round}: whole output");
+            .ok_or_else(|| format!("no whole header in {} bytes", text.len()));
+        let body = match body {
+            Ok(body) => body,
+            Err(e) => return Some(e),
+        };
+        let Some(i) = body
+            .first()
+            .and_then(|first| letters.iter().position(|l| l == first))
+        else {
+            return Some(format!("a body of {} bytes from no run", body.len()));
+        };
+        let whole = body.len() == bytes(i) / 100 * 101
+            && body.iter().all(|b| *b == letters[i] || *b == b'\n');
+        (!whole).then(|| {
+            format!(
+                "a body of {} bytes starting with run {:?}'s output of {}",
+                body.len(),
+                letters[i] as char,
+                bytes(i) / 100 * 101
+            )
+        })
+    };
+    for round in 0..3 {
+        let done = AtomicBool::new(false);
+        let seen = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let mut seen = Vec::new();
+                while !done.load(Ordering::SeqCst) {
+                    if let Ok(text) = std::fs::read(&snapshot)
+                        && let Some(problem) = problem(&text)
+                    {
+                        seen.push(problem);
+                    }
+                }
+                seen
+            });
+            let children: Vec<_> = letters
+                .iter()
+                .enumerate()
+                .map(|(i, letter)| {
+                    let report = course.tmp.path().join(format!("report-{round}-{i}"));
+                    let mut command = course.command(&["run", "race.md", "--accept", "--report"]);
+                    command
+                        .arg(report)
+                        .env("LETTER", (*letter as char).to_string())
+                        .env("BYTES", bytes(i).to_string())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::piped());
+                    command.spawn().expect("labbook starts")
+                })
+                .collect();
+            let outputs: Vec<_> = children
+                .into_iter()
+                .map(|child| child.wait_with_output().expect("output"))
+                .collect();
+            done.store(true, Ordering::SeqCst);
+            for out in outputs {
+                assert_eq!(
+                    out.status.code(),
+                    Some(0),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            reader.join().expect("the reader")
+        });
+        assert!(
+            seen.is_empty(),
+            "round {round}: a reader saw a snapshot that is not one run's whole file: {seen:?}"
+        );
+        let text = std::fs::read(&snapshot).expect("snapshot");
+        assert_eq!(problem(&text), None, "round {round}: the snapshot left");
     }
 }
 

@@ -117,10 +117,15 @@ impl Run {
         }
     }
 
+    /// The step `id` of any lab of the run.
     fn step(&self, id: &str) -> &Value {
-        self.report["labs"][0]["steps"]
+        self.report["labs"]
             .as_array()
-            .and_then(|steps| steps.iter().find(|s| s["id"] == id))
+            .into_iter()
+            .flatten()
+            .filter_map(|lab| lab["steps"].as_array())
+            .flatten()
+            .find(|s| s["id"] == id)
             .unwrap_or_else(|| panic!("no step {id}: {}", self.stderr))
     }
 
@@ -264,6 +269,47 @@ fn a_daemon_without_environment_or_session_does_not_survive_its_lab() {
     assert_eq!(run.status("start-it-1"), "passed", "{}", run.stderr);
     let pid = hostile.wait_pid("orphan.pid");
     assert!(!alive(pid), "the setsid daemon {pid} outlived labbook");
+}
+
+/// Whether this process may create a cgroup v2 below its own, as labbook does for each lab.
+fn cgroups_available() -> bool {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let Some(mount) = mounts.lines().find_map(|l| {
+        let (before, after) = l.split_once(" - ")?;
+        after
+            .starts_with("cgroup2 ")
+            .then(|| before.split_whitespace().nth(4))
+            .flatten()
+    }) else {
+        return false;
+    };
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let Some(relative) = own.lines().find_map(|l| l.strip_prefix("0::")) else {
+        return false;
+    };
+    let probe = Path::new(mount)
+        .join(relative.trim_start_matches('/'))
+        .join(format!("labbook-test-{}", std::process::id()));
+    std::fs::create_dir(&probe).is_ok() && std::fs::remove_dir(&probe).is_ok()
+}
+
+/// Where cgroups can be made, the daemon is stopped at the end of its own lab: the next lab of
+/// the run no longer sees it.
+#[test]
+fn a_daemon_without_environment_or_session_is_reaped_with_its_lab() {
+    if !cgroups_available() {
+        eprintln!("skipped: this machine does not let labbook create a cgroup");
+        return;
+    }
+    let hostile = Hostile::new();
+    let run = hostile.run(&["orphan.md", "orphan-gone.md"]);
+    assert_eq!(run.status("start-it-1"), "passed", "{}", run.stderr);
+    assert_eq!(
+        run.status("check-that-it-is-gone-1"),
+        "passed",
+        "{}",
+        run.stderr
+    );
 }
 
 /// SIGHUP (the terminal closed) and SIGQUIT end labbook like SIGTERM: the step stops, cleanup
