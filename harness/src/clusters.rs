@@ -166,7 +166,12 @@ pub fn reusable(name: &str, report: &std::path::Path) -> anyhow::Result<Reuse> {
         .into_iter()
         .flatten()
         .flatten()
-        .flat_map(|run| std::fs::read_dir(run.path()).into_iter().flatten().flatten())
+        .flat_map(|run| {
+            std::fs::read_dir(run.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
         .map(|lab| lab.path().join("kubeconfig"))
         .filter(|path| matches!(check_context(path, &context), Ok(ContextState::Owned)))
         .collect();

@@ -140,8 +140,7 @@ fn keep_cluster_does_not_delete() {
 
 /// A lab that leaves its cluster to the harness (a lab running `kind create cluster` itself would
 /// create it again on a reused cluster, unless run with `--no-setup`).
-const PLAIN_LAB: &str =
-    "# Kind lab\n\n## Step\n\n```bash\necho \"cluster=$KIND_CLUSTER_NAME kubeconfig=$KUBECONFIG\"\n```\n";
+const PLAIN_LAB: &str = "# Kind lab\n\n## Step\n\n```bash\necho \"cluster=$KIND_CLUSTER_NAME kubeconfig=$KUBECONFIG\"\n```\n";
 
 /// The clusters the fake kind holds.
 fn kind_state(setup: &Setup) -> Vec<String> {
@@ -242,7 +241,14 @@ fn reuse_refuses_what_it_cannot_own() {
         .code(2)
         .stderr_has("--reuse needs --report DIR");
     let two_labs = [
-        "run", "course", "--cluster", "kind", "--report", "out", "--reuse", &kept,
+        "run",
+        "course",
+        "--cluster",
+        "kind",
+        "--report",
+        "out",
+        "--reuse",
+        &kept,
     ];
     setup
         .bare(&two_labs)

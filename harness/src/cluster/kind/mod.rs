@@ -267,11 +267,9 @@ impl KindCluster {
         let run_dir = std::path::absolute(&options.run_dir).unwrap_or(options.run_dir.clone());
         let kubeconfig = run_dir.join("kubeconfig");
         if let Some(reuse) = &options.reuse {
-            std::fs::write(&kubeconfig, &reuse.kubeconfig).map_err(|source| {
-                KindError::RunDir {
-                    path: kubeconfig.clone(),
-                    source,
-                }
+            std::fs::write(&kubeconfig, &reuse.kubeconfig).map_err(|source| KindError::RunDir {
+                path: kubeconfig.clone(),
+                source,
             })?;
         }
         // A reused cluster was kept by an earlier run: this one did not make it, so it leaves it.
