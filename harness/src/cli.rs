@@ -87,7 +87,7 @@ pub enum Command {
     /// step, runs cleanup and tears down; a second Ctrl+C skips cleanup), 2 bad usage or
     /// unreadable input, 3 this machine cannot run labs (bash missing, no writable temporary
     /// folder).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Find broken labs without a cluster: shell, heredocs, manifests, and a model of the cluster.
     Lint {
         /// Chapter files, folders or book folders.
