@@ -87,7 +87,7 @@ pub enum Command {
     /// step, runs cleanup and tears down; a second Ctrl+C skips cleanup), 2 bad usage or
     /// unreadable input, 3 this machine cannot run labs (bash missing, no writable temporary
     /// folder).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Find broken labs without a cluster: shell, heredocs, manifests, and a model of the cluster.
     Lint {
         /// Chapter files, folders or book folders.
@@ -262,6 +262,12 @@ pub struct RunArgs {
     /// Keep the kind clusters after the run, for debugging.
     #[arg(long)]
     pub keep_cluster: bool,
+    /// With `--cluster kind` and one lab: run on the cluster NAME that an earlier
+    /// `--keep-cluster` run with the same `--report DIR` left, instead of a new one. It must be
+    /// labbook's (`labbook-…`), still exist, and have its kubeconfig in that run's folder; it is
+    /// neither created nor deleted.
+    #[arg(long, value_name = "NAME")]
+    pub reuse: Option<String>,
     /// Write report.json and junit.xml into this folder.
     ///
     /// The sandboxes are then kept in DIR/run/ for debugging; without --report they live in a
@@ -354,7 +360,19 @@ impl RunArgs {
                     "{flag} needs --cluster kind: there is no cluster to load images into"
                 );
             }
+            anyhow::ensure!(
+                self.reuse.is_none(),
+                "--reuse needs --cluster kind: it names a kept kind cluster"
+            );
         }
+        let reuse = match (&self.reuse, &self.report) {
+            (None, _) => None,
+            (Some(_), None) => anyhow::bail!(
+                "--reuse needs --report DIR, the one of the `--keep-cluster` run: the kept \
+                 cluster's kubeconfig is in that run's folder"
+            ),
+            (Some(name), Some(report)) => Some(crate::clusters::reusable(name, report)?),
+        };
         let settings = engine::Settings {
             paths: self.paths.clone(),
             accept: self.accept,
@@ -379,6 +397,7 @@ impl RunArgs {
                 keep_cluster: self.keep_cluster,
                 preload: self.preload,
                 mirror: self.registry_mirror.clone(),
+                reuse,
             },
         };
         Ok((settings, backend))

@@ -6,6 +6,9 @@
 //! is never listed and never deleted, even when named on the command line. Deletion runs `kind
 //! delete cluster` with a throw-away kubeconfig, so that kind does not edit the user's own.
 //!
+//! `run --reuse NAME` ([`reusable`]) asks the same questions of a kept cluster before a run uses
+//! it: labbook's name, still there, and its kubeconfig in an earlier run folder.
+//!
 //! [`cluster_name`]: crate::cluster::kind::cluster_name
 
 use std::ffi::OsString;
@@ -14,8 +17,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::cli::{EXIT_OK, Format};
-use crate::cluster::kind::MAX_NAME_LEN;
 use crate::cluster::kind::images::run_tool;
+use crate::cluster::kind::{ContextState, MAX_NAME_LEN, Reuse, check_context};
 
 /// How long `kind get clusters` and one `kind delete cluster` may take.
 const KIND_TIMEOUT: Duration = Duration::from_secs(180);
@@ -135,6 +138,58 @@ pub fn delete(names: &[String], all: bool) -> anyhow::Result<u8> {
         eprintln!("labbook: deleted kind cluster {name}");
     }
     Ok(EXIT_OK)
+}
+
+/// `run --reuse NAME --report DIR`: the kept cluster `name`, when it is labbook's, still exists,
+/// and an earlier run folder under `DIR/run/` holds a kubeconfig whose current context is it.
+/// Anything else is refused (exit code 2), before the run touches anything.
+pub fn reusable(name: &str, report: &std::path::Path) -> anyhow::Result<Reuse> {
+    if !is_labbook_cluster(name) {
+        bail!(
+            "refusing to reuse `{name}`: labbook runs only on clusters it made and kept (named \
+             `labbook-<run>-<lab>`, see `labbook clusters list`)"
+        );
+    }
+    let dir = scratch()?;
+    if !all_clusters(&dir.path().join("kubeconfig"))?
+        .iter()
+        .any(|c| c == name)
+    {
+        bail!(
+            "failed to reuse `{name}`: no such kind cluster (`kind get clusters` does not list \
+             it; `labbook clusters list` shows the kept ones)"
+        );
+    }
+    let runs = report.join("run");
+    let context = format!("kind-{name}");
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir(&runs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|run| {
+            std::fs::read_dir(run.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .map(|lab| lab.path().join("kubeconfig"))
+        .filter(|path| matches!(check_context(path, &context), Ok(ContextState::Owned)))
+        .collect();
+    found.sort();
+    let Some(from) = found.pop() else {
+        bail!(
+            "failed to reuse `{name}`: no kubeconfig for it in the run folders under {} (run \
+             with the same --report DIR as the `--keep-cluster` run that kept it)",
+            runs.display()
+        );
+    };
+    let kubeconfig = std::fs::read_to_string(&from)
+        .with_context(|| format!("failed to read {}", from.display()))?;
+    Ok(Reuse {
+        name: name.to_string(),
+        from,
+        kubeconfig,
+    })
 }
 
 #[cfg(test)]

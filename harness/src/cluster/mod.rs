@@ -33,6 +33,9 @@ pub enum Backend {
         /// Point each node's containerd at this registry mirror for docker.io
         /// (`--registry-mirror`).
         mirror: Option<String>,
+        /// Run on this cluster, kept by an earlier run, instead of a new one (`--reuse`); it is
+        /// neither created nor deleted.
+        reuse: Option<kind::Reuse>,
     },
 }
 
@@ -44,12 +47,23 @@ impl Backend {
             keep_cluster: false,
             preload: false,
             mirror: None,
+            reuse: None,
         },
     ];
 
     /// Whether the labs' images are loaded into their clusters before the first step.
     pub fn preloads(&self) -> bool {
         matches!(self, Backend::Kind { preload: true, .. })
+    }
+
+    /// The kept cluster this run reuses (`--reuse`), if any.
+    pub fn reused(&self) -> Option<&str> {
+        match self {
+            Backend::Kind {
+                reuse: Some(reuse), ..
+            } => Some(&reuse.name),
+            _ => None,
+        }
     }
 
     /// The backend's name, as in `--cluster` and in the report (`none`, `kind`).
@@ -84,6 +98,7 @@ impl Backend {
                 keep_cluster,
                 preload,
                 mirror,
+                reuse,
             } => {
                 // The run folder is `<index>-<chapter key>` (`Lab::key`): unique within the run.
                 let lab_slug = run_dir
@@ -93,6 +108,7 @@ impl Backend {
                     keep_cluster: *keep_cluster,
                     preload: preload.then(|| images.to_vec()),
                     mirror: mirror.clone(),
+                    reuse: reuse.clone(),
                     ..kind::KindOptions::new(run_id, lab_slug, run_dir)
                 };
                 Ok(Box::new(kind::KindCluster::new(options)?))

@@ -164,6 +164,15 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
                 .map(move |l| (c, l))
         })
         .collect();
+    if let Some(name) = backend.reused() {
+        // One kept cluster holds one lab's state; a second lab would run on top of it.
+        anyhow::ensure!(
+            jobs.len() == 1,
+            "--reuse {name} runs one lab on the cluster it kept, but these paths hold {} labs: \
+             name one chapter",
+            jobs.len()
+        );
+    }
     let before_accept = args
         .accept
         .then(|| crate::snapshots::BeforeAccept::take(&courses));

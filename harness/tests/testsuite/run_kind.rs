@@ -31,16 +31,21 @@ impl Setup {
     /// `labbook run course/lab.md --cluster kind --report out <extra>` with the fake tools first
     /// on `PATH` and a `HOME` and `KUBECONFIG` of the test's own.
     pub(crate) fn labbook(&self, extra: &[&str]) -> Labbook {
+        self.bare(&[
+            "run",
+            "course/lab.md",
+            "--cluster",
+            "kind",
+            "--report",
+            "out",
+        ])
+        .args(extra)
+    }
+
+    /// `labbook <args>` in this folder, with the fake tools and the test's own `HOME`.
+    pub(crate) fn bare(&self, args: &[&str]) -> Labbook {
         Labbook::new()
-            .args([
-                "run",
-                "course/lab.md",
-                "--cluster",
-                "kind",
-                "--report",
-                "out",
-            ])
-            .args(extra)
+            .args(args)
             .current_dir(self.dir.path())
             .env("PATH", fake_tools_path())
             .env("HOME", self.path("home"))
@@ -130,6 +135,137 @@ fn keep_cluster_does_not_delete() {
         cluster_names(&setup.log(), "delete").is_empty(),
         "{}",
         setup.log()
+    );
+}
+
+/// A lab that leaves its cluster to the harness (a lab running `kind create cluster` itself would
+/// create it again on a reused cluster, unless run with `--no-setup`).
+const PLAIN_LAB: &str = "# Kind lab\n\n## Step\n\n```bash\necho \"cluster=$KIND_CLUSTER_NAME kubeconfig=$KUBECONFIG\"\n```\n";
+
+/// The clusters the fake kind holds.
+fn kind_state(setup: &Setup) -> Vec<String> {
+    std::fs::read_to_string(setup.path("kind-state"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn reuse_runs_a_lab_on_the_kept_cluster_without_creating_or_deleting_it() {
+    let setup = Setup::new(PLAIN_LAB);
+    setup.labbook(&["--keep-cluster"]).run().success();
+    let kept = kind_state(&setup);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let name = &kept[0];
+    let creates = cluster_names(&setup.log(), "create");
+    assert_eq!(creates, kept, "{}", setup.log());
+
+    let out = setup.labbook(&["--reuse", name]).run();
+    out.success()
+        .stderr_has(&format!("reusing kind cluster {name}"))
+        .stderr_has(&format!("kept kind cluster {name}"));
+    let log = setup.log();
+    assert_eq!(cluster_names(&log, "create"), kept, "created again: {log}");
+    assert!(cluster_names(&log, "delete").is_empty(), "deleted: {log}");
+    assert_eq!(kind_state(&setup), kept);
+
+    // The lab ran on the kept cluster, through a copy of its kubeconfig in the new run folder.
+    let report = crate::support::report_json(&setup.path("out"));
+    let output = report["labs"][0]["steps"][0]["output"]
+        .as_str()
+        .expect("output")
+        .to_string();
+    assert!(output.contains(&format!("cluster={name} ")), "{output}");
+    let kubeconfig = output
+        .split("kubeconfig=")
+        .nth(1)
+        .expect("KUBECONFIG")
+        .trim();
+    let text = std::fs::read_to_string(kubeconfig).expect("the lab's kubeconfig");
+    assert!(
+        text.contains(&format!("current-context: kind-{name}")),
+        "{text}"
+    );
+    // And a second reuse finds it there.
+    setup.labbook(&["--reuse", name]).run().success();
+    assert!(cluster_names(&setup.log(), "delete").is_empty());
+}
+
+#[test]
+fn reuse_refuses_what_it_cannot_own() {
+    let setup = Setup::new(PLAIN_LAB);
+    setup.labbook(&["--keep-cluster"]).run().success();
+    let kept = kind_state(&setup)[0].clone();
+    std::fs::write(
+        setup.path("course/second.md"),
+        PLAIN_LAB.replace("Kind lab", "Second lab"),
+    )
+    .expect("second chapter");
+    // A kind cluster labbook did not make, and one of its own without a kubeconfig.
+    std::fs::write(
+        setup.path("kind-state"),
+        format!("{kept}\nkind\nlabbook-zz-nokubeconfig\n"),
+    )
+    .expect("state");
+    let log_before = setup.log();
+
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["--reuse", "kind"],
+            "refusing to reuse `kind`: labbook runs only on clusters it made".into(),
+        ),
+        (
+            vec!["--reuse", "labbook-zz-gone"],
+            "no such kind cluster (`kind get clusters` does not list it".into(),
+        ),
+        (
+            vec!["--reuse", "labbook-zz-nokubeconfig"],
+            "failed to reuse `labbook-zz-nokubeconfig`: no kubeconfig for it".into(),
+        ),
+    ];
+    for (extra, message) in &cases {
+        setup.labbook(extra).run().code(2).stderr_has(message);
+    }
+    let base = ["run", "course/lab.md"];
+    let no_kind = [&base[..], &["--report", "out", "--reuse", &kept]].concat();
+    setup
+        .bare(&no_kind)
+        .run()
+        .code(2)
+        .stderr_has("--reuse needs --cluster kind");
+    let no_report = [&base[..], &["--cluster", "kind", "--reuse", &kept]].concat();
+    setup
+        .bare(&no_report)
+        .run()
+        .code(2)
+        .stderr_has("--reuse needs --report DIR");
+    let two_labs = [
+        "run",
+        "course",
+        "--cluster",
+        "kind",
+        "--report",
+        "out",
+        "--reuse",
+        &kept,
+    ];
+    setup
+        .bare(&two_labs)
+        .run()
+        .code(2)
+        .stderr_has("these paths hold 2 labs");
+
+    // Nothing was created or deleted by the refused runs.
+    let log = setup.log();
+    let after = &log[log_before.len()..];
+    assert!(
+        !after.contains("create cluster") && !after.contains("delete cluster"),
+        "{after}"
+    );
+    assert_eq!(
+        kind_state(&setup),
+        [kept.as_str(), "kind", "labbook-zz-nokubeconfig"]
     );
 }
 

@@ -10,7 +10,10 @@
 //!   none yet), and the step must not aim kubectl, istioctl or kind elsewhere ([`check_context`],
 //!   [`foreign_target`]). `~/.kube/config` is never read or written: every kind call gets
 //!   `--kubeconfig` and `KUBECONFIG`, and kube reads only the isolated file.
-//! - `teardown` deletes the cluster unless `--keep-cluster`; it is idempotent, and a
+//! - With `--reuse` ([`Reuse`]) the lab runs on a cluster an earlier `--keep-cluster` run left:
+//!   its kubeconfig is copied into the lab's run directory, and the cluster is neither created
+//!   nor deleted.
+//! - `teardown` deletes the cluster unless `--keep-cluster` or `--reuse`; it is idempotent, and a
 //!   [`Teardown`] handle can run it from an interrupt path on another thread. Dropping the
 //!   backend without a teardown (a panic) deletes the cluster too.
 //!
@@ -130,6 +133,18 @@ pub enum KindError {
     Runtime(#[source] io::Error),
 }
 
+/// A cluster kept by an earlier run (`--keep-cluster`) that this run reuses (`--reuse`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reuse {
+    /// The cluster, one labbook made (`labbook-<run>-<lab>`).
+    pub name: String,
+    /// The kubeconfig the earlier run left in its run folder.
+    pub from: PathBuf,
+    /// Its content, read before this run starts (a run sharing the earlier `--report DIR`
+    /// removes the earlier run folders); it is written into the lab's own run directory.
+    pub kubeconfig: String,
+}
+
 /// How to make a lab's kind cluster.
 #[derive(Debug, Clone)]
 pub struct KindOptions {
@@ -158,6 +173,8 @@ pub struct KindOptions {
     pub preload: Option<Vec<String>>,
     /// With `--registry-mirror`: the mirror every node's containerd pulls docker.io images from.
     pub mirror: Option<String>,
+    /// Run on this kept cluster instead of creating one, and leave it running (`--reuse`).
+    pub reuse: Option<Reuse>,
     /// The docker program (`docker pull`, `docker exec` into the nodes).
     pub docker: OsString,
     /// How long one `docker pull`, `kind load` or `docker exec` may take.
@@ -191,6 +208,7 @@ impl KindOptions {
             settle_limit: settle::DEFAULT_LIMIT,
             preload: None,
             mirror: None,
+            reuse: None,
             docker: OsString::from("docker"),
             image_timeout: Duration::from_secs(600),
         }
@@ -241,15 +259,25 @@ impl KindCluster {
             path: options.run_dir.clone(),
             source,
         })?;
-        let name = cluster_name(&options.run_id, &options.lab_slug);
+        let name = match &options.reuse {
+            Some(reuse) => reuse.name.clone(),
+            None => cluster_name(&options.run_id, &options.lab_slug),
+        };
         // Absolute, because lab steps `cd` around and the file must stay the same one.
         let run_dir = std::path::absolute(&options.run_dir).unwrap_or(options.run_dir.clone());
         let kubeconfig = run_dir.join("kubeconfig");
+        if let Some(reuse) = &options.reuse {
+            std::fs::write(&kubeconfig, &reuse.kubeconfig).map_err(|source| KindError::RunDir {
+                path: kubeconfig.clone(),
+                source,
+            })?;
+        }
+        // A reused cluster was kept by an earlier run: this one did not make it, so it leaves it.
         let teardown = Teardown::new(
             options.kind.clone(),
             name.clone(),
             kubeconfig.clone(),
-            options.keep_cluster,
+            options.keep_cluster || options.reuse.is_some(),
             options.delete_timeout,
         );
         Ok(KindCluster {
@@ -413,8 +441,22 @@ impl LabCluster for KindCluster {
 
     fn before_lab(&mut self, lab: &Lab) -> anyhow::Result<()> {
         // A stale file from an earlier attempt must not make a foreign context look current.
-        self.state()?;
-        if !lab_creates_cluster(lab) {
+        let state = self.state()?;
+        if let Some(reuse) = &self.options.reuse {
+            if state != ContextState::Owned {
+                return Err(KindError::Kubeconfig {
+                    path: reuse.from.clone(),
+                    message: format!("it has no current context for kind cluster {}", self.name),
+                }
+                .into());
+            }
+            eprintln!(
+                "labbook: reusing kind cluster {name} (kept by an earlier run, from {from}): it is \
+                 neither created nor deleted",
+                name = self.name,
+                from = reuse.from.display()
+            );
+        } else if !lab_creates_cluster(lab) {
             self.create()?;
         }
         self.prepare()?;
