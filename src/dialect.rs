@@ -162,12 +162,13 @@ fn indent(text: &str) -> usize {
     width
 }
 
-/// Whether a line starts (after indentation and block quotes) with a fence character.
-fn starts_like_fence(line: &str) -> bool {
-    matches!(
-        line.trim_start_matches([' ', '\t', '>']).as_bytes().first(),
-        Some(b'`' | b'~')
-    )
+/// The first byte of a line after its indentation and block-quote markers: every construct
+/// [`prepare`] rewrites starts with one of a few bytes, so other lines skip the regexes.
+fn lead_byte(line: &str) -> Option<u8> {
+    line.trim_start_matches([' ', '\t', '>'])
+        .as_bytes()
+        .first()
+        .copied()
 }
 
 /// Rewrites the dialects in `source` into CommonMark of the same length (see the module doc).
@@ -226,7 +227,7 @@ pub(crate) fn prepare(source: &str) -> Prepared {
                         bytes[line.start + m.end() - 1] = b' ';
                     }
                 }
-            } else if !starts_like_fence(t) {
+            } else if !matches!(lead_byte(t), Some(b'`' | b'~')) {
                 // Only a line starting with a fence character can close the block.
             } else if let Some(c) = KILLERCODA.captures(t) {
                 let marker = c.get(2).map_or("", |m| m.as_str());
@@ -278,12 +279,10 @@ pub(crate) fn prepare(source: &str) -> Prepared {
         }
 
         // Most lines are prose: only lines that start like a construct go through the regexes.
-        let lead = t
-            .trim_start_matches([' ', '\t', '>'])
-            .as_bytes()
-            .first()
-            .copied();
-        if !matches!(lead, Some(b'`' | b'~' | b'!' | b'?' | b'=' | b'{' | b'-')) {
+        if !matches!(
+            lead_byte(t),
+            Some(b'`' | b'~' | b'!' | b'?' | b'=' | b'{' | b'-')
+        ) {
             if !t.trim().is_empty() {
                 last_content_end = line.end;
             }
