@@ -246,17 +246,35 @@ struct Shell {
 
 /// The shell's records (its stdout, a socket), read by the thread that runs the blocks itself:
 /// a record reaches it with one wake-up, not two (a reader thread, then a channel). Its exit
-/// arrives on the same socket, written by the thread that waits for it.
+/// arrives on the same socket, written by the thread that waits for it. The socket is
+/// non-blocking: see [`SPIN`].
 struct Records {
     socket: UnixStream,
     buffer: Vec<u8>,
     closed: bool,
 }
 
+/// How long the harness keeps checking for the shell's answer before it sleeps. Most blocks of
+/// a lab end within this time (an `echo`, a `cd`, an `export`); waking a sleeping thread on
+/// another CPU costs about as much as running such a step, on virtual machines several times
+/// more. A longer step costs this much CPU once.
+const SPIN: Duration = Duration::from_micros(300);
+
 impl Records {
+    fn new(socket: UnixStream) -> Records {
+        // Without it, a read would block; the wait is bounded by `poll` instead.
+        let _ = socket.set_nonblocking(true);
+        Records {
+            socket,
+            buffer: Vec::new(),
+            closed: false,
+        }
+    }
+
     /// The next record within `wait` (in the order the shell wrote them).
     fn recv_timeout(&mut self, wait: Duration) -> Result<Event, RecvTimeoutError> {
-        let deadline = Instant::now() + wait;
+        let start = Instant::now();
+        let deadline = start + wait;
         let mut chunk = [0u8; 8192];
         loop {
             if let Some(end) = self.buffer.iter().position(|b| *b == 0) {
@@ -270,24 +288,40 @@ impl Records {
             if self.closed {
                 return Err(RecvTimeoutError::Disconnected);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.socket.set_read_timeout(Some(left)).is_err() {
-                return Err(RecvTimeoutError::Timeout);
-            }
             match self.socket.read(&mut chunk) {
                 Ok(0) => self.closed = true,
                 Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(RecvTimeoutError::Timeout);
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(RecvTimeoutError::Timeout);
+                    }
+                    if now - start < SPIN {
+                        std::thread::yield_now();
+                    } else if !self.readable_within(deadline - now) {
+                        return Err(RecvTimeoutError::Timeout);
+                    }
                 }
                 Err(_) => self.closed = true,
             }
+        }
+    }
+
+    /// Sleeps until the socket has something to read (or is closed), at most `wait`.
+    fn readable_within(&self, wait: Duration) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        // Rounded up: a zero timeout would spin instead of sleeping.
+        let millis = wait.as_millis().saturating_add(1).min(i32::MAX as u128) as i32;
+        let mut fds = [PollFd::new(self.socket.as_fd(), PollFlags::POLLIN)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(n) => n > 0,
+            // A signal, or poll itself failed: the read that follows tells.
+            Err(_) => true,
         }
     }
 }
@@ -474,11 +508,7 @@ impl Terminal {
         self.shell = Some(Shell {
             pid,
             stdin,
-            events: Records {
-                socket: records,
-                buffer: Vec::new(),
-                closed: false,
-            },
+            events: Records::new(records),
         });
         Ok(())
     }
@@ -534,7 +564,7 @@ impl Terminal {
         let number = self.next;
         self.next += 1;
         self.gathered = Gathered::default();
-        let mut flags = String::from("-");
+        let mut flags = String::from(if block.code.is_ascii() { "-" } else { "u" });
         if let Some(text) = block.stdin {
             self.write(&self.file(number, "in"), text)?;
             flags.push('i');

@@ -7,6 +7,7 @@
 #     runs the code (read from a pipe, never a file) with output appended to $dir/out, or to
 #     $dir/N.out with flag o (a background step, whose output keeps growing), stdin from $dir/N.in
 #     with flag i, else /dev/null; flag w records the working folder of each command (pwd records).
+#     FLAGS starts with u when the code is not ASCII (its length in characters is not LEN), else -.
 #   answers:  fail N STATUS LINE PIPESTATUS COMMAND   a failing command (ERR trap)
 #             pwd N LINE PWD COMMAND                  with flag w, before each command
 #             broken N                                the block could not even be started
@@ -88,7 +89,7 @@ builtin printf "# labbook: end of state\n" >>"$__labbook_dir/state.new"
 fi'
 # SIGINT (the harness stopping a watch, a timeout, Ctrl+C): leave the block, like Ctrl+C in a
 # terminal drops what was pasted after the running command.
-__labbook_own[INT]='__labbook_interrupted=1; builtin return 130 2>/dev/null'
+__labbook_own[INT]='builtin return 130 2>/dev/null'
 __labbook_own[TERM]='builtin exit 143'
 
 # A lab's `trap ACTION SIG...`: for the signals the harness needs, the lab's action runs together
@@ -140,49 +141,56 @@ __labbook_wtrap='if [[ ${BASH_SOURCE[0]-} == "$__labbook_block" ]]; then builtin
 
 while :; do
   # One read of the fixed-width header (`run`, N and LEN right-aligned in 20 columns, FLAGS in
-  # 5): a line would be read from the pipe one byte per system call.
-  IFS= LC_ALL=C builtin read -r -N 52 __labbook_head
+  # 5): a line would be read from the pipe one byte per system call. The header is ASCII, so its
+  # characters are its bytes in any locale.
+  IFS= builtin read -r -N 52 __labbook_head
   __labbook_rc=$?
-  if ((__labbook_rc > 128)); then continue; fi
   if ((__labbook_rc != 0)); then
+    if ((__labbook_rc > 128)); then continue; fi
     # The end of input: the lab is over, nobody will restore this shell's state.
     __labbook_eof=1
     break
   fi
   [[ ${__labbook_head:0:4} == 'run ' ]] || continue
-  __labbook_n=${__labbook_head:4:20}
-  __labbook_n=${__labbook_n// /}
-  __labbook_len=${__labbook_head:25:20}
-  __labbook_len=${__labbook_len// /}
+  ((__labbook_n = ${__labbook_head:4:20}, __labbook_len = ${__labbook_head:25:20})) || :
   __labbook_flags=${__labbook_head:46:5}
-  __labbook_code=
-  if ((__labbook_len > 0)); then
+  # `read -N` counts characters: LEN is in bytes, which are characters only in the C locale
+  # unless the block is ASCII (flag u: it is not). Switching the locale costs as much as a step.
+  if [[ $__labbook_flags == u* ]]; then
     IFS= LC_ALL=C builtin read -r -N "$__labbook_len" __labbook_code
+  else
+    IFS= builtin read -r -N "$__labbook_len" __labbook_code
   fi
-  __labbook_in=/dev/null
-  if [[ $__labbook_flags == *i* ]]; then __labbook_in=$__labbook_dir/$__labbook_n.in; fi
-  __labbook_interrupted=0
   builtin export LABBOOK_STEP="$LABBOOK_LAB.$__labbook_n"
   # A block that lowered `ulimit -n` (or closed our descriptors) leaves a shell that cannot
   # redirect any more, and the block never runs: the last redirection's word sets
   # __labbook_ok only when the ones before it worked (bash expands it just before applying it).
   __labbook_ok=
-  # The DEBUG trap reaches a sourced file only under functrace (set -T).
-  __labbook_ft=
-  if [[ $__labbook_flags == *w* ]]; then
-    [[ $- == *T* ]] || __labbook_ft=1
-    builtin set -T
-    builtin trap -- "$__labbook_wtrap" DEBUG
-  fi
-  if [[ $__labbook_flags == *o* ]]; then
-    builtin source "$__labbook_block" 60<<<"$__labbook_code" <"$__labbook_in" >|"$__labbook_dir/$__labbook_n.out" 2>&"${__labbook_ok:=1}"
+  if [[ ${__labbook_flags:1} == '    ' ]]; then
+    # Most blocks: no input, the shared output, no working folders. Every command saved here
+    # is a few microseconds of every step.
+    builtin source "$__labbook_block" 60<<<"$__labbook_code" </dev/null >&61 2>&"${__labbook_ok:=1}"
+    __labbook_rc=$?
   else
-    builtin source "$__labbook_block" 60<<<"$__labbook_code" <"$__labbook_in" >&61 2>&"${__labbook_ok:=1}"
-  fi
-  __labbook_rc=$?
-  if [[ $__labbook_flags == *w* ]]; then
-    builtin trap - DEBUG
-    [[ -z $__labbook_ft ]] || builtin set +T
+    __labbook_in=/dev/null
+    if [[ $__labbook_flags == *i* ]]; then __labbook_in=$__labbook_dir/$__labbook_n.in; fi
+    # The DEBUG trap reaches a sourced file only under functrace (set -T).
+    __labbook_ft=
+    if [[ $__labbook_flags == *w* ]]; then
+      [[ $- == *T* ]] || __labbook_ft=1
+      builtin set -T
+      builtin trap -- "$__labbook_wtrap" DEBUG
+    fi
+    if [[ $__labbook_flags == *o* ]]; then
+      builtin source "$__labbook_block" 60<<<"$__labbook_code" <"$__labbook_in" >|"$__labbook_dir/$__labbook_n.out" 2>&"${__labbook_ok:=1}"
+    else
+      builtin source "$__labbook_block" 60<<<"$__labbook_code" <"$__labbook_in" >&61 2>&"${__labbook_ok:=1}"
+    fi
+    __labbook_rc=$?
+    if [[ $__labbook_flags == *w* ]]; then
+      builtin trap - DEBUG
+      [[ -z $__labbook_ft ]] || builtin set +T
+    fi
   fi
   if [[ -z $__labbook_ok ]]; then
     builtin printf 'broken\t%s\0' "$__labbook_n"

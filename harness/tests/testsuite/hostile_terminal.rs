@@ -183,6 +183,26 @@ fn a_labs_own_err_trap_is_chained_not_a_way_to_hide_failures() {
 }
 
 #[test]
+fn blocks_of_multi_byte_characters_reach_the_shell_whole_in_any_locale() {
+    // The shell reads a block by its length; in a UTF-8 locale a length in bytes read as
+    // characters would swallow the next header.
+    for locale in ["C.UTF-8", "C"] {
+        let hostile = Hostile::new();
+        let output = hostile
+            .command(&["non-ascii.md"], true)
+            .env("LANG", locale)
+            .env("LC_ALL", locale)
+            .output()
+            .expect("labbook runs");
+        let run = Run::new(output, &hostile.report_dir());
+        assert_eq!(run.code, 0, "{locale}: {}", run.stderr);
+        assert_eq!(run.output("greet-1"), "grüße, 世界 ✓\n", "{locale}");
+        assert_eq!(run.status("check-the-greeting-1"), "passed", "{locale}");
+        assert_eq!(run.output("check-the-greeting-1"), "plain again\n");
+    }
+}
+
+#[test]
 fn functions_named_like_the_harness_helpers_hide_nothing() {
     let hostile = Hostile::new();
     let run = hostile.run(&["internal-names.md"]);
