@@ -484,7 +484,11 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 (_, _, true) => crate::review::Mode::List,
                 _ => crate::review::Mode::Ask,
             };
-            crate::review::run(&path, mode, crate::color::enabled(cli.color, Stream::Stdout))
+            crate::review::run(
+                &path,
+                mode,
+                crate::color::enabled(cli.color, Stream::Stdout),
+            )
         }
         Command::Snapshots {
             paths,

@@ -118,8 +118,7 @@ pub fn paint_diffs(text: &str, on: bool) -> String {
                 .get(i + 1)
                 .is_some_and(|next| next.starts_with("+++ "));
         in_diff = header
-            || (in_diff
-                && (line.is_empty() || line.starts_with([' ', '+', '-', '@', '\\'])));
+            || (in_diff && (line.is_empty() || line.starts_with([' ', '+', '-', '@', '\\'])));
         let style = if !in_diff {
             None
         } else if header || line.starts_with("+++ ") {

@@ -70,12 +70,22 @@ fn run_colours_statuses_and_diffs_only_when_asked_or_forced() {
         let stderr = &outcome.stderr;
         if coloured {
             for needle in [PASSED, FAILED, STEP_PASSED, REMOVED] {
-                assert!(stderr.contains(needle), "{what}: no {needle:?} in\n{stderr}");
+                assert!(
+                    stderr.contains(needle),
+                    "{what}: no {needle:?} in\n{stderr}"
+                );
             }
         } else {
             assert!(!stderr.contains('\x1b'), "{what}: escapes in\n{stderr}");
-            assert!(!outcome.stdout.contains('\x1b'), "{what}: {}", outcome.stdout);
-            assert!(stderr.contains("PASSED A lab that passes"), "{what}: {stderr}");
+            assert!(
+                !outcome.stdout.contains('\x1b'),
+                "{what}: {}",
+                outcome.stdout
+            );
+            assert!(
+                stderr.contains("PASSED A lab that passes"),
+                "{what}: {stderr}"
+            );
             assert!(stderr.contains("-colour   red\n"), "{what}: {stderr}");
         }
         // The plain text is the same either way: colour only wraps words.
