@@ -148,7 +148,14 @@ mod tests {
 
     #[test]
     fn the_flag_then_no_color_then_clicolor_force_then_the_terminal_decide() {
-        let cases: [(ColorChoice, Option<&str>, Option<&str>, bool, bool); 14] = [
+        type Case = (
+            ColorChoice,
+            Option<&'static str>,
+            Option<&'static str>,
+            bool,
+            bool,
+        );
+        let cases: [Case; 14] = [
             // choice, NO_COLOR, CLICOLOR_FORCE, terminal, colour
             (Auto, None, None, true, true),
             (Auto, None, None, false, false),

@@ -45,7 +45,13 @@ fn run(root: &Path, color: Option<&str>, env: &[(&str, &str)]) -> Outcome {
 fn run_colours_statuses_and_diffs_only_when_asked_or_forced() {
     let (_tmp, root) = course();
     // (what, --color, environment, coloured)
-    let cases: [(&str, Option<&str>, &[(&str, &str)], bool); 8] = [
+    type Case = (
+        &'static str,
+        Option<&'static str>,
+        &'static [(&'static str, &'static str)],
+        bool,
+    );
+    let cases: [Case; 8] = [
         ("default, no terminal", None, &[], false),
         ("--color always", Some("always"), &[], true),
         ("--color never", Some("never"), &[], false),
