@@ -145,29 +145,35 @@ fn run_chromium(browser: &Path, profile: &Path, args: &[&str]) -> String {
     reader.join().expect("reader")
 }
 
+/// The DOM of the page at `url` once its scripts ran.
+fn dump_dom(browser: &Path, profile: &Path, url: &str) -> String {
+    run_chromium(browser, profile, &["--dump-dom", url])
+}
+
+/// `labbook build BOOK` in `dir`, with the course stylesheet.
+fn build(dir: &Path, book: &str) {
+    Labbook::new()
+        .args(["build", book])
+        .current_dir(dir)
+        .with_course_css()
+        .run()
+        .success();
+}
+
 #[test]
 fn the_built_book_reads_right_in_a_browser() {
     let Some(browser) = chromium_or_skip() else {
         return;
     };
     let (tmp, book) = fixture_book("render-kinds");
-    Labbook::new()
-        .args(["build", "render-kinds"])
-        .current_dir(tmp.path())
-        .with_course_css()
-        .run()
-        .success();
+    build(tmp.path(), "render-kinds");
     let base = serve(book.join("book/html"));
     let profile = tmp.path().join("chromium-profile");
 
     // mdBook's highlighter marks every `<code>` element; the words around it are what matter.
     let dump = |page: &str| {
-        run_chromium(
-            &browser,
-            &profile,
-            &["--dump-dom", &format!("{base}/{page}")],
-        )
-        .replace("<code class=\"hljs\">", "<code>")
+        dump_dom(&browser, &profile, &format!("{base}/{page}"))
+            .replace("<code class=\"hljs\">", "<code>")
     };
     let kinds = dump("kinds.html");
     // mdBook's own script ran (it adds copy buttons to code blocks), so an injected one would have.
@@ -281,20 +287,11 @@ fn printed_output_the_last_run_did_not_print_carries_a_note() {
         .env_remove("GITHUB_ACTIONS")
         .run()
         .success();
-    Labbook::new()
-        .args(["build", "warned"])
-        .current_dir(tmp.path())
-        .with_course_css()
-        .run()
-        .success();
+    build(tmp.path(), "warned");
     // The book has the html renderer only, so mdBook writes it to `book/` itself.
     let base = serve(book.join("book"));
     let profile = tmp.path().join("chromium-profile");
-    let page = run_chromium(
-        &browser,
-        &profile,
-        &["--dump-dom", &format!("{base}/stale.html")],
-    );
+    let page = dump_dom(&browser, &profile, &format!("{base}/stale.html"));
     for needle in [
         "<span class=\"labbook-badge\">What you should see</span>",
         "<strong>The last run printed something different</strong>",
@@ -331,12 +328,7 @@ fn wide_book(extra: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf
     let toml = book.join("book.toml");
     let text = std::fs::read_to_string(&toml).expect("book.toml");
     std::fs::write(&toml, format!("{text}{extra}")).expect("book.toml written");
-    Labbook::new()
-        .args(["build", "wide-output"])
-        .current_dir(tmp.path())
-        .with_course_css()
-        .run()
-        .success();
+    build(tmp.path(), "wide-output");
     // One renderer: mdBook writes the html to `book/` itself.
     (tmp, book.join("book"))
 }
@@ -365,13 +357,7 @@ fn only_lab_pages_carry_a_banner() {
     let (tmp, html) = wide_book("", &[]);
     let base = serve(html);
     let profile = tmp.path().join("chromium-profile");
-    let dump = |page: &str| {
-        run_chromium(
-            &browser,
-            &profile,
-            &["--dump-dom", &format!("{base}/{page}")],
-        )
-    };
+    let dump = |page: &str| dump_dom(&browser, &profile, &format!("{base}/{page}"));
     let prose = dump("index.html");
     assert!(prose.contains("This page is prose only"), "{prose}");
     assert!(

@@ -25,17 +25,30 @@ fn bin(dir: &Path, tools: &[&str], engine: &str) -> OsString {
                 "#!/bin/sh\nFAKE_DOCKER_ENGINE={engine} exec '{}' \"$@\"\n",
                 target.display()
             );
-            std::fs::write(bin.join(tool), script).expect("wrapper");
-            let mut perms = std::fs::metadata(bin.join(tool))
-                .expect("meta")
-                .permissions();
-            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-            std::fs::set_permissions(bin.join(tool), perms).expect("chmod");
+            executable(&bin.join(tool), &script);
         } else {
             std::os::unix::fs::symlink(&target, bin.join(tool)).expect("symlink");
         }
     }
     bin.into_os_string()
+}
+
+/// `labbook doctor` in `dir` with only `path` on `PATH` and `home` as `HOME`.
+fn doctor(path: &OsString, home: &Path, dir: &Path) -> crate::support::Outcome {
+    Labbook::new()
+        .arg("doctor")
+        .env("PATH", path)
+        .env("HOME", home)
+        .current_dir(dir)
+        .run()
+}
+
+/// Writes an executable script.
+fn executable(path: &Path, script: &str) {
+    std::fs::write(path, script).expect("script written");
+    let mut perms = std::fs::metadata(path).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(path, perms).expect("chmod");
 }
 
 struct Situation {
@@ -208,12 +221,7 @@ fn the_cli_prints_the_survey_and_exits_0() {
     let path = bin(dir.path(), &["docker", "kubectl"], "down");
     let home = dir.path().join("home");
     std::fs::create_dir(&home).expect("home");
-    let output = Labbook::new()
-        .arg("doctor")
-        .env("PATH", &path)
-        .env("HOME", &home)
-        .current_dir(dir.path())
-        .run();
+    let output = doctor(&path, &home, dir.path());
     output
         .success()
         .stdout_has("kind  not usable: kind cannot run here")
@@ -233,16 +241,10 @@ fn columns_stay_aligned_and_advice_works_outside_this_repository() {
     let path = bin(dir.path(), &["docker", "kind", "helm"], "up");
     let bin_dir = PathBuf::from(&path);
     let long_version = "v1.34.1-an-unusually-long-build-name+0123456789abcdef";
-    std::fs::write(
-        bin_dir.join("kubectl"),
-        format!("#!/bin/sh\necho 'Client Version: {long_version}'\n"),
-    )
-    .expect("kubectl");
-    let mut perms = std::fs::metadata(bin_dir.join("kubectl"))
-        .expect("meta")
-        .permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(bin_dir.join("kubectl"), perms).expect("chmod");
+    executable(
+        &bin_dir.join("kubectl"),
+        &format!("#!/bin/sh\necho 'Client Version: {long_version}'\n"),
+    );
     let course = dir.path().join("course");
     std::fs::create_dir_all(course.join("book")).expect("book");
     std::fs::write(
@@ -252,12 +254,7 @@ fn columns_stay_aligned_and_advice_works_outside_this_repository() {
     .expect("versions.env");
     let home = dir.path().join("home");
     std::fs::create_dir(&home).expect("home");
-    let output = Labbook::new()
-        .arg("doctor")
-        .env("PATH", &path)
-        .env("HOME", &home)
-        .current_dir(&course)
-        .run();
+    let output = doctor(&path, &home, &course);
     output.success();
     let stdout = &output.stdout;
 
@@ -320,12 +317,7 @@ fn columns_stay_aligned_and_advice_works_outside_this_repository() {
 
     // kind and kubectl missing: their advice is the projects' own, at the pinned versions.
     let bare = bin(&dir.path().join("bare"), &["docker"], "up");
-    let output = Labbook::new()
-        .arg("doctor")
-        .env("PATH", &bare)
-        .env("HOME", &home)
-        .current_dir(&course)
-        .run();
+    let output = doctor(&bare, &home, &course);
     output
         .success()
         .stdout_has("- kind v0.30.0: `curl -Lo ./kind https://kind.sigs.k8s.io/dl/v0.30.0/kind-")
