@@ -15,6 +15,8 @@ pub use crate::engine::confine::Confine;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cluster::Backend;
+pub use crate::color::ColorChoice;
+use crate::color::Stream;
 use crate::engine;
 
 /// Exit code for success.
@@ -36,6 +38,12 @@ pub const EXIT_ENVIRONMENT: u8 = 3;
 #[derive(Debug, Parser)]
 #[command(name = "labbook", version, propagate_version = true)]
 pub struct Cli {
+    /// When to colour statuses and diffs: `auto` on a terminal, `always`, or `never`.
+    ///
+    /// With `auto`, a non-empty `NO_COLOR` turns colour off, and `CLICOLOR_FORCE` (non-empty,
+    /// not `0`) turns it on even into a pipe; an explicit `always` or `never` wins over both.
+    #[arg(long, value_enum, global = true, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -349,7 +357,9 @@ pub fn parse_versions(text: &str) -> Result<Versions, String> {
 impl RunArgs {
     /// The engine's settings and the cluster backend these arguments ask for; `Err` for kind
     /// options given without `--cluster kind`.
-    pub fn to_settings(&self) -> anyhow::Result<(engine::Settings, Backend)> {
+    /// `color`: whether the run's console (on stderr) is coloured, as [`crate::color::enabled`]
+    /// decided.
+    pub fn to_settings(&self, color: bool) -> anyhow::Result<(engine::Settings, Backend)> {
         if self.cluster != ClusterChoice::Kind {
             for (given, flag) in [
                 (self.preload, "--preload"),
@@ -390,6 +400,7 @@ impl RunArgs {
                 no_setup: self.no_setup,
             },
             versions: self.versions.clone().unwrap_or_default(),
+            color,
         };
         let backend = match self.cluster {
             ClusterChoice::None => Backend::None,
@@ -451,7 +462,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             crate::clusters::delete(&names, all)
         }
         Command::Run(args) => {
-            let (settings, backend) = args.to_settings()?;
+            let (settings, backend) =
+                args.to_settings(crate::color::enabled(cli.color, Stream::Stderr))?;
             let passed = engine::run(&settings, backend)?;
             Ok(if passed { EXIT_OK } else { EXIT_FAILED })
         }
@@ -472,7 +484,11 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 (_, _, true) => crate::review::Mode::List,
                 _ => crate::review::Mode::Ask,
             };
-            crate::review::run(&path, mode)
+            crate::review::run(
+                &path,
+                mode,
+                crate::color::enabled(cli.color, Stream::Stdout),
+            )
         }
         Command::Snapshots {
             paths,

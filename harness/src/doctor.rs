@@ -40,8 +40,39 @@ pub struct Tool {
     pub need: Need,
     /// The variable of `book/versions.env` that pins its version, if any.
     pub pin: Option<&'static str>,
-    /// How to get it.
+    /// How to get it, from its project (never a script of this repository: the reader of a
+    /// course may not have it).
     pub install: &'static str,
+    /// How to get the pinned version, when the book pins one: `{version}` is replaced by it
+    /// (`1.27.3`), `{tag}` by it with a leading `v` (`v1.27.3`), `{os}` and `{arch}` by this
+    /// machine's (`linux`, `amd64`).
+    pub install_pinned: Option<&'static str>,
+}
+
+impl Tool {
+    /// How to install this tool here, at `pin` when the book pins a version.
+    pub fn install_step(&self, pin: Option<&str>) -> String {
+        let os = match std::env::consts::OS {
+            "macos" => "darwin",
+            other => other,
+        };
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        match (self.install_pinned, pin) {
+            (Some(template), Some(pin)) => {
+                let version = pin.trim_start_matches('v');
+                template
+                    .replace("{version}", version)
+                    .replace("{tag}", &format!("v{version}"))
+                    .replace("{os}", os)
+                    .replace("{arch}", arch)
+            }
+            _ => self.install.replace("{os}", os).replace("{arch}", arch),
+        }
+    }
 }
 
 /// The tools, in the order they are listed.
@@ -53,45 +84,63 @@ pub const TOOLS: &[Tool] = &[
         pin: None,
         install: "install Docker Engine or Docker Desktop (https://docs.docker.com/engine/install/): \
                   kind runs each cluster node as a container",
+        install_pinned: None,
     },
     Tool {
         name: "kind",
         version_args: &["version"],
         need: Need::Kind,
         pin: Some("KIND_VERSION"),
-        install: "`ci/install-tools.sh ~/.local/bin` installs the pinned version, or see \
+        install: "`go install sigs.k8s.io/kind@latest`, or a release binary from \
                   https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+        install_pinned: Some(
+            "`curl -Lo ./kind https://kind.sigs.k8s.io/dl/{tag}/kind-{os}-{arch} && chmod +x \
+             ./kind`, then move it onto PATH (or `go install sigs.k8s.io/kind@{tag}`)",
+        ),
     },
     Tool {
         name: "kubectl",
         version_args: &["version", "--client"],
         need: Need::Kind,
         pin: Some("KUBECTL_VERSION"),
-        install: "`ci/install-tools.sh ~/.local/bin` installs the pinned version, or see \
-                  https://kubernetes.io/docs/tasks/tools/",
+        install: "see https://kubernetes.io/docs/tasks/tools/ (e.g. `curl -LO \
+                  \"https://dl.k8s.io/release/$(curl -Ls \
+                  https://dl.k8s.io/release/stable.txt)/bin/{os}/{arch}/kubectl\"`)",
+        install_pinned: Some(
+            "`curl -LO https://dl.k8s.io/release/{tag}/bin/{os}/{arch}/kubectl && chmod +x \
+             kubectl`, then move it onto PATH (see https://kubernetes.io/docs/tasks/tools/)",
+        ),
     },
     Tool {
         name: "istioctl",
         version_args: &["version", "--remote=false"],
         need: Need::Course,
         pin: Some("ISTIO_VERSION"),
-        install: "the service-mesh labs run it; `ci/install-tools.sh ~/.local/bin` installs the \
-                  pinned version, or see https://istio.io/latest/docs/setup/install/istioctl/",
+        install: "`curl -sL https://istio.io/downloadIstioctl | sh -` puts it in \
+                  ~/.istioctl/bin (see https://istio.io/latest/docs/setup/install/istioctl/)",
+        install_pinned: Some(
+            "`curl -sL https://istio.io/downloadIstioctl | ISTIO_VERSION={version} sh -` puts \
+             it in ~/.istioctl/bin (see https://istio.io/latest/docs/setup/install/istioctl/)",
+        ),
     },
     Tool {
         name: "helm",
         version_args: &["version", "--short"],
         need: Need::Optional,
         pin: None,
-        install: "only labs that install Helm charts need it: https://helm.sh/docs/intro/install/",
+        install: "only labs that install Helm charts need it: see \
+                  https://helm.sh/docs/intro/install/",
+        install_pinned: None,
     },
     Tool {
         name: "shellcheck",
         version_args: &["--version"],
         need: Need::Optional,
         pin: None,
-        install: "`labbook lint` checks shell blocks with it when it is installed \
-                  (Debian/Ubuntu: `apt-get install shellcheck`)",
+        install: "`labbook lint` checks shell blocks with it when it is installed: \
+                  `apt-get install shellcheck` (Debian, Ubuntu), `brew install shellcheck` \
+                  (macOS), or see https://github.com/koalaman/shellcheck#installing",
+        install_pinned: None,
     },
 ];
 
@@ -361,6 +410,7 @@ impl Survey {
     /// The report, for a person.
     pub fn render(&self) -> String {
         let mut out = String::from("Tools\n");
+        let mut rows = Vec::new();
         for (tool, probe) in &self.tools {
             let pin = tool.pin.and_then(|key| self.pins.get(key));
             let (version, path) = match probe {
@@ -378,9 +428,9 @@ impl Survey {
                     (format!("broken: {problem}"), path.display().to_string())
                 }
             };
-            let line = format!("  {:<11} {:<24} {}", tool.name, version, path);
-            let _ = writeln!(out, "{}", line.trim_end());
+            rows.push([tool.name.to_string(), version, path]);
         }
+        out.push_str(&columns(&rows));
         let engine = match &self.engine {
             Engine::NoClient => "no docker client".to_string(),
             Engine::Up(version) => format!("running (server {version})"),
@@ -395,16 +445,25 @@ impl Survey {
         let _ = writeln!(out, "\nDocker engine: {engine}");
 
         out.push_str("\nCluster backends\n");
+        let width = Backend::ALL
+            .iter()
+            .map(|b| b.name().chars().count())
+            .max()
+            .unwrap_or(0);
         for backend in Backend::ALL {
             let blockers = match backend {
                 Backend::None => Vec::new(),
                 Backend::Kind { .. } => self.kind_blockers(),
             };
-            let name = backend.name();
+            let name = format!("{:<width$}", backend.name());
             if blockers.is_empty() {
                 let _ = writeln!(out, "  {name}  usable: {}", backend.summary());
             } else {
-                let _ = writeln!(out, "  {name}  not usable: {name} cannot run here, because");
+                let _ = writeln!(
+                    out,
+                    "  {name}  not usable: {} cannot run here, because",
+                    backend.name()
+                );
                 for blocker in &blockers {
                     let _ = writeln!(out, "        - {blocker}");
                 }
@@ -414,7 +473,7 @@ impl Survey {
         let mut kind_steps = Vec::new();
         match (self.probe("docker"), &self.engine) {
             (Some(Probe::Missing) | None, _) => {
-                kind_steps.push(format!("docker: {}", TOOLS[0].install));
+                kind_steps.push(format!("docker: {}", TOOLS[0].install_step(None)));
             }
             (_, Engine::Down(_) | Engine::NoAnswer(_)) => kind_steps.push(
                 "docker: start a Docker engine (`sudo systemctl start docker`, or open Docker \
@@ -430,12 +489,13 @@ impl Survey {
             if tool.name == "docker" || matches!(probe, Probe::Found { .. }) {
                 continue;
             }
-            let pin = tool
-                .pin
-                .and_then(|key| self.pins.get(key))
-                .map(|v| format!(" {v}"))
-                .unwrap_or_default();
-            let line = format!("{}{pin}: {}", tool.name, tool.install);
+            let pin = tool.pin.and_then(|key| self.pins.get(key));
+            let line = format!(
+                "{}{}: {}",
+                tool.name,
+                pin.map(|v| format!(" {v}")).unwrap_or_default(),
+                tool.install_step(pin.map(String::as_str))
+            );
             match tool.need {
                 Need::Kind => kind_steps.push(line),
                 Need::Course => course_steps.push(line),
@@ -456,6 +516,26 @@ impl Survey {
         }
         out
     }
+}
+
+/// Rows as left-aligned columns two spaces apart, each as wide as its widest cell (in
+/// characters), indented by two; trailing blanks trimmed.
+fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0; N];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::from(" ");
+        for (cell, width) in row.iter().zip(widths) {
+            let _ = write!(line, " {cell:<width$} ");
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    out
 }
 
 /// Whether a printed version is the pinned one (`v1.34.1` and `1.34.1` are the same).
@@ -508,6 +588,72 @@ mod tests {
         assert_eq!(pins["KIND_VERSION"], "v0.30.0");
         assert_eq!(pins["KUBECTL_VERSION"], "v1.34.1");
         assert_eq!(pins["ISTIO_VERSION"], "1.27.3");
+    }
+
+    #[test]
+    fn columns_are_as_wide_as_their_widest_cell() {
+        let row = |a: &str, b: &str, c: &str| [a.to_string(), b.to_string(), c.to_string()];
+        let text = columns(&[
+            row("kind", "v0.31.0 (the book pins v0.30.0)", "/bin/kind"),
+            row("shellcheck", "0.10.0", "/usr/bin/shellcheck"),
+            row("helm", "not found", ""),
+        ]);
+        assert_eq!(
+            text,
+            "  kind        v0.31.0 (the book pins v0.30.0)  /bin/kind\n\
+             \x20 shellcheck  0.10.0                           /usr/bin/shellcheck\n\
+             \x20 helm        not found\n"
+        );
+    }
+
+    #[test]
+    fn install_steps_come_from_the_projects_and_name_the_pin() {
+        let tool = |name: &str| TOOLS.iter().find(|t| t.name == name).expect(name);
+        let cases = [
+            (
+                "kind",
+                Some("v0.30.0"),
+                "https://kind.sigs.k8s.io/dl/v0.30.0/kind-",
+            ),
+            (
+                "kind",
+                Some("0.30.0"),
+                "go install sigs.k8s.io/kind@v0.30.0",
+            ),
+            ("kind", None, "go install sigs.k8s.io/kind@latest"),
+            (
+                "kubectl",
+                Some("v1.34.1"),
+                "https://dl.k8s.io/release/v1.34.1/bin/",
+            ),
+            ("kubectl", None, "https://kubernetes.io/docs/tasks/tools/"),
+            ("istioctl", Some("v1.27.3"), "ISTIO_VERSION=1.27.3 sh -"),
+            ("istioctl", None, "https://istio.io/downloadIstioctl | sh -"),
+            ("shellcheck", None, "apt-get install shellcheck"),
+            (
+                "helm",
+                Some("v3.19.0"),
+                "https://helm.sh/docs/intro/install/",
+            ),
+        ];
+        for (name, pin, needle) in cases {
+            let step = tool(name).install_step(pin);
+            assert!(step.contains(needle), "{name} {pin:?}: {step}");
+            assert!(
+                !step.contains('{'),
+                "{name} {pin:?}: unfilled placeholder in {step}"
+            );
+        }
+        for tool in TOOLS {
+            for pin in [None, Some("1.0.0")] {
+                let step = tool.install_step(pin);
+                assert!(
+                    !step.contains("ci/"),
+                    "{}: a script of this repository: {step}",
+                    tool.name
+                );
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod build;
 pub mod cli;
 pub mod cluster;
 pub mod clusters;
+pub mod color;
 pub mod doctor;
 pub mod engine;
 pub mod github;

@@ -5,7 +5,7 @@
 //! ways; a course repository has no `Cargo.toml`, so labbook brings its own. Answers are read one
 //! line at a time from stdin (`a`, `r`, `s`, `q`), so scripts and tests can drive it.
 
-use std::io::{BufRead, IsTerminal as _, Write as _};
+use std::io::{BufRead, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -128,43 +128,14 @@ fn find(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// Whether to colour the review's diffs.
-fn colour() -> bool {
-    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
-        return false;
-    }
-    if std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0") {
-        return true;
-    }
-    std::io::stdout().is_terminal()
-}
-
 /// A unified diff of the accepted and the new content, coloured when asked.
 fn diff(old: Option<&str>, new: &str, colour: bool) -> String {
-    let body = crate::engine::snapshots::unified(old, new);
-    if !colour {
-        return body;
-    }
-    body.lines()
-        .map(|line| {
-            let code = if line.starts_with("+++") || line.starts_with("---") {
-                "1"
-            } else if line.starts_with('+') {
-                "32"
-            } else if line.starts_with('-') {
-                "31"
-            } else if line.starts_with("@@") {
-                "36"
-            } else {
-                return format!("{line}\n");
-            };
-            format!("\x1b[{code}m{line}\x1b[0m\n")
-        })
-        .collect()
+    crate::color::paint_diffs(&crate::engine::snapshots::unified(old, new), colour)
 }
 
-/// Runs `labbook review`.
-pub fn run(path: &Path, mode: Mode) -> anyhow::Result<u8> {
+/// Runs `labbook review`; `colour`: whether its diffs on stdout are coloured, as
+/// [`crate::color::enabled`] decided.
+pub fn run(path: &Path, mode: Mode, colour: bool) -> anyhow::Result<u8> {
     if !path.exists() {
         anyhow::bail!(
             "failed to review {}: no such file or folder",
@@ -189,7 +160,6 @@ pub fn run(path: &Path, mode: Mode) -> anyhow::Result<u8> {
         eprintln!("labbook review: {} pending snapshot(s)", pending.len());
         return Ok(EXIT_OK);
     }
-    let colour = colour();
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let (mut accepted, mut rejected, mut skipped) = (0, 0, 0);
@@ -207,11 +177,10 @@ pub fn run(path: &Path, mode: Mode) -> anyhow::Result<u8> {
                     snap.location(),
                     snap.pending.display()
                 );
-                let mut text = if colour {
-                    format!("\x1b[1m{title}\x1b[0m\n")
-                } else {
-                    format!("{title}\n")
-                };
+                let mut text = format!(
+                    "{}\n",
+                    crate::color::paint(&title, crate::color::Style::Bold, colour)
+                );
                 if !snap.header.expression.is_empty() {
                     text.push_str(&format!("Expression: {}\n", snap.header.expression));
                 }

@@ -3,7 +3,8 @@
 //! On a terminal, an indicatif spinner per running lab shows its current step and elapsed time,
 //! and finished steps scroll above it. Elsewhere (CI logs, pipes) the same finished-step lines are
 //! printed plainly, without control characters. The run ends with a failure summary and, under
-//! GitHub Actions, `::error file=…,line=…::` annotations.
+//! GitHub Actions, `::error file=…,line=…::` annotations. Statuses and diffs are coloured when the
+//! run's settings say so ([`crate::color`] decides).
 //!
 //! The failure text lives here too: how a failing command is named ([`describe_failure`]), an
 //! error and its sources on one line ([`error_chain`]), and the excerpt of a failing step's
@@ -17,9 +18,10 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use labbook::report::{LabReport, LabStatus, StepReport, StepStatus};
 use labbook::text::truncate;
-use labbook::{Lab, Step};
+use labbook::{Lab, Step, StepKind};
 
 use super::terminal::{Failure, FailureKind};
+use crate::color::{Style, paint, paint_diffs};
 
 /// A failure worth a line in the summary (and a GitHub annotation).
 #[derive(Debug, Clone)]
@@ -44,18 +46,21 @@ pub struct Problem {
 pub struct Console {
     multi: Option<MultiProgress>,
     prefix: bool,
+    color: bool,
     lock: Mutex<()>,
 }
 
 impl Console {
-    /// A console for `jobs` labs at a time; spinners only when stderr is a terminal.
-    pub fn new(jobs: usize) -> Console {
+    /// A console for `jobs` labs at a time; spinners only when stderr is a terminal, colours
+    /// when `color`.
+    pub fn new(jobs: usize, color: bool) -> Console {
         let multi = std::io::stderr()
             .is_terminal()
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
         Console {
             multi,
             prefix: jobs > 1,
+            color,
             lock: Mutex::new(()),
         }
     }
@@ -173,15 +178,23 @@ impl LabProgress<'_> {
 
     /// A step ended (or was skipped).
     pub fn finished(&self, report: &StepReport) {
-        let status = match report.status {
-            StepStatus::Passed => "passed",
-            StepStatus::Failed => "FAILED",
-            StepStatus::TimedOut => "TIMED OUT",
-            StepStatus::Stopped => "stopped",
-            StepStatus::Skipped => "skipped",
+        let (status, style) = match report.status {
+            StepStatus::Passed => ("passed", Style::Green),
+            StepStatus::Stopped => ("stopped", Style::Green),
+            StepStatus::Skipped => ("skipped", Style::Yellow),
+            // An optional step's failure only warns: the lab goes on.
+            StepStatus::Failed if report.kind == StepKind::Optional => ("FAILED", Style::Yellow),
+            StepStatus::TimedOut if report.kind == StepKind::Optional => {
+                ("TIMED OUT", Style::Yellow)
+            }
+            StepStatus::Failed => ("FAILED", Style::Red),
+            StepStatus::TimedOut => ("TIMED OUT", Style::Red),
         };
+        // Padded outside the escapes, which have no width.
+        let pad = " ".repeat(9usize.saturating_sub(status.len()));
+        let status = format!("{}{pad}", paint(status, style, self.console.color));
         let mut text = format!(
-            "  {status:<9} {:<13} {} (line {}, {} ms)",
+            "  {status} {:<13} {} (line {}, {} ms)",
             report.kind.name(),
             report.id,
             report.line,
@@ -197,7 +210,7 @@ impl LabProgress<'_> {
 
     /// Details under a step (a diff, the end of the output, a hint), indented.
     pub fn detail(&self, text: &str) {
-        let indented: Vec<String> = text
+        let indented: Vec<String> = paint_diffs(text, self.console.color)
             .lines()
             .map(|l| self.line(&format!("      {l}")))
             .collect();
@@ -211,9 +224,9 @@ impl LabProgress<'_> {
         }
         let count = |s: StepStatus| report.steps.iter().filter(|r| r.status == s).count();
         let status = match report.status {
-            LabStatus::Passed => "PASSED",
-            LabStatus::Failed => "FAILED",
-            LabStatus::Interrupted => "INTERRUPTED",
+            LabStatus::Passed => paint("PASSED", Style::Green, self.console.color),
+            LabStatus::Failed => paint("FAILED", Style::Red, self.console.color),
+            LabStatus::Interrupted => paint("INTERRUPTED", Style::Yellow, self.console.color),
         };
         let mut text = format!(
             "{status} {} in {:.1}s ({} passed, {} stopped, {} failed, {} timed out, {} skipped)",

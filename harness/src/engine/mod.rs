@@ -71,6 +71,8 @@ pub struct Settings {
     pub steps: crate::step_filter::StepFilter,
     /// The versions this run stands for (`--versions`), recorded in the report.
     pub versions: BTreeMap<String, String>,
+    /// Whether the console colours statuses and diffs (decided by [`crate::color::enabled`]).
+    pub color: bool,
 }
 
 /// The run ended because this machine cannot run labs at all (exit code 3), not because of the
@@ -234,7 +236,7 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
 
     let interrupt = Interrupt::default();
     interrupt.install(on_signal)?;
-    let console = Console::new(args.jobs.min(jobs.len().max(1)));
+    let console = Console::new(args.jobs.min(jobs.len().max(1)), args.color);
     let started_at = reports::now_rfc3339();
     let settings = lab::RunContext {
         accept: args.accept,

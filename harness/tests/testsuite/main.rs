@@ -5,6 +5,7 @@
 mod browser;
 mod build;
 mod ci_scripts;
+mod color;
 mod doctor;
 mod ecosystem;
 mod hostile_fs;
