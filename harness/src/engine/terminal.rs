@@ -403,6 +403,11 @@ impl Terminal {
     }
 
     /// The lab's shared output file, where every block but a background one writes.
+    /// The file bash evaluates every block in, as bash names it in messages.
+    fn block_file(&self) -> String {
+        self.settings.dir.join(BLOCK_FILE).display().to_string()
+    }
+
     fn shared_output(&self) -> PathBuf {
         self.settings.dir.join("out")
     }
@@ -638,7 +643,7 @@ impl Terminal {
             Some(file) if !block.own_output => read_from(file, start),
             _ => read_range(&output_path, start),
         };
-        let output = rewrite_messages(raw, block.lines);
+        let output = rewrite_messages(raw, &self.block_file(), block.lines);
         let gathered = std::mem::take(&mut self.gathered);
         let mut failures: Vec<Failure> = gathered
             .failures
@@ -791,7 +796,7 @@ impl Terminal {
     /// The output of background block `number` so far (it keeps growing after its step).
     pub fn output(&self, number: u64) -> (String, bool) {
         let (raw, truncated) = read_range(&self.file(number, "out"), 0);
-        (rewrite_messages(raw, &[]), truncated)
+        (rewrite_messages(raw, &self.block_file(), &[]), truncated)
     }
 
     /// Ends the shell (end of input: the lab is over, so it exits without saving its state),
@@ -825,8 +830,8 @@ fn read_from(mut file: &File, start: u64) -> (String, bool) {
     (text, truncated)
 }
 
-/// The name bash gives the block in its messages (the pipe it sources the block from).
-const BLOCK_NAME: &str = "/dev/fd/60: ";
+/// The file every block is evaluated in (see `terminal.sh`); bash names it in its messages.
+const BLOCK_FILE: &str = "block";
 
 /// The Markdown line of the block's line `line` (1-based; 0 when bash did not say).
 fn markdown_line(lines: &[usize], line: usize) -> usize {
@@ -837,18 +842,21 @@ fn markdown_line(lines: &[usize], line: usize) -> usize {
     }
 }
 
-/// bash names the block in its messages (`/dev/fd/60: line 3: conftest: command not found`);
-/// the reader would see `bash: line 66: …`, with the Markdown line.
-fn rewrite_messages(output: String, lines: &[usize]) -> String {
-    if !output.contains(BLOCK_NAME) {
+/// bash names the block's file in its messages (`<control>/block: line 3: conftest: command not
+/// found`, `<control>/block: eval: line 4: syntax error …`); the reader would see `bash: line 66:
+/// …`, with the Markdown line.
+fn rewrite_messages(output: String, block: &str, lines: &[usize]) -> String {
+    let name = format!("{block}: ");
+    if !output.contains(&name) {
         return output;
     }
     let mut text = String::with_capacity(output.len());
     let mut rest = output.as_str();
-    while let Some(at) = rest.find(BLOCK_NAME) {
+    while let Some(at) = rest.find(&name) {
         text.push_str(&rest[..at]);
         text.push_str("bash: ");
-        rest = &rest[at + BLOCK_NAME.len()..];
+        rest = &rest[at + name.len()..];
+        rest = rest.strip_prefix("eval: ").unwrap_or(rest);
         if let Some(after) = rest.strip_prefix("line ")
             && let Some(end) = after.find(|c: char| !c.is_ascii_digit())
             && let Ok(line) = after[..end].parse::<usize>()
@@ -1064,18 +1072,26 @@ mod tests {
     fn messages_name_markdown_lines() {
         let cases = [
             (
-                "/dev/fd/60: line 2: nope: command not found\n",
+                "/run/control/block: line 2: nope: command not found\n",
                 "bash: line 21: nope: command not found\n",
             ),
             (
-                "/dev/fd/60: cd: x: No such file",
+                "/run/control/block: eval: line 2: syntax error near unexpected token `)'\n",
+                "bash: line 21: syntax error near unexpected token `)'\n",
+            ),
+            (
+                "/run/control/block: cd: x: No such file",
                 "bash: cd: x: No such file",
             ),
             ("plain\n", "plain\n"),
+            (
+                "/elsewhere/block: line 2: x\n",
+                "/elsewhere/block: line 2: x\n",
+            ),
         ];
         for (output, expected) in cases {
             assert_eq!(
-                rewrite_messages(output.to_string(), &[20, 21]),
+                rewrite_messages(output.to_string(), "/run/control/block", &[20, 21]),
                 expected,
                 "{output}"
             );

@@ -4,7 +4,7 @@
 # NUL-terminated records on stdout; no file is created per step, because creating a file costs
 # more than running a trivial step:
 #   run N LEN FLAGS\n<LEN bytes of code>   (the header padded to 52 bytes, read at once)
-#     runs the code (read from a pipe, never a file) with output appended to $dir/out, or to
+#     runs the code (sent over the pipe; no file per step) with output appended to $dir/out, or to
 #     $dir/N.out with flag o (a background step, whose output keeps growing), stdin from $dir/N.in
 #     with flag i, else /dev/null; flag w records the working folder of each command (pwd records).
 #     FLAGS starts with u when the code is not ASCII (its length in characters is not LEN), else -.
@@ -29,7 +29,13 @@ shopt -s expand_aliases
 # per step costs a millisecond on some disks).
 exec 61>>"$__labbook_dir/out"
 __labbook_n=0
-__labbook_block=/dev/fd/60
+# Every block runs as `eval` of its code inside this one file, sourced: sourcing makes the block's
+# `return` (and the SIGINT handler's) leave the block, and keeps `declare` global; `eval` of the
+# code costs a tenth of sourcing it from a pipe. The eval sits on line 1, so that LINENO is the
+# line in the block.
+__labbook_block=$__labbook_dir/block
+__labbook_eval='builtin eval -- "$__labbook_code"'
+builtin printf '%s\n' "$__labbook_eval" >|"$__labbook_block"
 
 builtin declare -A __labbook_own __labbook_lab
 # ERR: record the failing command and its line in the block (for a command inside a function,
@@ -41,7 +47,7 @@ __labbook_found=
 __labbook_i=${#BASH_SOURCE[@]}
 while ((__labbook_i > 0)); do
   __labbook_i=$((__labbook_i - 1))
-  if [[ ${BASH_SOURCE[__labbook_i]} == "$__labbook_block" ]]; then
+  if [[ ${BASH_SOURCE[__labbook_i]} == "$__labbook_block" && $BASH_COMMAND != "$__labbook_eval" ]]; then
     if ((__labbook_i == 0)); then __labbook_l=$__labbook_t; else __labbook_l=${BASH_LINENO[__labbook_i-1]}; fi
     builtin printf "fail\t%s\t%s\t%s\t%s\t%s\0" "$__labbook_n" "$__labbook_e" "$__labbook_l" "$__labbook_p" "$BASH_COMMAND" >&62
     __labbook_found=1
@@ -137,12 +143,16 @@ done
 if [[ -f $__labbook_dir/state ]]; then
   builtin source "$__labbook_dir/state" >/dev/null 2>&1
 fi
-__labbook_wtrap='if [[ ${BASH_SOURCE[0]-} == "$__labbook_block" ]]; then builtin printf "pwd\t%s\t%s\t%s\t%s\0" "$__labbook_n" "$LINENO" "$PWD" "$BASH_COMMAND" >&62; fi'
+__labbook_wtrap='if [[ ${BASH_SOURCE[0]-} == "$__labbook_block" && $BASH_COMMAND != "$__labbook_eval" ]]; then builtin printf "pwd\t%s\t%s\t%s\t%s\0" "$__labbook_n" "$LINENO" "$PWD" "$BASH_COMMAND" >&62; fi'
 
 while :; do
   # One read of the fixed-width header (`run`, N and LEN right-aligned in 20 columns, FLAGS in
   # 5): a line would be read from the pipe one byte per system call. The header is ASCII, so its
   # characters are its bytes in any locale.
+  # The next block usually follows within microseconds: wait for it awake, because a shell that
+  # sleeps is woken up late (on virtual machines, by more than a trivial step costs).
+  __labbook_i=0
+  until builtin read -t 0 || ((++__labbook_i > 200)); do :; done
   IFS= builtin read -r -N 52 __labbook_head
   __labbook_rc=$?
   if ((__labbook_rc != 0)); then
@@ -166,10 +176,12 @@ while :; do
   # redirect any more, and the block never runs: the last redirection's word sets
   # __labbook_ok only when the ones before it worked (bash expands it just before applying it).
   __labbook_ok=
+  # A block that removed the file would otherwise leave every later block unrun.
+  [[ -f $__labbook_block ]] || builtin printf '%s\n' "$__labbook_eval" >|"$__labbook_block"
   if [[ ${__labbook_flags:1} == '    ' ]]; then
     # Most blocks: no input, the shared output, no working folders. Every command saved here
     # is a few microseconds of every step.
-    builtin source "$__labbook_block" 60<<<"$__labbook_code" </dev/null >&61 2>&"${__labbook_ok:=1}"
+    builtin source "$__labbook_block" </dev/null >&61 2>&"${__labbook_ok:=1}"
     __labbook_rc=$?
   else
     __labbook_in=/dev/null
@@ -182,9 +194,9 @@ while :; do
       builtin trap -- "$__labbook_wtrap" DEBUG
     fi
     if [[ $__labbook_flags == *o* ]]; then
-      builtin source "$__labbook_block" 60<<<"$__labbook_code" <"$__labbook_in" >|"$__labbook_dir/$__labbook_n.out" 2>&"${__labbook_ok:=1}"
+      builtin source "$__labbook_block" <"$__labbook_in" >|"$__labbook_dir/$__labbook_n.out" 2>&"${__labbook_ok:=1}"
     else
-      builtin source "$__labbook_block" 60<<<"$__labbook_code" <"$__labbook_in" >&61 2>&"${__labbook_ok:=1}"
+      builtin source "$__labbook_block" <"$__labbook_in" >&61 2>&"${__labbook_ok:=1}"
     fi
     __labbook_rc=$?
     if [[ $__labbook_flags == *w* ]]; then
