@@ -14,6 +14,7 @@
 
 pub mod atomic;
 pub mod cgroup;
+pub mod cgroup_spawn;
 pub mod confine;
 pub mod console;
 pub mod expect;

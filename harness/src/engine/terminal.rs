@@ -24,7 +24,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
@@ -240,7 +240,7 @@ enum Event {
 
 struct Shell {
     pid: i32,
-    stdin: Option<ChildStdin>,
+    stdin: Option<File>,
     events: Records,
 }
 
@@ -422,48 +422,30 @@ impl Terminal {
     /// Starts a shell: the first one in the lab's environment and start folder, later ones
     /// restoring the state the previous one saved.
     fn spawn(&mut self) -> Result<(), TerminalError> {
-        let dir = &self.settings.dir;
+        let dir = self.settings.dir.clone();
         let saved = dir.join("state");
         let fresh = dir.join("state.new");
         if fs::read_to_string(&fresh).is_ok_and(|s| s.ends_with(STATE_END)) {
             let _ = fs::rename(&fresh, &saved);
         }
-        let mut command = match self.settings.launcher.split_first() {
-            Some((program, args)) => {
-                let mut command = Command::new(program);
-                command.args(args).arg(&self.settings.bash);
-                command
-            }
-            None => Command::new(&self.settings.bash),
+        let spawn_error = |source| TerminalError::Spawn {
+            bash: self.settings.bash.clone(),
+            source,
         };
-        let (socket, records) = UnixStream::pair().map_err(|source| TerminalError::Spawn {
-            bash: self.settings.bash.clone(),
-            source,
-        })?;
-        let notify = socket.try_clone().map_err(|source| TerminalError::Spawn {
-            bash: self.settings.bash.clone(),
-            source,
-        })?;
-        command
-            .args(["--noprofile", "--norc", "-c", SCRIPT, "bash"])
-            .arg(dir)
-            .env_clear()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::from(OwnedFd::from(socket)))
-            // A reader does not see this shell's own errors; they are kept for debugging.
-            .stderr(
-                File::options()
-                    .create(true)
-                    .append(true)
-                    .open(dir.join("terminal.log"))
-                    .map(Stdio::from)
-                    .unwrap_or_else(|_| Stdio::null()),
-            )
-            // Its own process group: a Ctrl+C typed at labbook does not reach the lab directly.
-            .process_group(0);
-        if self.started && saved.is_file() {
-            command.env("LABBOOK_LAB", &self.settings.token);
-        } else {
+        // The shell is started through the confinement helper, when there is one.
+        let (program, mut args): (PathBuf, Vec<OsString>) =
+            match self.settings.launcher.split_first() {
+                Some((program, rest)) => {
+                    let mut args = rest.to_vec();
+                    args.push(self.settings.bash.clone().into_os_string());
+                    (PathBuf::from(program), args)
+                }
+                None => (self.settings.bash.clone(), Vec::new()),
+            };
+        args.extend(["--noprofile", "--norc", "-c", SCRIPT, "bash"].map(OsString::from));
+        args.push(dir.clone().into_os_string());
+        let mut env: Vec<(OsString, OsString)> = Vec::new();
+        if !(self.started && saved.is_file()) {
             if self.started {
                 self.warnings.push(
                     "the lab's shell had to be replaced before it could save its state; \
@@ -472,42 +454,97 @@ impl Terminal {
                 );
                 let _ = fs::remove_file(&saved);
             }
-            command
-                .envs(self.settings.env.iter().map(|(k, v)| (k, v)))
-                .env("LABBOOK_LAB", &self.settings.token);
+            env.extend(self.settings.env.iter().cloned());
         }
-        let cwd = [&self.cwd, &self.settings.cwd, dir]
+        env.retain(|(k, _)| k != "LABBOOK_LAB");
+        env.push(("LABBOOK_LAB".into(), self.settings.token.clone().into()));
+        let cwd = [&self.cwd, &self.settings.cwd, &dir]
             .into_iter()
             .find(|d| d.is_dir())
             .cloned()
             .unwrap_or_else(|| dir.clone());
-        command.current_dir(cwd);
-        let mut child = command.spawn().map_err(|source| TerminalError::Spawn {
-            bash: self.settings.bash.clone(),
-            source,
-        })?;
+        let (socket, records) = UnixStream::pair().map_err(spawn_error)?;
+        let notify = socket.try_clone().map_err(spawn_error)?;
+        let socket = OwnedFd::from(socket);
+        // A reader does not see this shell's own errors; they are kept for debugging.
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(dir.join("terminal.log"))
+            .or_else(|_| File::options().write(true).open("/dev/null"))
+            .map(OwnedFd::from)
+            .map_err(spawn_error)?;
+        let command = super::cgroup_spawn::ShellCommand {
+            program: &program,
+            args: &args,
+            env: &env,
+            cwd: &cwd,
+            stdout: &socket,
+            stderr: &log,
+        };
+        // Created inside the lab's cgroup where the kernel can (see `cgroup_spawn`), else
+        // started and then moved there, before it reads its first block.
+        let direct = match &self.settings.cgroup {
+            Some(cgroup) if program.is_absolute() => {
+                super::cgroup_spawn::spawn(cgroup, &command).ok()
+            }
+            _ => None,
+        };
+        let (pid, stdin, wait): (i32, Option<File>, Box<dyn FnOnce() -> i32 + Send>) = match direct
+        {
+            Some(spawned) => {
+                let pid = spawned.pid;
+                let wait = move || loop {
+                    match nix::sys::wait::waitpid(Pid::from_raw(pid), None) {
+                        Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => return code,
+                        Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => {
+                            return 128 + signal as i32;
+                        }
+                        Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                        Err(_) => return -1,
+                    }
+                };
+                (pid, Some(spawned.stdin), Box::new(wait))
+            }
+            None => {
+                let mut child = Command::new(&program)
+                    .args(&args)
+                    .env_clear()
+                    .envs(env.iter().map(|(k, v)| (k, v)))
+                    .current_dir(&cwd)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::from(socket.try_clone().map_err(spawn_error)?))
+                    .stderr(Stdio::from(log.try_clone().map_err(spawn_error)?))
+                    // Its own process group: a Ctrl+C typed at labbook does not reach the lab
+                    // directly.
+                    .process_group(0)
+                    .spawn()
+                    .map_err(spawn_error)?;
+                let pid = child.id() as i32;
+                if let Some(cgroup) = &self.settings.cgroup
+                    && !super::cgroup::adopt(cgroup, pid)
+                {
+                    self.outside_cgroup = true;
+                }
+                let stdin = child.stdin.take().map(|s| File::from(OwnedFd::from(s)));
+                let wait = move || match child.wait() {
+                    Ok(status) => status
+                        .code()
+                        .or_else(|| status.signal().map(|s| 128 + s))
+                        .unwrap_or(-1),
+                    Err(_) => -1,
+                };
+                (pid, stdin, Box::new(wait))
+            }
+        };
         self.started = true;
-        let pid = child.id() as i32;
         self.pgids.push(pid);
         procs::record_shell(&self.settings.dir, pid);
-        // Before the shell reads its first block, so before any of the lab's commands exists.
-        if let Some(cgroup) = &self.settings.cgroup
-            && !super::cgroup::adopt(cgroup, pid)
-        {
-            self.outside_cgroup = true;
-        }
-        // The command kept a copy of the shell's end of the socket; ours is `notify`.
-        drop(command);
-        let stdin = child.stdin.take();
+        // Only the shell holds its end of the socket now; ours is `notify`.
+        drop(socket);
         let mut notify = notify;
         std::thread::spawn(move || {
-            let code = match child.wait() {
-                Ok(status) => status
-                    .code()
-                    .or_else(|| status.signal().map(|s| 128 + s))
-                    .unwrap_or(-1),
-                Err(_) => -1,
-            };
+            let code = wait();
             let _ = notify.write_all(format!("exited\t{code}\0").as_bytes());
         });
         self.shell = Some(Shell {
