@@ -82,6 +82,8 @@ pub struct LabResult {
     pub report: LabReport,
     /// Failures and warnings for the summary.
     pub problems: Vec<Problem>,
+    /// Whether every process of the lab was in its cgroup, and so was reaped with it.
+    pub contained: bool,
 }
 
 /// Creates the cluster backend of a lab, given its run folder.
@@ -113,6 +115,7 @@ pub fn run(
             images: None,
         },
         problems: Vec::new(),
+        contained: false,
     };
     if interrupt.count() > 0 {
         result.report.status = LabStatus::Interrupted;
@@ -685,6 +688,7 @@ impl<'a> Runner<'a> {
         // A cgroup that holds every shell holds everything the lab started: no need to look
         // through every process of the machine (their trees, groups and environments).
         let in_cgroup = self.cgroup.is_some() && self.terminal.in_cgroup();
+        result.contained = in_cgroup;
         let mut tree = if in_cgroup {
             Vec::new()
         } else {
@@ -721,6 +725,7 @@ impl<'a> Runner<'a> {
         if let Some(cgroup) = self.cgroup.take()
             && !cgroup.remove()
         {
+            result.contained = false;
             self.warnings
                 .push("failed to empty and remove the lab's cgroup".into());
         }

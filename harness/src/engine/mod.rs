@@ -304,8 +304,20 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
             });
         }
     });
+    let results: Vec<lab::LabResult> = results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect();
     // Orphans no lab could claim (a daemon that left its lab's process group and environment).
-    let orphans = procs::adopted(None, &[]);
+    // A lab whose cgroup held all its processes left none: looking through every process of
+    // the machine is needed only when one did not.
+    let orphans = if results.len() == jobs.len() && results.iter().all(|r| r.contained) {
+        Vec::new()
+    } else {
+        procs::adopted(None, &[])
+    };
     let killed = if orphans.is_empty() {
         Vec::new()
     } else {
@@ -322,12 +334,6 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
             }
         ));
     }
-    let results: Vec<lab::LabResult> = results
-        .into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect();
 
     let mut problems: Vec<Problem> = Vec::new();
     let mut labs = Vec::new();
