@@ -151,16 +151,17 @@ while :; do
   # characters are its bytes in any locale.
   # The next block usually follows within microseconds: wait for it awake, because a shell that
   # sleeps is woken up late (on virtual machines, by more than a trivial step costs).
-  __labbook_i=0
-  until builtin read -t 0 || ((++__labbook_i > 200)); do :; done
-  IFS= builtin read -r -N 52 __labbook_head
-  __labbook_rc=$?
-  if ((__labbook_rc != 0)); then
-    if ((__labbook_rc > 128)); then continue; fi
-    # The end of input: the lab is over, nobody will restore this shell's state.
+  builtin read -t 0 || {
+    __labbook_i=0
+    until builtin read -t 0 || ((++__labbook_i > 200)); do :; done
+  }
+  # A status above 128: a signal interrupted the read; any other failure is the end of input:
+  # the lab is over, nobody will restore this shell's state.
+  IFS= builtin read -r -N 52 __labbook_head || {
+    (($? > 128)) && continue
     __labbook_eof=1
     break
-  fi
+  }
   [[ ${__labbook_head:0:4} == 'run ' ]] || continue
   ((__labbook_n = ${__labbook_head:4:20}, __labbook_len = ${__labbook_head:25:20})) || :
   __labbook_flags=${__labbook_head:46:5}
