@@ -4,10 +4,12 @@
 //! unexported variables, functions, aliases and shell options carry over. Running each block in a
 //! fresh bash and re-creating that state costs several milliseconds per step; keeping one shell
 //! costs almost nothing and is exactly what the reader has. The shell (`terminal.sh`) reads each
-//! block over a pipe, sources it from a pipe (no file is created per step: creating a file costs
-//! more than a trivial step), appends its output to the lab's one output file, and answers with
-//! NUL-terminated records: each failing command (its ERR trap), then `done N STATUS PWD`. bash's
-//! line numbers count from the block's first line and are mapped to Markdown lines here.
+//! block over a pipe and evaluates it inside one file it sources for every block (no file is
+//! created per step: creating a file costs more than a trivial step), appends its output to the
+//! lab's one output file, and answers with NUL-terminated records: each failing command (its ERR
+//! trap), then `done N STATUS PWD`. bash's line numbers count from the block's first line and are
+//! mapped to Markdown lines here. The shell is created inside the lab's cgroup where there is one
+//! (see [`super::cgroup_spawn`]).
 //!
 //! Stopping a step (time limit, a watch's stop condition, Ctrl+C) is what a reader's Ctrl+C does:
 //! the step's processes get a signal, and the shell, which traps SIGINT, leaves the block. Every
