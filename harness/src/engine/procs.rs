@@ -242,13 +242,14 @@ pub fn alive(pid: i32) -> bool {
 /// The pids whose environment holds exactly `entry` (`NAME=value`), except `except`.
 pub fn with_env(entry: &str, except: &[i32]) -> Vec<i32> {
     let own = std::process::id() as i32;
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let needle = entry.as_bytes();
+    // No marker (a lab held by its cgroup): no need to list every process of the machine.
     if needle.is_empty() {
         return Vec::new();
     }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     dir.filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| *pid != own && !except.contains(pid))
