@@ -745,6 +745,12 @@ impl<'a> Runner<'a> {
                 .push(format!("failed to tear the cluster down: {e:#}"));
         }
         self.warnings.append(&mut self.terminal.warnings);
+        // Without --report nobody opens the lab's run folder again: it goes now rather than with
+        // the whole run, so a long run's folder holds only the labs still running (thousands of
+        // leftover entries make every later file operation on a disk slower).
+        if self.settings.report_dir.is_none() {
+            let _ = std::fs::remove_dir_all(&self.lab_dir);
+        }
         result.report.steps = self.reports;
         result.report.warnings = self.warnings;
         result.report.diagnostics = self.diagnostics;
