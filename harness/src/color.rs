@@ -62,6 +62,56 @@ pub fn enabled(choice: ColorChoice, stream: Stream) -> bool {
     )
 }
 
+/// The `--color` value on a command line that clap has not parsed yet (the last one wins, as
+/// clap does), so that clap's own help and error messages follow it too; `Auto` when absent or
+/// not a value clap would accept (clap then reports it).
+pub fn choice_in_args<I, S>(args: I) -> ColorChoice
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut choice = ColorChoice::Auto;
+    let mut args = args.into_iter().skip(1);
+    while let Some(arg) = args.next() {
+        let arg = arg.as_ref().to_string_lossy().into_owned();
+        if arg == "--" {
+            break;
+        }
+        let value = match arg.strip_prefix("--color") {
+            Some("") => args
+                .next()
+                .map(|v| v.as_ref().to_string_lossy().into_owned()),
+            Some(rest) => rest.strip_prefix('=').map(str::to_string),
+            None => None,
+        };
+        match value.as_deref() {
+            Some("always") => choice = ColorChoice::Always,
+            Some("never") => choice = ColorChoice::Never,
+            Some("auto") => choice = ColorChoice::Auto,
+            _ => {}
+        }
+    }
+    choice
+}
+
+/// What clap's help and errors, written to a terminal or not, should do: the same decision as
+/// [`enabled`], expressed in clap's terms.
+pub fn for_clap(choice: ColorChoice) -> clap::ColorChoice {
+    match choice {
+        ColorChoice::Always => clap::ColorChoice::Always,
+        ColorChoice::Never => clap::ColorChoice::Never,
+        ColorChoice::Auto if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) => {
+            clap::ColorChoice::Never
+        }
+        ColorChoice::Auto
+            if std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0") =>
+        {
+            clap::ColorChoice::Always
+        }
+        ColorChoice::Auto => clap::ColorChoice::Auto,
+    }
+}
+
 /// The styles labbook uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
@@ -211,5 +261,30 @@ mod tests {
     fn paint_wraps_only_when_on() {
         assert_eq!(paint("ok", Style::Green, true), "\x1b[32mok\x1b[0m");
         assert_eq!(paint("ok", Style::Green, false), "ok");
+    }
+
+    #[test]
+    fn the_color_flag_is_found_before_clap_parses() {
+        let cases: [(&[&str], ColorChoice); 7] = [
+            (&["labbook", "run", "book"], ColorChoice::Auto),
+            (&["labbook", "--color", "never", "run"], ColorChoice::Never),
+            (
+                &["labbook", "run", "--color=always", "book"],
+                ColorChoice::Always,
+            ),
+            (
+                &["labbook", "--color", "never", "--color", "always"],
+                ColorChoice::Always,
+            ),
+            (&["labbook", "--color", "purple"], ColorChoice::Auto),
+            (&["labbook", "--color"], ColorChoice::Auto),
+            (
+                &["labbook", "run", "--", "--color", "never"],
+                ColorChoice::Auto,
+            ),
+        ];
+        for (args, expected) in cases {
+            assert_eq!(choice_in_args(args), expected, "{args:?}");
+        }
     }
 }

@@ -189,3 +189,29 @@ fn strip(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+#[test]
+fn clap_help_and_errors_follow_the_same_decision() {
+    let help = |args: &[&str], env: &[(&str, &str)]| {
+        let mut labbook = Labbook::new()
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .args(args);
+        for (key, value) in env {
+            labbook = labbook.env(key, value);
+        }
+        let outcome = labbook.run();
+        format!("{}{}", outcome.stdout, outcome.stderr)
+    };
+    assert!(help(&["--color", "always", "--help"], &[]).contains('\x1b'));
+    assert!(!help(&["--color", "never", "--help"], &[("CLICOLOR_FORCE", "1")]).contains('\x1b'));
+    assert!(!help(&["--help"], &[]).contains('\x1b'));
+    assert!(help(&["no-such-command"], &[("CLICOLOR_FORCE", "1")]).contains('\x1b'));
+    assert!(
+        !help(
+            &["no-such-command"],
+            &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]
+        )
+        .contains('\x1b')
+    );
+}
