@@ -8,10 +8,11 @@
 //! that needs it; [`super::terminal`] falls back to `Command` and a move where the kernel (older
 //! than 5.7) or the cgroup refuses.
 //!
-//! This is the workspace's one `unsafe` module. Everything the child needs (paths, arguments,
-//! environment, descriptors) is prepared before the clone, so that the child, a copy of a
-//! multi-threaded process, only makes system calls that are safe there (`sigprocmask`,
-//! `sigaction`, `setpgid`, `dup2`, `chdir`, `execve`, `write`, `_exit`), as `fork` requires.
+//! One of the workspace's two places with `unsafe` (the other sets an allocator option in
+//! `main.rs`). Everything the child needs (paths, arguments, environment, descriptors) is
+//! prepared before the clone, so that the child, a copy of a multi-threaded process, only makes
+//! system calls that are safe there (`sigprocmask`, `sigaction`, `setpgid`, `dup2`, `chdir`,
+//! `execve`, `write`, `_exit`), as `fork` requires.
 #![allow(unsafe_code)]
 
 use std::ffi::{CString, OsString};

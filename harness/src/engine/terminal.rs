@@ -24,7 +24,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -347,6 +347,8 @@ pub struct Terminal {
     gathered: Gathered,
     /// The shared output file, opened once (see [`Terminal::shared_output`]).
     shared: Option<File>,
+    /// How bash names the file every block is evaluated in, in its messages (`<path>: `).
+    block_name: String,
     /// A shell could not be moved into the lab's cgroup.
     outside_cgroup: bool,
     /// Things the lab's report should mention (a shell that had to be replaced, ...).
@@ -361,7 +363,9 @@ impl Terminal {
             source,
         })?;
         let cwd = settings.cwd.clone();
+        let block_name = format!("{}: ", settings.dir.join(BLOCK_FILE).display());
         Ok(Terminal {
+            block_name,
             settings,
             shell: None,
             started: false,
@@ -405,11 +409,6 @@ impl Terminal {
     }
 
     /// The lab's shared output file, where every block but a background one writes.
-    /// The file bash evaluates every block in, as bash names it in messages.
-    fn block_file(&self) -> String {
-        self.settings.dir.join(BLOCK_FILE).display().to_string()
-    }
-
     fn shared_output(&self) -> PathBuf {
         self.settings.dir.join("out")
     }
@@ -492,22 +491,8 @@ impl Terminal {
             }
             _ => None,
         };
-        let (pid, stdin, wait): (i32, Option<File>, Box<dyn FnOnce() -> i32 + Send>) = match direct
-        {
-            Some(spawned) => {
-                let pid = spawned.pid;
-                let wait = move || loop {
-                    match nix::sys::wait::waitpid(Pid::from_raw(pid), None) {
-                        Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => return code,
-                        Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => {
-                            return 128 + signal as i32;
-                        }
-                        Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                        Err(_) => return -1,
-                    }
-                };
-                (pid, Some(spawned.stdin), Box::new(wait))
-            }
+        let (pid, stdin) = match direct {
+            Some(spawned) => (spawned.pid, Some(spawned.stdin)),
             None => {
                 let mut child = Command::new(&program)
                     .args(&args)
@@ -528,15 +513,11 @@ impl Terminal {
                 {
                     self.outside_cgroup = true;
                 }
-                let stdin = child.stdin.take().map(|s| File::from(OwnedFd::from(s)));
-                let wait = move || match child.wait() {
-                    Ok(status) => status
-                        .code()
-                        .or_else(|| status.signal().map(|s| 128 + s))
-                        .unwrap_or(-1),
-                    Err(_) => -1,
-                };
-                (pid, stdin, Box::new(wait))
+                // Dropping `child` neither kills nor reaps it: the thread below waits for it.
+                (
+                    pid,
+                    child.stdin.take().map(|s| File::from(OwnedFd::from(s))),
+                )
             }
         };
         self.started = true;
@@ -546,7 +527,7 @@ impl Terminal {
         drop(socket);
         let mut notify = notify;
         std::thread::spawn(move || {
-            let code = wait();
+            let code = exit_status(pid);
             let _ = notify.write_all(format!("exited\t{code}\0").as_bytes());
         });
         self.shell = Some(Shell {
@@ -682,7 +663,7 @@ impl Terminal {
             Some(file) if !block.own_output => read_from(file, start),
             _ => read_range(&output_path, start),
         };
-        let output = rewrite_messages(raw, &self.block_file(), block.lines);
+        let output = rewrite_messages(raw, &self.block_name, block.lines);
         let gathered = std::mem::take(&mut self.gathered);
         let mut failures: Vec<Failure> = gathered
             .failures
@@ -835,7 +816,7 @@ impl Terminal {
     /// The output of background block `number` so far (it keeps growing after its step).
     pub fn output(&self, number: u64) -> (String, bool) {
         let (raw, truncated) = read_range(&self.file(number, "out"), 0);
-        (rewrite_messages(raw, &self.block_file(), &[]), truncated)
+        (rewrite_messages(raw, &self.block_name, &[]), truncated)
     }
 
     /// Ends the shell (end of input: the lab is over, so it exits without saving its state),
@@ -845,6 +826,20 @@ impl Terminal {
             shell.stdin = None;
         }
         self.forget_shell(GRACE);
+    }
+}
+
+/// Waits for child `pid` to end: its exit status, 128 + the signal that killed it, or -1 when
+/// it cannot be waited for.
+fn exit_status(pid: i32) -> i32 {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    loop {
+        match waitpid(Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, code)) => return code,
+            Ok(WaitStatus::Signaled(_, signal, _)) => return 128 + signal as i32,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return -1,
+        }
     }
 }
 
@@ -883,15 +878,14 @@ fn markdown_line(lines: &[usize], line: usize) -> usize {
 
 /// bash names the block's file in its messages (`<control>/block: line 3: conftest: command not
 /// found`, `<control>/block: eval: line 4: syntax error …`); the reader would see `bash: line 66:
-/// …`, with the Markdown line.
-fn rewrite_messages(output: String, block: &str, lines: &[usize]) -> String {
-    let name = format!("{block}: ");
-    if !output.contains(&name) {
+/// …`, with the Markdown line. `name` is the file's name as bash writes it, with its `: `.
+fn rewrite_messages(output: String, name: &str, lines: &[usize]) -> String {
+    if !output.contains(name) {
         return output;
     }
     let mut text = String::with_capacity(output.len());
     let mut rest = output.as_str();
-    while let Some(at) = rest.find(&name) {
+    while let Some(at) = rest.find(name) {
         text.push_str(&rest[..at]);
         text.push_str("bash: ");
         rest = &rest[at + name.len()..];
@@ -1130,7 +1124,7 @@ mod tests {
         ];
         for (output, expected) in cases {
             assert_eq!(
-                rewrite_messages(output.to_string(), "/run/control/block", &[20, 21]),
+                rewrite_messages(output.to_string(), "/run/control/block: ", &[20, 21]),
                 expected,
                 "{output}"
             );

@@ -146,17 +146,17 @@ fi
 __labbook_wtrap='if [[ ${BASH_SOURCE[0]-} == "$__labbook_block" && $BASH_COMMAND != "$__labbook_eval" ]]; then builtin printf "pwd\t%s\t%s\t%s\t%s\0" "$__labbook_n" "$LINENO" "$PWD" "$BASH_COMMAND" >&62; fi'
 
 while :; do
-  # One read of the fixed-width header (`run`, N and LEN right-aligned in 20 columns, FLAGS in
-  # 5): a line would be read from the pipe one byte per system call. The header is ASCII, so its
-  # characters are its bytes in any locale.
   # The next block usually follows within microseconds: wait for it awake, because a shell that
   # sleeps is woken up late (on virtual machines, by more than a trivial step costs).
   builtin read -t 0 || {
     __labbook_i=0
     until builtin read -t 0 || ((++__labbook_i > 200)); do :; done
   }
-  # A status above 128: a signal interrupted the read; any other failure is the end of input:
-  # the lab is over, nobody will restore this shell's state.
+  # One read of the fixed-width header (`run`, N and LEN right-aligned in 20 columns, FLAGS in
+  # 5): a line would be read from the pipe one byte per system call. The header is ASCII, so its
+  # characters are its bytes in any locale. A status above 128: a signal interrupted the read;
+  # any other failure is the end of input: the lab is over, nobody will restore this shell's
+  # state.
   IFS= builtin read -r -N 52 __labbook_head || {
     (($? > 128)) && continue
     __labbook_eof=1
