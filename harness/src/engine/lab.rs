@@ -58,6 +58,8 @@ pub struct RunContext {
     pub output_budget: std::sync::Arc<terminal::OutputBudget>,
     /// The run's cgroups, where labbook can make them.
     pub cgroups: Option<std::sync::Arc<super::cgroup::RunCgroups>>,
+    /// The labs' run folders, recycled from lab to lab without `--report`.
+    pub folders: std::sync::Arc<super::lab_folder::Folders>,
 }
 
 /// One lab to run.
@@ -204,7 +206,9 @@ impl<'a> Runner<'a> {
             job.index + 1,
             labbook::snapshot::chapter_key(course, lab)
         ));
-        std::fs::create_dir_all(&lab_dir)
+        settings
+            .folders
+            .take(&lab_dir)
             .map_err(|e| format!("failed to create the run folder {}: {e}", lab_dir.display()))?;
         let tree = job
             .pool
@@ -745,12 +749,8 @@ impl<'a> Runner<'a> {
                 .push(format!("failed to tear the cluster down: {e:#}"));
         }
         self.warnings.append(&mut self.terminal.warnings);
-        // Without --report nobody opens the lab's run folder again: it goes now rather than with
-        // the whole run, so a long run's folder holds only the labs still running (thousands of
-        // leftover entries make every later file operation on a disk slower).
-        if self.settings.report_dir.is_none() {
-            let _ = std::fs::remove_dir_all(&self.lab_dir);
-        }
+        // Without --report nobody opens the lab's run folder again: the next lab gets it.
+        self.settings.folders.give(&self.lab_dir);
         result.report.steps = self.reports;
         result.report.warnings = self.warnings;
         result.report.diagnostics = self.diagnostics;

@@ -21,6 +21,7 @@ pub mod expect;
 pub mod interrupt;
 pub mod judge;
 pub mod lab;
+pub mod lab_folder;
 pub mod printed;
 pub mod procs;
 pub mod redact;
@@ -254,6 +255,8 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
             .collect::<Vec<(OsString, OsString)>>(),
         output_budget: Default::default(),
         cgroups: cgroup::RunCgroups::create().map(std::sync::Arc::new),
+        // Nobody opens a lab's run folder after the run without --report.
+        folders: std::sync::Arc::new(lab_folder::Folders::new(args.report.is_none())),
     };
     let sources: Vec<sandbox::Source> = courses
         .iter()

@@ -12,14 +12,20 @@
 //! the trees of finished labs and [`Tree::reset`] brings one back to the course's state by
 //! re-copying only what the lab changed. Every entry's inode and change time (which no process can
 //! set back) are recorded after the copy; an entry whose record differs, or that is new, is
-//! replaced or removed. Resetting costs one `lstat` per entry, not a copy of it.
+//! replaced or removed. Checking every entry would still cost the size of the course per lab, so
+//! the kernel is asked (inotify) which folders and files were written to, and only those folders
+//! are checked: a lab that writes nothing costs its reset nothing. Where inotify is unavailable,
+//! or its queue overflowed, every entry is checked (one `lstat` each).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
+
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
 
 /// Errors while preparing a sandbox.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +110,11 @@ pub struct Tree {
     /// Where the copy is.
     pub path: PathBuf,
     stamps: HashMap<PathBuf, Stamp>,
+    /// The names in each copied folder (by its path in the tree).
+    children: HashMap<PathBuf, Vec<OsString>>,
+    /// What the kernel reports of changes to the tree; `None` where inotify is unavailable (or
+    /// ran out of watches): every reset then checks every entry.
+    watch: Option<Watch>,
 }
 
 impl Tree {
@@ -116,64 +127,70 @@ impl Tree {
         let mut tree = Tree {
             path: to.to_path_buf(),
             stamps: HashMap::new(),
+            children: HashMap::new(),
+            watch: Watch::new(),
         };
         tree.copy_dir(source, &source.root, to, cancelled)?;
+        if let Some(watch) = &mut tree.watch {
+            watch.discard();
+        }
         Ok(tree)
     }
 
     /// Brings the tree back to the course's state: removes what the lab added, re-copies what it
-    /// changed or removed. `Err` leaves the tree in an unknown state: do not reuse it.
+    /// changed or removed. Only the folders the kernel saw change are looked at (all of them when
+    /// it cannot say). Call it when no process of the lab is left: their last writes are then
+    /// all reported. `Err` leaves the tree in an unknown state: do not reuse it.
     pub fn reset(
         &mut self,
         source: &Source,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<(), SandboxError> {
-        let mut seen = std::collections::HashSet::new();
-        seen.insert(PathBuf::new());
-        let root = self.path.clone();
-        self.sweep(&root, &mut seen)?;
-        let mut missing: Vec<PathBuf> = self
-            .stamps
-            .keys()
-            .filter(|p| !seen.contains(*p))
-            .cloned()
-            .collect();
-        // Parents first: copying a folder brings its entries along.
-        missing.sort();
-        let mut copied: Vec<PathBuf> = Vec::new();
-        for relative in missing {
-            if copied.iter().any(|c| relative.starts_with(c)) {
-                continue;
+        let changes = match &mut self.watch {
+            Some(watch) => watch.changes(),
+            None => Changes::Unknown,
+        };
+        let root = PathBuf::new();
+        self.restore_mode(&root)?;
+        match changes {
+            Changes::Unknown => self.sweep(source, &root, true, &HashSet::new(), cancelled)?,
+            Changes::Known { folders, suspects } => {
+                // Parents first: a folder re-copied by its parent's sweep is pristine again.
+                for folder in folders {
+                    if self.children.contains_key(&folder) {
+                        self.sweep(source, &folder, false, &suspects, cancelled)?;
+                    }
+                }
             }
-            if cancelled() {
-                return Err(SandboxError::Interrupted);
-            }
-            let from = source.root.join(&relative);
-            let to = self.path.join(&relative);
-            self.copy_entry(source, &from, &to, cancelled)?;
-            copied.push(relative);
+        }
+        if let Some(watch) = &mut self.watch {
+            watch.discard();
         }
         Ok(())
     }
 
-    /// Walks the copy: keeps entries whose stamp is unchanged, removes the rest (changed entries
-    /// are then re-copied as missing).
+    /// Brings the folder at `relative` back: keeps entries whose stamp is unchanged (and that
+    /// are not `suspects`), removes the rest, re-copies what is missing; into sub-folders when
+    /// `deep`.
     fn sweep(
         &mut self,
-        dir: &Path,
-        seen: &mut std::collections::HashSet<PathBuf>,
+        source: &Source,
+        relative: &Path,
+        deep: bool,
+        suspects: &HashSet<PathBuf>,
+        cancelled: &dyn Fn() -> bool,
     ) -> Result<(), SandboxError> {
         let error = copy_error;
-        for entry in fs::read_dir(dir).map_err(error(dir))? {
-            let entry = entry.map_err(error(dir))?;
+        let dir = self.path.join(relative);
+        let mut seen: HashSet<OsString> = HashSet::new();
+        for entry in fs::read_dir(&dir).map_err(error(&dir))? {
+            let entry = entry.map_err(error(&dir))?;
+            let name = entry.file_name();
             let path = entry.path();
-            let relative = path
-                .strip_prefix(&self.path)
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
+            let inside = relative.join(&name);
             // Relative to the open folder (no walk of the whole path per entry); not followed.
             let meta = entry.metadata().map_err(error(&path))?;
-            match self.stamps.get(&relative) {
+            match self.stamps.get(&inside) {
                 Some(stamp) if meta.is_dir() && stamp.ino == meta.ino() => {
                     // Entries added or removed change a folder's ctime; its own mode is all
                     // there is to restore, its entries are checked one by one.
@@ -181,11 +198,17 @@ impl Tree {
                         fs::set_permissions(&path, fs::Permissions::from_mode(stamp.mode))
                             .map_err(error(&path))?;
                     }
-                    seen.insert(relative);
-                    self.sweep(&path, seen)?;
+                    seen.insert(name);
+                    if deep {
+                        self.sweep(source, &inside, true, suspects, cancelled)?;
+                    }
                 }
-                Some(stamp) if !meta.is_dir() && *stamp == Stamp::of(&meta) => {
-                    seen.insert(relative);
+                Some(stamp)
+                    if !meta.is_dir()
+                        && *stamp == Stamp::of(&meta)
+                        && !suspects.contains(&inside) =>
+                {
+                    seen.insert(name);
                 }
                 _ => {
                     if meta.is_dir() {
@@ -196,7 +219,48 @@ impl Tree {
                 }
             }
         }
+        let missing: Vec<OsString> = self
+            .children
+            .get(relative)
+            .into_iter()
+            .flatten()
+            .filter(|name| !seen.contains(*name))
+            .cloned()
+            .collect();
+        for name in missing {
+            if cancelled() {
+                return Err(SandboxError::Interrupted);
+            }
+            let inside = relative.join(&name);
+            self.forget(&inside);
+            let (from, to) = (source.root.join(&inside), self.path.join(&inside));
+            self.copy_entry(source, &from, &to, cancelled)?;
+        }
         Ok(())
+    }
+
+    /// Puts back the mode of the copied folder at `relative` (a lab can `chmod` the tree's root,
+    /// which no folder's sweep looks at).
+    fn restore_mode(&self, relative: &Path) -> Result<(), SandboxError> {
+        let path = self.path.join(relative);
+        let (Some(stamp), Ok(meta)) = (self.stamps.get(relative), fs::symlink_metadata(&path))
+        else {
+            return Ok(());
+        };
+        if meta.is_dir() && stamp.mode != meta.mode() {
+            fs::set_permissions(&path, fs::Permissions::from_mode(stamp.mode))
+                .map_err(copy_error(&path))?;
+        }
+        Ok(())
+    }
+
+    /// Drops the record of the entry at `relative` and everything under it, before it is copied
+    /// again (the course may have changed since).
+    fn forget(&mut self, relative: &Path) {
+        self.stamps.remove(relative);
+        for name in self.children.remove(relative).unwrap_or_default() {
+            self.forget(&relative.join(name));
+        }
     }
 
     fn copy_dir(
@@ -208,6 +272,7 @@ impl Tree {
     ) -> Result<(), SandboxError> {
         let error = copy_error;
         fs::create_dir(to).map_err(error(from))?;
+        let mut names = Vec::new();
         for entry in fs::read_dir(from).map_err(error(from))? {
             if cancelled() {
                 return Err(SandboxError::Interrupted);
@@ -217,24 +282,29 @@ impl Tree {
             if source.skipped(&path, &entry.file_name()) {
                 continue;
             }
-            self.copy_entry(source, &path, &to.join(entry.file_name()), cancelled)?;
+            if self.copy_entry(source, &path, &to.join(entry.file_name()), cancelled)? {
+                names.push(entry.file_name());
+            }
         }
         let mode = fs::metadata(from).map_err(error(from))?.permissions();
         fs::set_permissions(to, mode).map_err(error(from))?;
+        let relative = self.relative(to);
+        self.children.insert(relative, names);
         self.stamp(to)
     }
 
+    /// Copies one entry; `false` when there was nothing to copy (gone from the checkout, or not
+    /// course content).
     fn copy_entry(
         &mut self,
         source: &Source,
         from: &Path,
         to: &Path,
         cancelled: &dyn Fn() -> bool,
-    ) -> Result<(), SandboxError> {
+    ) -> Result<bool, SandboxError> {
         let error = copy_error;
         let Ok(kind) = fs::symlink_metadata(from).map(|m| m.file_type()) else {
-            // Gone from the checkout since: nothing to copy.
-            return Ok(());
+            return Ok(false);
         };
         if kind.is_symlink() {
             let link = fs::read_link(from).map_err(error(from))?;
@@ -244,7 +314,8 @@ impl Tree {
             };
             std::os::unix::fs::symlink(link, to).map_err(error(from))?;
         } else if kind.is_dir() {
-            return self.copy_dir(source, from, to, cancelled);
+            self.copy_dir(source, from, to, cancelled)?;
+            return Ok(true);
         } else if kind.is_file() {
             copy_file(from, to, cancelled).map_err(|e| match e {
                 CopyError::Interrupted => SandboxError::Interrupted,
@@ -255,22 +326,156 @@ impl Tree {
             })?;
         } else {
             // Sockets, FIFOs and devices are not course content.
-            return Ok(());
+            return Ok(false);
         }
-        self.stamp(to)
+        self.stamp(to)?;
+        Ok(true)
     }
 
+    fn relative(&self, copied: &Path) -> PathBuf {
+        copied
+            .strip_prefix(&self.path)
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
+    /// Records a copied entry's stamp and watches it.
     fn stamp(&mut self, copied: &Path) -> Result<(), SandboxError> {
         let meta = fs::symlink_metadata(copied).map_err(|source| SandboxError::Copy {
             path: copied.to_path_buf(),
             source,
         })?;
-        let relative = copied
-            .strip_prefix(&self.path)
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        let relative = self.relative(copied);
+        if let Some(watch) = &mut self.watch
+            && !watch.add(copied, relative.clone())
+        {
+            self.watch = None;
+        }
         self.stamps.insert(relative, Stamp::of(&meta));
         Ok(())
+    }
+}
+
+/// What changed in a tree since the last look.
+#[derive(Debug, PartialEq, Eq)]
+enum Changes {
+    /// The folders to look at again (by their path in the tree, parents first), and the entries
+    /// whose stamp is not to be trusted (written to, even if their change time says otherwise).
+    Known {
+        folders: BTreeSet<PathBuf>,
+        suspects: HashSet<PathBuf>,
+    },
+    /// Events were lost: everything is to be looked at.
+    Unknown,
+}
+
+/// inotify watches on every entry of a tree. Folders report what happens to their entries;
+/// files are watched too because a write through a hard link made outside the tree (in the
+/// lab's `TMPDIR`) or through a shared mapping reaches the file but not its folder. Reading
+/// raises no event: a lab that only reads the course costs its next reset nothing.
+#[derive(Debug)]
+struct Watch {
+    inotify: Inotify,
+    paths: HashMap<WatchDescriptor, PathBuf>,
+}
+
+/// The events that can change what a reset compares (content, entries, mode, inode).
+fn watched_events() -> AddWatchFlags {
+    AddWatchFlags::IN_MODIFY
+        | AddWatchFlags::IN_ATTRIB
+        | AddWatchFlags::IN_CLOSE_WRITE
+        | AddWatchFlags::IN_MOVED_FROM
+        | AddWatchFlags::IN_MOVED_TO
+        | AddWatchFlags::IN_CREATE
+        | AddWatchFlags::IN_DELETE
+        | AddWatchFlags::IN_DELETE_SELF
+        | AddWatchFlags::IN_MOVE_SELF
+        // A link is watched itself, never what it points to.
+        | AddWatchFlags::IN_DONT_FOLLOW
+}
+
+impl Watch {
+    fn new() -> Option<Watch> {
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok()?;
+        Some(Watch {
+            inotify,
+            paths: HashMap::new(),
+        })
+    }
+
+    /// Watches the entry at `path` (`relative` in the tree); `false` when the kernel refuses
+    /// (out of watches: `fs.inotify.max_user_watches`).
+    fn add(&mut self, path: &Path, relative: PathBuf) -> bool {
+        match self.inotify.add_watch(path, watched_events()) {
+            Ok(wd) => {
+                self.paths.insert(wd, relative);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Every event queued since the last look, as the folders and entries they touched.
+    fn changes(&mut self) -> Changes {
+        let mut folders = BTreeSet::new();
+        let mut suspects = HashSet::new();
+        let mut lost = false;
+        for event in self.drain(&mut lost) {
+            let Some(path) = self.paths.get(&event.wd).cloned() else {
+                continue;
+            };
+            match event.name {
+                // An entry of a watched folder.
+                Some(name) => {
+                    suspects.insert(path.join(name));
+                    folders.insert(path);
+                }
+                // The watched entry itself: its folder decides what to do with it.
+                None => {
+                    folders.insert(path.parent().map(Path::to_path_buf).unwrap_or_default());
+                    suspects.insert(path);
+                }
+            }
+        }
+        if lost {
+            Changes::Unknown
+        } else {
+            Changes::Known { folders, suspects }
+        }
+    }
+
+    /// Forgets the events of labbook's own copying and removing.
+    fn discard(&mut self) {
+        let mut lost = false;
+        self.drain(&mut lost);
+    }
+
+    /// Reads every queued event; watches the kernel dropped (their entry was removed) are
+    /// forgotten. `lost` is set when the queue overflowed or could not be read.
+    fn drain(&mut self, lost: &mut bool) -> Vec<InotifyEvent> {
+        let mut events = Vec::new();
+        loop {
+            match self.inotify.read_events() {
+                Ok(batch) => {
+                    for event in batch {
+                        if event.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+                            *lost = true;
+                        } else if event.mask.contains(AddWatchFlags::IN_IGNORED) {
+                            self.paths.remove(&event.wd);
+                        } else {
+                            events.push(event);
+                        }
+                    }
+                }
+                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => {
+                    *lost = true;
+                    break;
+                }
+            }
+        }
+        events
     }
 }
 
@@ -475,52 +680,212 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_reset_tree_is_the_course_again_whatever_the_lab_did() {
+    /// Everything a reset restores, by path in the tree: kind, permission bits, and content or
+    /// link target.
+    fn state(root: &Path) -> std::collections::BTreeMap<PathBuf, (char, u32, Vec<u8>)> {
+        let mut found = std::collections::BTreeMap::new();
+        let mut folders = vec![root.to_path_buf()];
+        while let Some(dir) = folders.pop() {
+            for entry in fs::read_dir(&dir).expect("read_dir") {
+                let path = entry.expect("entry").path();
+                let meta = fs::symlink_metadata(&path).expect("lstat");
+                let relative = path.strip_prefix(root).expect("inside").to_path_buf();
+                let mode = meta.mode() & 0o7777;
+                let entry = if meta.is_symlink() {
+                    let target = fs::read_link(&path).expect("link");
+                    ('l', 0, target.into_os_string().into_encoded_bytes())
+                } else if meta.is_dir() {
+                    folders.push(path);
+                    ('d', mode, Vec::new())
+                } else {
+                    ('f', mode, fs::read(&path).expect("read"))
+                };
+                found.insert(relative, entry);
+            }
+        }
+        let root_mode = fs::metadata(root).expect("root").mode() & 0o7777;
+        found.insert(PathBuf::new(), ('d', root_mode, Vec::new()));
+        found
+    }
+
+    /// A small course: nested folders, an executable, a relative link.
+    fn course(at: &Path) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let course = tmp.path().join("course");
+        let course = at.join("course");
         fs::create_dir_all(course.join("app/deep")).expect("mkdir");
         fs::write(course.join("app/config.yaml"), "original\n").expect("write");
+        fs::write(course.join("app/other.yaml"), "other\n").expect("write");
         fs::write(course.join("app/deep/keep.txt"), "keep\n").expect("write");
         fs::write(course.join("run.sh"), "#!/bin/sh\n").expect("write");
+        fs::set_permissions(course.join("run.sh"), fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        std::os::unix::fs::symlink("app/config.yaml", course.join("config")).expect("ln");
+        course
+    }
+
+    /// What a lab may do to its tree (`outside` is a writable folder on the same file system,
+    /// like the lab's TMPDIR).
+    type LabAction = fn(tree: &Path, outside: &Path) -> std::io::Result<()>;
+
+    const LAB_ACTIONS: &[(&str, LabAction)] = &[
+        ("nothing", |_, _| Ok(())),
+        ("read only", |t, _| {
+            fs::read(t.join("app/config.yaml")).map(drop)
+        }),
+        ("append in place", |t, _| {
+            fs::OpenOptions::new()
+                .append(true)
+                .open(t.join("app/config.yaml"))?
+                .write_all(b"edited\n")
+        }),
+        ("write through a link in the tree", |t, _| {
+            fs::write(t.join("config"), "through the link\n")
+        }),
+        ("truncate", |t, _| {
+            fs::OpenOptions::new()
+                .write(true)
+                .open(t.join("app/deep/keep.txt"))?
+                .set_len(0)
+        }),
+        ("delete a folder", |t, _| {
+            fs::remove_dir_all(t.join("app/deep"))
+        }),
+        ("add files and folders", |t, _| {
+            fs::write(t.join("app/new.txt"), "new")?;
+            fs::create_dir_all(t.join("made/by/lab"))?;
+            fs::write(t.join("made/by/lab/file"), "x")
+        }),
+        ("chmod a file, a folder and the root", |t, _| {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(t.join("run.sh"), fs::Permissions::from_mode(0o600))?;
+            fs::set_permissions(t.join("app/deep"), fs::Permissions::from_mode(0o700))?;
+            fs::set_permissions(t, fs::Permissions::from_mode(0o700))
+        }),
+        ("write through a hard link made outside", |t, o| {
+            fs::hard_link(t.join("app/deep/keep.txt"), o.join("linked"))?;
+            fs::write(o.join("linked"), "changed from outside\n")?;
+            fs::remove_file(o.join("linked"))
+        }),
+        ("swap two files", |t, _| {
+            fs::rename(t.join("app/config.yaml"), t.join("app/tmp"))?;
+            fs::rename(t.join("app/other.yaml"), t.join("app/config.yaml"))?;
+            fs::rename(t.join("app/tmp"), t.join("app/other.yaml"))
+        }),
+        ("move a folder out, change it, move it back", |t, o| {
+            fs::rename(t.join("app/deep"), o.join("deep"))?;
+            fs::write(o.join("deep/keep.txt"), "changed away\n")?;
+            fs::write(o.join("deep/extra"), "extra")?;
+            fs::rename(o.join("deep"), t.join("app/deep"))
+        }),
+        ("replace a folder by a file", |t, _| {
+            fs::remove_dir_all(t.join("app"))?;
+            fs::write(t.join("app"), "not a folder")
+        }),
+        ("replace a link", |t, _| {
+            fs::remove_file(t.join("config"))?;
+            std::os::unix::fs::symlink("/etc/hostname", t.join("config"))
+        }),
+        ("touch", |t, _| {
+            fs::File::options()
+                .write(true)
+                .open(t.join("run.sh"))?
+                .set_modified(std::time::SystemTime::UNIX_EPOCH)
+        }),
+    ];
+
+    #[test]
+    fn a_reset_tree_is_the_course_again_whatever_the_lab_did() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let course = course(tmp.path());
         let source = Source::new(&course, &[]);
-        let mut tree = Tree::create(&source, &tmp.path().join("tree"), &|| false).expect("copy");
-        let at = |p: &str| tree.path.join(p);
-        // What a lab may do: edit in place, delete, add, replace a folder, chmod.
-        fs::OpenOptions::new()
-            .append(true)
-            .open(at("app/config.yaml"))
-            .and_then(|mut f| f.write_all(b"edited\n"))
-            .expect("append");
-        fs::remove_dir_all(at("app/deep")).expect("rm");
-        fs::write(at("app/new.txt"), "new").expect("add");
-        fs::create_dir_all(at("made/by/lab")).expect("mkdir");
-        fs::set_permissions(at("run.sh"), fs::Permissions::from_mode(0o600)).expect("chmod");
+        let pristine = state(&course);
+        for watched in [true, false] {
+            let mut tree = Tree::create(
+                &source,
+                &tmp.path().join(format!("tree-{watched}")),
+                &|| false,
+            )
+            .expect("copy");
+            assert!(tree.watch.is_some(), "inotify is available here");
+            if !watched {
+                tree.watch = None;
+            }
+            assert_eq!(state(&tree.path), pristine);
+            for (name, action) in LAB_ACTIONS {
+                let outside = tmp.path().join("outside");
+                fs::create_dir_all(&outside).expect("mkdir");
+                action(&tree.path, &outside).unwrap_or_else(|e| panic!("{name}: {e}"));
+                tree.reset(&source, &|| false).expect(name);
+                assert_eq!(state(&tree.path), pristine, "{name} (watched: {watched})");
+                fs::remove_dir_all(&outside).expect("rm");
+            }
+        }
+    }
+
+    #[test]
+    fn the_kernel_names_what_a_lab_touched() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let source = Source::new(&course(tmp.path()), &[]);
+        let made = std::cell::Cell::new(0);
+        let fresh = || {
+            made.set(made.get() + 1);
+            let to = tmp.path().join(format!("tree-{}", made.get()));
+            Tree::create(&source, &to, &|| false).expect("copy")
+        };
+        let changes = |tree: &mut Tree| tree.watch.as_mut().expect("watched").changes();
+        let known = |folders: &[&str], suspects: &[&str]| Changes::Known {
+            folders: folders.iter().map(PathBuf::from).collect(),
+            suspects: suspects.iter().map(PathBuf::from).collect(),
+        };
+        // Reading, listing and looking at the course is not a change.
+        let mut tree = fresh();
+        fs::read(tree.path.join("app/config.yaml")).expect("read");
+        fs::read_dir(tree.path.join("app"))
+            .expect("list")
+            .for_each(drop);
+        fs::metadata(tree.path.join("run.sh")).expect("stat");
+        assert_eq!(changes(&mut tree), known(&[], &[]));
+        let mut tree = fresh();
+        fs::write(tree.path.join("app/deep/keep.txt"), "x").expect("write");
+        assert_eq!(
+            changes(&mut tree),
+            known(&["app/deep"], &["app/deep/keep.txt"])
+        );
+        let mut tree = fresh();
+        fs::write(tree.path.join("new"), "x").expect("write");
+        assert_eq!(changes(&mut tree), known(&[""], &["new"]));
+    }
+
+    #[test]
+    fn a_reset_after_lost_events_checks_everything() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let source = Source::new(&course(tmp.path()), &[]);
+        // Fill the queue until it overflows, then change a file: its events are lost.
+        let overflow = |tree: &Tree| {
+            let limit: usize = fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(16384);
+            let files = [tree.path.join("run.sh"), tree.path.join("app/other.yaml")];
+            for (i, file) in files.iter().cycle().take(limit + 1).enumerate() {
+                let time =
+                    std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(i as u64);
+                fs::File::options()
+                    .write(true)
+                    .open(file)
+                    .and_then(|f| f.set_modified(time))
+                    .expect("touch");
+            }
+            fs::write(tree.path.join("app/deep/keep.txt"), "lost").expect("write");
+        };
+        let mut tree = Tree::create(&source, &tmp.path().join("t1"), &|| false).expect("copy");
+        overflow(&tree);
+        let changes = tree.watch.as_mut().expect("watched").changes();
+        assert_eq!(changes, Changes::Unknown);
+        let mut tree = Tree::create(&source, &tmp.path().join("t2"), &|| false).expect("copy");
+        overflow(&tree);
         tree.reset(&source, &|| false).expect("reset");
-        let at = |p: &str| tree.path.join(p);
-        assert_eq!(
-            fs::read_to_string(at("app/config.yaml")).expect("read"),
-            "original\n"
-        );
-        assert_eq!(
-            fs::read_to_string(at("app/deep/keep.txt")).expect("read"),
-            "keep\n"
-        );
-        assert!(!at("app/new.txt").exists());
-        assert!(!at("made").exists());
-        let mode = fs::metadata(at("run.sh"))
-            .expect("meta")
-            .permissions()
-            .mode();
-        assert_eq!(
-            mode & 0o777,
-            fs::metadata(course.join("run.sh"))
-                .expect("meta")
-                .permissions()
-                .mode()
-                & 0o777
-        );
+        assert_eq!(state(&tree.path), state(&source.root));
     }
 
     #[test]
