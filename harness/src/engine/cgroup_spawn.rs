@@ -8,11 +8,18 @@
 //! that needs it; [`super::terminal`] falls back to `Command` and a move where the kernel (older
 //! than 5.7) or the cgroup refuses.
 //!
+//! The child shares labbook's memory until it calls `execve` (`CLONE_VM | CLONE_VFORK`, the way
+//! `posix_spawn` works) and runs on a small stack of its own: copying labbook's page tables, as
+//! `fork` does, costs more the more memory a run holds, and `execve` throws the copy away at
+//! once. That needs the system call made from assembly (x86-64; elsewhere the child is a `fork`
+//! copy).
+//!
 //! One of the workspace's two places with `unsafe` (the other sets an allocator option in
 //! `main.rs`). Everything the child needs (paths, arguments, environment, descriptors) is
-//! prepared before the clone, so that the child, a copy of a multi-threaded process, only makes
-//! system calls that are safe there (`sigprocmask`, `sigaction`, `setpgid`, `dup2`, `chdir`,
-//! `execve`, `write`, `_exit`), as `fork` requires.
+//! prepared before the clone, so that the child only makes system calls that are safe there
+//! (`sigaction`, `sigprocmask`, `setpgid`, `dup2`, `chdir`, `execve`, `write`, `_exit`). Signals
+//! stay blocked until it has put labbook's handlers back to the defaults: a handler run in the
+//! child would act on labbook's memory.
 #![allow(unsafe_code)]
 
 use std::ffi::{CString, OsString};
@@ -121,56 +128,15 @@ pub fn spawn(cgroup: &Path, command: &ShellCommand) -> io::Result<Spawned> {
         above_standard(command.stdout)?,
         above_standard(command.stderr)?,
     ];
-    let [stdin_fd, stdout_fd, stderr_fd]: [RawFd; 3] = [
-        child_fds[0].as_raw_fd(),
-        child_fds[1].as_raw_fd(),
-        child_fds[2].as_raw_fd(),
-    ];
-    let error_fd = error_write.as_raw_fd();
-
-    let mut args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
-        exit_signal: libc::SIGCHLD as u64,
-        cgroup: folder.as_raw_fd() as u64,
-        ..CloneArgs::default()
+    let context = ChildContext {
+        program: program.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        cwd: cwd.as_ptr(),
+        fds: child_fds.each_ref().map(|fd| fd.as_raw_fd()),
+        error_fd: error_write.as_raw_fd(),
     };
-    // SAFETY: an empty signal set, filled in by the C library before use.
-    let mut empty: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `empty` is a valid sigset_t to initialise.
-    unsafe { libc::sigemptyset(&mut empty) };
-    // SAFETY: clone3 without CLONE_VM copies the process like fork. The child branch below only
-    // calls async-signal-safe functions on memory prepared above, and never returns.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    if pid == 0 {
-        // SAFETY: the child of the clone; see above.
-        unsafe {
-            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-            // Rust ignores SIGPIPE; a shell and its commands expect the default.
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-            let ok = libc::setpgid(0, 0) == 0
-                && libc::dup2(stdin_fd, 0) == 0
-                && libc::dup2(stdout_fd, 1) == 1
-                && libc::dup2(stderr_fd, 2) == 2
-                && libc::chdir(cwd.as_ptr()) == 0;
-            if ok {
-                libc::execve(program.as_ptr(), argv.as_ptr(), envp.as_ptr());
-            }
-            let errno = *libc::__errno_location();
-            let bytes = errno.to_ne_bytes();
-            libc::write(error_fd, bytes.as_ptr().cast(), bytes.len());
-            libc::_exit(127);
-        }
-    }
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let pid = pid as i32;
+    let pid = clone_into(&folder, &context)?;
     drop(child_fds);
     drop(stdin_read);
     drop(error_write);
@@ -184,6 +150,167 @@ pub fn spawn(cgroup: &Path, command: &ShellCommand) -> io::Result<Spawned> {
         pid,
         stdin: File::from(stdin_write),
     })
+}
+
+/// What the child reads, prepared before the clone: C strings and arrays that stay alive until
+/// the child has called `execve` (or exited).
+struct ChildContext {
+    program: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    cwd: *const libc::c_char,
+    /// Its stdin, stdout and stderr, all at 3 or above.
+    fds: [RawFd; 3],
+    /// Where a failure to start is reported (close-on-exec).
+    error_fd: RawFd,
+}
+
+/// The child's side of the clone: becomes the program, or reports why it could not and exits.
+///
+/// # Safety
+/// `context` points to a live [`ChildContext`]. Only async-signal-safe functions are called, on
+/// memory prepared before the clone: the child may share labbook's memory (`CLONE_VM`), or be a
+/// copy of a multi-threaded process.
+unsafe extern "C" fn child(context: *const ChildContext) -> ! {
+    // SAFETY: see the function's contract.
+    unsafe {
+        let context = &*context;
+        // labbook's own handlers (Ctrl+C, SIGTERM) would run here, in a process that shares its
+        // memory and descriptors' targets: back to the defaults before any signal gets through
+        // (the parent blocked them all). Rust ignores SIGPIPE; a shell expects the default.
+        for signal in 1..=64 {
+            if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+                continue;
+            }
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, std::ptr::null(), &mut old) != 0 {
+                continue;
+            }
+            let handled = old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN;
+            if handled || signal == libc::SIGPIPE {
+                let mut default: libc::sigaction = std::mem::zeroed();
+                default.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(signal, &default, std::ptr::null_mut());
+            }
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        let [stdin_fd, stdout_fd, stderr_fd] = context.fds;
+        let ok = libc::setpgid(0, 0) == 0
+            && libc::dup2(stdin_fd, 0) == 0
+            && libc::dup2(stdout_fd, 1) == 1
+            && libc::dup2(stderr_fd, 2) == 2
+            && libc::chdir(context.cwd) == 0;
+        if ok {
+            libc::execve(context.program, context.argv, context.envp);
+        }
+        let errno = *libc::__errno_location();
+        let bytes = errno.to_ne_bytes();
+        libc::write(context.error_fd, bytes.as_ptr().cast(), bytes.len());
+        libc::_exit(127);
+    }
+}
+
+/// Size of the child's stack: it only makes system calls through the C library.
+#[cfg(target_arch = "x86_64")]
+const CHILD_STACK: usize = 64 * 1024;
+
+/// Creates the child inside the cgroup open at `folder`, sharing labbook's memory until it
+/// calls `execve` (`CLONE_VM | CLONE_VFORK`, like `posix_spawn`): a copy of labbook's page tables
+/// would cost more as a run's memory grows, and be thrown away by the `execve` at once. Returns
+/// its pid once it has called `execve` or exited.
+#[cfg(target_arch = "x86_64")]
+fn clone_into(folder: &File, context: &ChildContext) -> io::Result<i32> {
+    let page = 4096;
+    // SAFETY: a fresh private mapping, released below once the child no longer runs on it.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            CHILD_STACK + page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // A guard page below the stack: an overflow faults instead of writing over labbook's memory.
+    // SAFETY: the lowest page of the mapping just made.
+    unsafe { libc::mprotect(base, page, libc::PROT_NONE) };
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP | libc::CLONE_VM as u64 | libc::CLONE_VFORK as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: base as u64 + page as u64,
+        stack_size: CHILD_STACK as u64,
+        cgroup: folder.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // Every signal stays blocked in the child until it has put labbook's handlers aside.
+    // SAFETY: sigset_t values filled in by the C library before use.
+    let (mut all, mut old): (libc::sigset_t, libc::sigset_t) =
+        unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    let result: i64;
+    // SAFETY: the kernel starts the child on its own stack (the top of the mapping, 16-byte
+    // aligned), where it calls `child`, which never returns; the parent resumes after the
+    // `syscall` once the child has called `execve` or exited. `syscall` clobbers rcx and r11.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov rdi, r12",
+            "call r13",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 => result,
+            in("rdi") &args as *const CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") context as *const ChildContext,
+            in("r13") child as unsafe extern "C" fn(*const ChildContext) -> !,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        libc::munmap(base, CHILD_STACK + page);
+    }
+    if result < 0 {
+        return Err(io::Error::from_raw_os_error(-result as i32));
+    }
+    Ok(result as i32)
+}
+
+/// Creates the child inside the cgroup open at `folder`, as a copy of labbook (`fork`).
+#[cfg(not(target_arch = "x86_64"))]
+fn clone_into(folder: &File, context: &ChildContext) -> io::Result<i32> {
+    let mut args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: folder.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: clone3 without CLONE_VM copies the process like fork; the child calls `child`,
+    // which never returns.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if pid == 0 {
+        // SAFETY: the child of the clone; `context` was prepared before it.
+        unsafe { child(context) }
+    }
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(pid as i32)
 }
 
 #[cfg(test)]
@@ -241,6 +368,21 @@ mod tests {
             member.ends_with(&format!("/labbook-{}/lab-1", std::process::id())),
             "{text}"
         );
+
+        // No signal left blocked (they all are while the child starts), SIGPIPE not ignored
+        // (Rust ignores it in labbook). `cat` does not change either, as a shell may.
+        let args: Vec<OsString> = vec!["/proc/self/status".into()];
+        let spawned = start(lab.path(), "/bin/cat", &args, out.path()).expect("spawned");
+        nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(spawned.pid), None).expect("wait");
+        let text = std::fs::read_to_string(out.path().join("out")).expect("output");
+        let mask = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+                .unwrap_or_else(|| panic!("no {name} in {text}"))
+        };
+        assert_eq!(mask("SigBlk:"), 0, "{text}");
+        assert_eq!(mask("SigIgn:") & 1 << (libc::SIGPIPE - 1), 0, "{text}");
 
         let error = start(lab.path(), "/nonexistent/labbook-shell", &[], out.path())
             .err()
