@@ -67,6 +67,8 @@ pub struct ShellCommand<'a> {
     pub stdout: &'a OwnedFd,
     /// Its stderr.
     pub stderr: &'a OwnedFd,
+    /// A Landlock ruleset it enters before `execve`, if any (see `confine`).
+    pub landlock: Option<&'a OwnedFd>,
 }
 
 /// A process started by [`spawn`].
@@ -128,6 +130,7 @@ pub fn spawn(cgroup: &Path, command: &ShellCommand) -> io::Result<Spawned> {
         above_standard(command.stdout)?,
         above_standard(command.stderr)?,
     ];
+    let landlock = command.landlock.map(above_standard).transpose()?;
     let context = ChildContext {
         program: program.as_ptr(),
         argv: argv.as_ptr(),
@@ -135,6 +138,7 @@ pub fn spawn(cgroup: &Path, command: &ShellCommand) -> io::Result<Spawned> {
         cwd: cwd.as_ptr(),
         fds: child_fds.each_ref().map(|fd| fd.as_raw_fd()),
         error_fd: error_write.as_raw_fd(),
+        landlock_fd: landlock.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
     };
     let pid = clone_into(&folder, &context)?;
     drop(child_fds);
@@ -163,6 +167,8 @@ struct ChildContext {
     fds: [RawFd; 3],
     /// Where a failure to start is reported (close-on-exec).
     error_fd: RawFd,
+    /// The Landlock ruleset to enter, or -1.
+    landlock_fd: RawFd,
 }
 
 /// The child's side of the clone: becomes the program, or reports why it could not and exits.
@@ -197,7 +203,12 @@ unsafe extern "C" fn child(context: *const ChildContext) -> ! {
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         let [stdin_fd, stdout_fd, stderr_fd] = context.fds;
-        let ok = libc::setpgid(0, 0) == 0
+        // Entering a Landlock domain needs no_new_privs (set, like the `landlock` crate does).
+        let confined = context.landlock_fd < 0
+            || (libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+                && libc::syscall(libc::SYS_landlock_restrict_self, context.landlock_fd, 0) == 0);
+        let ok = confined
+            && libc::setpgid(0, 0) == 0
             && libc::dup2(stdin_fd, 0) == 0
             && libc::dup2(stdout_fd, 1) == 1
             && libc::dup2(stderr_fd, 2) == 2
@@ -331,6 +342,7 @@ mod tests {
                 cwd: out,
                 stdout: &stdout,
                 stderr: &stderr,
+                landlock: None,
             },
         )
     }

@@ -4,9 +4,11 @@
 //! included, stays readable but not writable.
 //!
 //! The kernel's Landlock LSM does the work. A Landlock domain is inherited across `fork` and
-//! `exec` and can only be entered by the process itself, so the lab's bash is started through a
-//! hidden mode of the `labbook` binary (`labbook __confine --write PATH… -- bash …`) that
-//! restricts itself with the safe `landlock` API and then execs bash: no `unsafe` `pre_exec`.
+//! `exec` and can only be entered by the process itself. labbook builds the ruleset and the lab's
+//! shell enters it between its clone and its `execve` (see `cgroup_spawn`, which starts it).
+//! Where that way of starting is refused (no cgroup), bash is started through a hidden mode of
+//! the `labbook` binary (`labbook __confine --write PATH… -- bash …`) that restricts itself with
+//! the `landlock` API and then execs bash: one more program start per lab.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -14,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use landlock::{
-    ABI, Access, AccessFs, LandlockStatus, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
-    path_beneath_rules,
+    ABI, Access, AccessFs, LandlockStatus, Ruleset, RulesetAttr, RulesetCreated,
+    RulesetCreatedAttr, RulesetStatus, path_beneath_rules,
 };
 
 /// Confinement of lab commands (`run --confine`).
@@ -168,20 +170,47 @@ pub fn exec(writable: &[PathBuf], require: bool, command: &[OsString]) -> Confin
     }
 }
 
-/// Read and execute everywhere, every right below `writable` and the devices.
+/// Confines this thread (and what it will start) with [`ruleset`].
 fn restrict(writable: &[PathBuf]) -> Result<RulesetStatus, landlock::RulesetError> {
+    Ok(ruleset(writable)?.restrict_self()?.ruleset)
+}
+
+/// Read and execute everywhere, every right below `writable` and the devices.
+fn ruleset(writable: &[PathBuf]) -> Result<RulesetCreated, landlock::RulesetError> {
     let abi = ABI_WANTED;
     let writable = writable
         .iter()
         .map(PathBuf::as_path)
         .chain(DEVICES.iter().map(Path::new));
-    let status = Ruleset::default()
+    Ruleset::default()
         .handle_access(AccessFs::from_all(abi))?
         .create()?
         .add_rules(path_beneath_rules(["/"], AccessFs::from_read(abi)))?
-        .add_rules(path_beneath_rules(writable, AccessFs::from_all(abi)))?
-        .restrict_self()?;
-    Ok(status.ruleset)
+        .add_rules(path_beneath_rules(writable, AccessFs::from_all(abi)))
+}
+
+/// What a lab's shell is confined to: writing below `writable` only.
+#[derive(Debug, Clone)]
+pub struct Confinement {
+    /// The `labbook` binary, whose helper mode confines a shell it starts.
+    pub labbook: PathBuf,
+    /// Where the lab may write, besides [`DEVICES`].
+    pub writable: Vec<PathBuf>,
+}
+
+impl Confinement {
+    /// The Landlock ruleset, for the shell to enter itself between its clone and its `execve`
+    /// (see `cgroup_spawn`): one program start less per lab than the helper mode. Fails where
+    /// the kernel would enforce nothing.
+    pub fn ruleset(&self) -> Result<std::os::fd::OwnedFd, ConfineError> {
+        let created = ruleset(&self.writable).map_err(ConfineError::Landlock)?;
+        Option::<std::os::fd::OwnedFd>::from(created).ok_or(ConfineError::NotEnforced)
+    }
+
+    /// The command line that starts a program confined, through the helper mode.
+    pub fn launcher(&self) -> Vec<OsString> {
+        launcher(&self.labbook, &self.writable, false)
+    }
 }
 
 #[cfg(test)]

@@ -243,7 +243,7 @@ impl<'a> Runner<'a> {
             env.push((name.into(), path.into()));
         }
         let home = Some(lab_dir.join("home"));
-        let launcher = settings.confine.as_ref().map(|labbook| {
+        let confine = settings.confine.as_ref().map(|labbook| {
             let mut writable = vec![lab_dir.clone(), tree.path.clone()];
             writable.extend(
                 env.iter()
@@ -254,7 +254,10 @@ impl<'a> Runner<'a> {
             if env.iter().any(|(k, _)| k == "KIND_CLUSTER_NAME") {
                 writable.extend(super::confine::docker_sockets(&env));
             }
-            super::confine::launcher(labbook, &writable, false)
+            super::confine::Confinement {
+                labbook: labbook.clone(),
+                writable,
+            }
         });
         let token = format!("lb{}x{}", std::process::id(), job.index + 1);
         let cgroup = settings.cgroups.as_ref().and_then(|c| c.lab(job.index));
@@ -264,7 +267,7 @@ impl<'a> Runner<'a> {
             cwd: start,
             env,
             token: token.clone(),
-            launcher: launcher.unwrap_or_default(),
+            confine,
             cgroup: cgroup.as_ref().map(|c| c.path().to_path_buf()),
         })
         .map_err(|e| error_chain(&e))?;

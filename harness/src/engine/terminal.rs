@@ -92,8 +92,8 @@ pub struct Settings {
     pub env: Vec<(OsString, OsString)>,
     /// The lab's token, in `LABBOOK_LAB` and every step's `LABBOOK_STEP`.
     pub token: String,
-    /// What bash is started through (the Landlock confinement helper), or nothing.
-    pub launcher: Vec<OsString>,
+    /// What the shell is confined to (Landlock), if anything.
+    pub confine: Option<super::confine::Confinement>,
     /// The lab's cgroup, which every shell is moved into before it runs a block (see
     /// [`super::cgroup`]), or none.
     pub cgroup: Option<PathBuf>,
@@ -433,17 +433,9 @@ impl Terminal {
             bash: self.settings.bash.clone(),
             source,
         };
-        // The shell is started through the confinement helper, when there is one.
-        let (program, mut args): (PathBuf, Vec<OsString>) =
-            match self.settings.launcher.split_first() {
-                Some((program, rest)) => {
-                    let mut args = rest.to_vec();
-                    args.push(self.settings.bash.clone().into_os_string());
-                    (PathBuf::from(program), args)
-                }
-                None => (self.settings.bash.clone(), Vec::new()),
-            };
-        args.extend(["--noprofile", "--norc", "-c", SCRIPT, "bash"].map(OsString::from));
+        let mut args: Vec<OsString> = ["--noprofile", "--norc", "-c", SCRIPT, "bash"]
+            .map(OsString::from)
+            .to_vec();
         args.push(dir.clone().into_os_string());
         let mut env: Vec<(OsString, OsString)> = Vec::new();
         if !(self.started && saved.is_file()) {
@@ -475,25 +467,44 @@ impl Terminal {
             .or_else(|_| File::options().write(true).open("/dev/null"))
             .map(OwnedFd::from)
             .map_err(spawn_error)?;
-        let command = super::cgroup_spawn::ShellCommand {
-            program: &program,
-            args: &args,
-            env: &env,
-            cwd: &cwd,
-            stdout: &socket,
-            stderr: &log,
-        };
-        // Created inside the lab's cgroup where the kernel can (see `cgroup_spawn`), else
-        // started and then moved there, before it reads its first block.
+        // Created inside the lab's cgroup where the kernel can (see `cgroup_spawn`), entering
+        // its confinement itself; else started through the confinement helper and then moved
+        // into the cgroup, before it reads its first block.
         let direct = match &self.settings.cgroup {
-            Some(cgroup) if program.is_absolute() => {
-                super::cgroup_spawn::spawn(cgroup, &command).ok()
+            Some(cgroup) if self.settings.bash.is_absolute() => {
+                let ruleset = self.settings.confine.as_ref().map(|c| c.ruleset());
+                match &ruleset {
+                    Some(Err(_)) => None,
+                    _ => super::cgroup_spawn::spawn(
+                        cgroup,
+                        &super::cgroup_spawn::ShellCommand {
+                            program: &self.settings.bash,
+                            args: &args,
+                            env: &env,
+                            cwd: &cwd,
+                            stdout: &socket,
+                            stderr: &log,
+                            landlock: ruleset.as_ref().and_then(|r| r.as_ref().ok()),
+                        },
+                    )
+                    .ok(),
+                }
             }
             _ => None,
         };
         let (pid, stdin) = match direct {
             Some(spawned) => (spawned.pid, Some(spawned.stdin)),
             None => {
+                let (program, args) = match &self.settings.confine {
+                    Some(confine) => {
+                        let mut launcher = confine.launcher();
+                        let program = PathBuf::from(launcher.remove(0));
+                        launcher.push(self.settings.bash.clone().into_os_string());
+                        launcher.extend(args);
+                        (program, launcher)
+                    }
+                    None => (self.settings.bash.clone(), args),
+                };
                 let mut child = Command::new(&program)
                     .args(&args)
                     .env_clear()

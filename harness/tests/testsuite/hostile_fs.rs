@@ -158,24 +158,28 @@ fn a_lab_cannot_write_into_the_checkout() {
     if !landlock_or_skip("a_lab_cannot_write_into_the_checkout") {
         return;
     }
-    let course = Course::new("escape");
-    let victim = course.path("victim.txt");
-    std::fs::write(&victim, "the author's file\n").expect("victim");
-    let run = course.run(
-        &["escape.md", "--keep-going"],
-        &[("VICTIM", victim.to_str().expect("utf-8"))],
-    );
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert_eq!(run.status("escape.md", 0), "failed");
-    assert!(
-        run.output("escape.md", 0).contains("Permission denied"),
-        "{}",
-        run.output("escape.md", 0)
-    );
-    assert_eq!(
-        std::fs::read_to_string(&victim).expect("victim"),
-        "the author's file\n"
-    );
+    // The shell enters its confinement itself when it is created in its cgroup; without
+    // cgroups it is started through `labbook __confine`.
+    for cgroups in [&[][..], &[("LABBOOK_PRETEND_NO_CGROUPS", "1")][..]] {
+        let course = Course::new("escape");
+        let victim = course.path("victim.txt");
+        std::fs::write(&victim, "the author's file\n").expect("victim");
+        let mut env = vec![("VICTIM", victim.to_str().expect("utf-8"))];
+        env.extend_from_slice(cgroups);
+        let run = course.run(&["escape.md", "--keep-going"], &env);
+        assert_eq!(run.code, 1, "{cgroups:?}: {}", run.stderr);
+        assert_eq!(run.status("escape.md", 0), "failed");
+        assert!(
+            run.output("escape.md", 0).contains("Permission denied"),
+            "{cgroups:?}: {}",
+            run.output("escape.md", 0)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("victim"),
+            "the author's file\n",
+            "{cgroups:?}"
+        );
+    }
 
     // The lab's own world stays writable.
     let course = Course::new("escape");
