@@ -472,10 +472,10 @@ impl Terminal {
         // into the cgroup, before it reads its first block.
         let direct = match &self.settings.cgroup {
             Some(cgroup) if self.settings.bash.is_absolute() => {
+                // A ruleset that cannot be built here is left to the helper, which says why.
                 let ruleset = self.settings.confine.as_ref().map(|c| c.ruleset());
-                match &ruleset {
-                    Some(Err(_)) => None,
-                    _ => super::cgroup_spawn::spawn(
+                match ruleset.transpose() {
+                    Ok(ruleset) => super::cgroup_spawn::spawn(
                         cgroup,
                         &super::cgroup_spawn::ShellCommand {
                             program: &self.settings.bash,
@@ -484,10 +484,11 @@ impl Terminal {
                             cwd: &cwd,
                             stdout: &socket,
                             stderr: &log,
-                            landlock: ruleset.as_ref().and_then(|r| r.as_ref().ok()),
+                            landlock: ruleset.as_ref(),
                         },
                     )
                     .ok(),
+                    Err(_) => None,
                 }
             }
             _ => None,
