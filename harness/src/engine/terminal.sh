@@ -28,6 +28,9 @@ shopt -s expand_aliases
 # fd 61: the lab's shared output file, opened once (appending costs nothing, creating a file
 # per step costs a millisecond on some disks).
 exec 61>>"$__labbook_dir/out"
+# fd 60: a block's stdin when it has no input, opened once (opening /dev/null for every block
+# costs about 10 µs, a twentieth of a step).
+exec 60</dev/null
 __labbook_n=0
 # Every block runs as `eval` of its code inside this one file, sourced: sourcing makes the block's
 # `return` (and the SIGINT handler's) leave the block, and keeps `declare` global; `eval` of the
@@ -182,7 +185,7 @@ while :; do
   if [[ ${__labbook_flags:1} == '    ' ]]; then
     # Most blocks: no input, the shared output, no working folders. Every command saved here
     # is a few microseconds of every step.
-    builtin source "$__labbook_block" </dev/null >&61 2>&"${__labbook_ok:=1}"
+    builtin source "$__labbook_block" <&60 >&61 2>&"${__labbook_ok:=1}"
     __labbook_rc=$?
   else
     __labbook_in=/dev/null
