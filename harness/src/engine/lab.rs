@@ -752,8 +752,10 @@ impl<'a> Runner<'a> {
                 .push(format!("failed to tear the cluster down: {e:#}"));
         }
         self.warnings.append(&mut self.terminal.warnings);
-        // Without --report nobody opens the lab's run folder again: the next lab gets it.
-        self.settings.folders.give(&self.lab_dir);
+        // Without --report nobody opens the lab's run folder again: the next lab gets it, unless
+        // a process of this lab may have escaped its reaping (no cgroup held them all) and could
+        // still write there.
+        self.settings.folders.give(&self.lab_dir, result.contained);
         result.report.steps = self.reports;
         result.report.warnings = self.warnings;
         result.report.diagnostics = self.diagnostics;

@@ -6,8 +6,10 @@
 //! last half minute when it allocates a new one, reading each from the inode table, so each new
 //! file costs more than the last and a 400-lab run spent 8% of its time there. A finished lab's
 //! folder is therefore emptied and renamed for the next lab: its folders and its long-lived
-//! files keep their inodes. With `--report` every lab keeps its own folder (nothing is deleted
-//! during the run, so nothing slows down).
+//! files keep their inodes. Only when the lab's cgroup held all of its processes, though: a
+//! process that escaped the reaping could otherwise go on writing into the next lab's `HOME`.
+//! With `--report` every lab keeps its own folder (nothing is deleted during the run, so nothing
+//! slows down).
 
 use std::fs;
 use std::io;
@@ -62,21 +64,19 @@ impl Folders {
         fs::create_dir_all(path)
     }
 
-    /// Takes back the folder of a finished lab, whose processes are all gone: emptied for the
-    /// next lab, or removed when it cannot be emptied; left as it is with `--report`.
-    pub fn give(&self, path: &Path) {
+    /// Takes back the folder of a finished lab: emptied for the next lab when `reusable` (every
+    /// process of the lab is known to be gone), removed otherwise or when it cannot be emptied;
+    /// left as it is with `--report`.
+    pub fn give(&self, path: &Path, reusable: bool) {
         if !self.recycle {
             return;
         }
-        match empty(path, Path::new("")) {
-            Ok(()) => {
-                if let Ok(mut free) = self.free.lock() {
-                    free.push(path.to_path_buf());
-                }
+        if reusable && empty(path, Path::new("")).is_ok() {
+            if let Ok(mut free) = self.free.lock() {
+                free.push(path.to_path_buf());
             }
-            Err(_) => {
-                let _ = fs::remove_dir_all(path);
-            }
+        } else {
+            let _ = fs::remove_dir_all(path);
         }
     }
 }
@@ -140,7 +140,7 @@ mod tests {
             inode(&first.join("home")),
             inode(&first.join("control/out")),
         ];
-        folders.give(&first);
+        folders.give(&first, true);
 
         let second = tmp.path().join("002-b");
         folders.take(&second).expect("take");
@@ -162,13 +162,28 @@ mod tests {
     }
 
     #[test]
+    fn a_folder_a_lab_process_may_still_use_is_removed_not_recycled() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let folders = Folders::new(true);
+        let first = tmp.path().join("001-a");
+        folders.take(&first).expect("take");
+        fs::create_dir_all(first.join("home")).expect("mkdir");
+        folders.give(&first, false);
+        assert!(!first.exists());
+        let second = tmp.path().join("002-b");
+        folders.take(&second).expect("take");
+        assert!(second.is_dir());
+        assert!(!second.join("home").exists(), "a fresh folder");
+    }
+
+    #[test]
     fn with_report_folders_are_kept_and_a_new_one_is_made_per_lab() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let folders = Folders::new(false);
         let (first, second) = (tmp.path().join("001-a"), tmp.path().join("002-b"));
         folders.take(&first).expect("take");
         fs::write(first.join("kubeconfig"), "kept").expect("write");
-        folders.give(&first);
+        folders.give(&first, true);
         folders.take(&second).expect("take");
         assert_eq!(
             fs::read_to_string(first.join("kubeconfig")).expect("kept"),
