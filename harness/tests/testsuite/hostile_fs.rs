@@ -263,9 +263,19 @@ fn each_lab_gets_the_course_as_it_is_without_snapshots() {
         "what the first lab did is gone"
     );
     assert_eq!(run.output("2-see.md", 1), "no snapshots folder\n");
+    assert_eq!(run.output("2-see.md", 2), "nothing of the first lab\n");
     assert_eq!(
         std::fs::read_to_string(course.path("app/config.txt")).expect("config"),
         "original\n"
+    );
+    // Without --report the second lab gets the first one's run folder, emptied, and its sandbox
+    // reset: one lab at a time, so that it follows the first.
+    let output = output_within(course.command(&["run", ".", "--jobs", "1"]), 120);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
 }
 
