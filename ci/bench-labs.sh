@@ -6,13 +6,13 @@
 #
 #   ci/bench-labs.sh                               # release build
 #   LABBOOK=target/debug/labbook ci/bench-labs.sh  # a given binary
-#   SMALL=20 LARGE=200 RUNS=5 TMPFS=/dev/shm ci/bench-labs.sh
+#   SMALL=20 LARGE=200 RUNS=10 TMPFS=/dev/shm ci/bench-labs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 small=${SMALL:-20}
 large=${LARGE:-200}
-runs=${RUNS:-5}
+runs=${RUNS:-10}
 tmpfs=${TMPFS:-/dev/shm}
 bin=${LABBOOK:-}
 if [ -z "$bin" ]; then

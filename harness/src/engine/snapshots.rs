@@ -89,12 +89,13 @@ pub fn check(
 ) -> Result<Verdict, SnapshotError> {
     let path = snapshot::path(course, lab, step);
     let pending = snapshot::pending_path(&path);
-    let mut header = Header {
+    // The header only matters in a file labbook writes: its `source` costs a walk up the
+    // folders for `.git`, which a comparison that matches does not need.
+    let header = |assertion_line| Header {
         source: snapshot::source_name(course, lab),
-        assertion_line: None,
+        assertion_line,
         expression: step.code.lines().next().unwrap_or("").to_string(),
     };
-    let rendered = snapshot::render(&header, content);
     let dir = path.parent().unwrap_or(Path::new("."));
     let write_error = |file: &Path| {
         let path = file.to_path_buf();
@@ -121,6 +122,7 @@ pub fn check(
         let _ = fs::remove_file(&pending);
     };
     if accept {
+        let rendered = snapshot::render(&header(None), content);
         // An unreadable accepted file is replaced: accepting is what --accept is for.
         let change = match snapshot::read(&path) {
             Ok(None) => Change::Created,
@@ -136,19 +138,19 @@ pub fn check(
         return Ok(Verdict::Accepted { path, change });
     }
     // A pending snapshot says where its block is, as insta's do.
-    header.assertion_line = Some(step.span.line);
-    let rendered = snapshot::render(&header, content);
+    let rendered = || snapshot::render(&header(Some(step.span.line)), content);
     let Some(accepted) = snapshot::read(&path)? else {
-        write(&pending, &rendered)?;
+        write(&pending, &rendered())?;
         return Ok(Verdict::Missing { path, pending });
     };
     let old = snapshot::content(&accepted);
-    let new = snapshot::content(&rendered);
+    // Compared without the header (`content` leaves it out).
+    let new = snapshot::content(&snapshot::render(&Header::default(), content));
     if old == new {
         remove_pending();
         return Ok(Verdict::Matched);
     }
-    write(&pending, &rendered)?;
+    write(&pending, &rendered())?;
     let diff = diff(
         &format!("{}:{}", lab.path.display(), step.span.line),
         &old,
