@@ -16,24 +16,27 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Entries of a run folder a recycled folder keeps, emptied: folders lose their content, files
-/// are truncated. Each is a file that is rewritten or appended to from empty, where an empty file
+/// Entries of a run folder a recycled folder keeps: folders lose their content, files are
+/// truncated. Each is a file that is rewritten or appended to from empty, where an empty file
 /// means what a missing one does (a stale `state` would not, and goes with everything else).
+/// The block file is the same in every lab and kept whole: the shell checks it and rewrites it
+/// only if it differs.
 const KEPT: &[(&str, Kept)] = &[
     ("home", Kept::Folder),
     ("tmp", Kept::Folder),
     ("control", Kept::Folder),
-    ("kubeconfig", Kept::File),
-    ("control/out", Kept::File),
-    ("control/terminal.log", Kept::File),
-    ("control/shells", Kept::File),
-    ("control/block", Kept::File),
+    ("kubeconfig", Kept::Emptied),
+    ("control/out", Kept::Emptied),
+    ("control/terminal.log", Kept::Emptied),
+    ("control/shells", Kept::Emptied),
+    ("control/block", Kept::Whole),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kept {
     Folder,
-    File,
+    Emptied,
+    Whole,
 }
 
 /// The run folders of a run's labs.
@@ -94,9 +97,12 @@ fn empty(dir: &Path, relative: &Path) -> io::Result<()> {
             .map(|(_, kept)| *kept);
         match kept {
             Some(Kept::Folder) if kind.is_dir() => empty(&path, &name)?,
-            Some(Kept::File) if kind.is_file() => {
-                fs::OpenOptions::new().write(true).open(&path)?.set_len(0)?;
+            Some(Kept::Emptied) if kind.is_file() => {
+                if entry.metadata()?.len() > 0 {
+                    fs::OpenOptions::new().write(true).open(&path)?.set_len(0)?;
+                }
             }
+            Some(Kept::Whole) if kind.is_file() => {}
             _ if kind.is_dir() => fs::remove_dir_all(&path)?,
             _ => fs::remove_file(&path)?,
         }
@@ -129,6 +135,7 @@ mod tests {
             ("control/state", "declare -x A=1", false),
             ("control/state.new", "declare -x A=2", false),
             ("control/3.in", "stdin", false),
+            ("control/block", "builtin eval", true),
             ("diagnostics", "x", false),
         ];
         for (path, content, _) in files {
@@ -150,9 +157,11 @@ mod tests {
             inode(&second.join("control/out")),
         ];
         assert_eq!(before, after);
-        for (path, _, kept) in files {
+        for (path, content, kept) in files {
+            let whole = path == "control/block";
             let path = second.join(path);
             match kept {
+                true if whole => assert_eq!(fs::read_to_string(&path).expect("kept"), content),
                 true => assert_eq!(fs::read(&path).expect("kept").len(), 0, "{path:?}"),
                 false => assert!(!path.exists(), "{path:?} survived"),
             }

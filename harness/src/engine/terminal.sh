@@ -38,7 +38,10 @@ __labbook_n=0
 # line in the block.
 __labbook_block=$__labbook_dir/block
 __labbook_eval='builtin eval -- "$__labbook_code"'
-builtin printf '%s\n' "$__labbook_eval" >|"$__labbook_block"
+# The file is the same in every lab, and a recycled run folder still holds it: rewriting it would
+# make ext4 write it to disk at once (a truncated file is flushed when it is closed).
+IFS= builtin read -r -d '' __labbook_x 2>/dev/null <"$__labbook_block"
+[[ ${__labbook_x-} == "$__labbook_eval"$'\n' ]] || builtin printf '%s\n' "$__labbook_eval" >|"$__labbook_block"
 
 builtin declare -A __labbook_own __labbook_lab
 # ERR: record the failing command and its line in the block (for a command inside a function,
