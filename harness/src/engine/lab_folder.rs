@@ -13,6 +13,7 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -97,7 +98,9 @@ fn empty(dir: &Path, relative: &Path) -> io::Result<()> {
             .map(|(_, kept)| *kept);
         match kept {
             Some(Kept::Folder) if kind.is_dir() => empty(&path, &name)?,
-            Some(Kept::Emptied) if kind.is_file() => {
+            // Truncating a file with another name (a hard link the lab made to a file of
+            // somebody else's) would empty that file too: such a name is only removed.
+            Some(Kept::Emptied) if kind.is_file() && entry.metadata()?.nlink() == 1 => {
                 if entry.metadata()?.len() > 0 {
                     fs::OpenOptions::new().write(true).open(&path)?.set_len(0)?;
                 }
@@ -168,6 +171,25 @@ mod tests {
         }
         assert!(!second.join("diagnostics-dir").exists());
         assert!(second.join("tmp").is_dir());
+    }
+
+    #[test]
+    fn a_kept_name_linked_to_another_file_is_removed_not_truncated() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let folders = Folders::new(true);
+        let first = tmp.path().join("001-a");
+        folders.take(&first).expect("take");
+        let precious = tmp.path().join("precious.txt");
+        fs::write(&precious, "not labbook's\n").expect("write");
+        fs::hard_link(&precious, first.join("kubeconfig")).expect("link");
+        folders.give(&first, true);
+        assert_eq!(
+            fs::read_to_string(&precious).expect("still there"),
+            "not labbook's\n"
+        );
+        let second = tmp.path().join("002-b");
+        folders.take(&second).expect("take");
+        assert!(!second.join("kubeconfig").exists());
     }
 
     #[test]
