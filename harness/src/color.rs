@@ -54,6 +54,11 @@ pub fn enabled(choice: ColorChoice, stream: Stream) -> bool {
         Stream::Stdout => std::io::stdout().is_terminal(),
         Stream::Stderr => std::io::stderr().is_terminal(),
     };
+    decide_here(choice, terminal)
+}
+
+/// [`decide`] with this process's `NO_COLOR` and `CLICOLOR_FORCE`.
+fn decide_here(choice: ColorChoice, terminal: bool) -> bool {
     decide(
         choice,
         std::env::var_os("NO_COLOR").as_deref(),
@@ -97,18 +102,12 @@ where
 /// What clap's help and errors, written to a terminal or not, should do: the same decision as
 /// [`enabled`], expressed in clap's terms.
 pub fn for_clap(choice: ColorChoice) -> clap::ColorChoice {
-    match choice {
-        ColorChoice::Always => clap::ColorChoice::Always,
-        ColorChoice::Never => clap::ColorChoice::Never,
-        ColorChoice::Auto if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) => {
-            clap::ColorChoice::Never
-        }
-        ColorChoice::Auto
-            if std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0") =>
-        {
-            clap::ColorChoice::Always
-        }
-        ColorChoice::Auto => clap::ColorChoice::Auto,
+    // clap looks at the stream it writes to (help to stdout, errors to stderr) by itself: it is
+    // left to decide only where the terminal is what decides.
+    match (decide_here(choice, false), decide_here(choice, true)) {
+        (true, _) => clap::ColorChoice::Always,
+        (false, false) => clap::ColorChoice::Never,
+        (false, true) => clap::ColorChoice::Auto,
     }
 }
 
