@@ -48,7 +48,32 @@ pub const OUTPUT_LIMIT: u64 = 4 << 20;
 const GRACE: Duration = Duration::from_secs(2);
 
 /// The length of a block's header (`terminal.sh` reads exactly this many bytes).
-const HEADER: usize = 52;
+const HEADER: usize = 96;
+
+/// The flags of a block's header, one bit each: its code is not ASCII (bash must read its LEN
+/// bytes in the C locale) ...
+const FLAG_NOT_ASCII: u8 = 1;
+/// ... its input is in `N.in` ...
+const FLAG_INPUT: u8 = 2;
+/// ... its output goes to `N.out` (a background block) ...
+const FLAG_OWN_OUTPUT: u8 = 4;
+/// ... and the working folder of each of its commands is recorded (`pwd` records).
+const FLAG_FOLDERS: u8 = 8;
+
+/// The header of block `number`: an arithmetic expression that sets the shell's flags, length
+/// and number variables at once, padded with spaces to [`HEADER`] bytes and ended by a newline.
+/// bash reads it with one `read -N` (a line is read one byte per system call from a pipe) and
+/// evaluates it with one `((...))`, several times cheaper than cutting fields out of it.
+fn header(number: u64, len: usize, flags: u8) -> Vec<u8> {
+    let mut header = format!("__labbook_f={flags},__labbook_len={len},__labbook_n={number}");
+    // The longest header (20-digit numbers) still fits.
+    header.extend(std::iter::repeat_n(
+        ' ',
+        (HEADER - 1).saturating_sub(header.len()),
+    ));
+    header.push('\n');
+    header.into_bytes()
+}
 
 /// The last line of a complete state dump.
 const STATE_END: &str = "# labbook: end of state\n";
@@ -601,16 +626,20 @@ impl Terminal {
         let number = self.next;
         self.next += 1;
         self.gathered = Gathered::default();
-        let mut flags = String::from(if block.code.is_ascii() { "-" } else { "u" });
+        let mut flags = if block.code.is_ascii() {
+            0
+        } else {
+            FLAG_NOT_ASCII
+        };
         if let Some(text) = block.stdin {
             self.write(&self.file(number, "in"), text)?;
-            flags.push('i');
+            flags |= FLAG_INPUT;
         }
         if block.own_output {
-            flags.push('o');
+            flags |= FLAG_OWN_OUTPUT;
         }
         if block.folders {
-            flags.push('w');
+            flags |= FLAG_FOLDERS;
         }
         let output_path = if block.own_output {
             self.file(number, "out")
@@ -625,11 +654,7 @@ impl Terminal {
             Some(file) if !block.own_output => file.metadata().map_or(0, |m| m.len()),
             _ => 0,
         };
-        // A header of fixed width: bash reads it with one `read -N` (a line is read a byte at a
-        // time from a pipe).
-        let mut message =
-            format!("run {number:>20} {:>20} {flags:<5}\n", block.code.len()).into_bytes();
-        debug_assert_eq!(message.len(), HEADER);
+        let mut message = header(number, block.code.len(), flags);
         message.extend_from_slice(block.code.as_bytes());
         self.send(&message)?;
 
@@ -1224,6 +1249,52 @@ mod tests {
             later(now, Duration::from_secs(1)),
             now + Duration::from_secs(1)
         );
+    }
+
+    #[test]
+    fn bash_reads_every_header_at_once() {
+        let big = i64::MAX as u64; // bash's arithmetic is signed 64-bit
+        let cases: [(u64, usize, u8); 4] = [
+            (1, 0, 0),
+            (7, 23, FLAG_NOT_ASCII),
+            (42, 100_000, FLAG_INPUT | FLAG_FOLDERS),
+            (
+                big,
+                big as usize,
+                FLAG_NOT_ASCII | FLAG_INPUT | FLAG_OWN_OUTPUT | FLAG_FOLDERS,
+            ),
+        ];
+        for (number, len, flags) in cases {
+            let bytes = header(number, len, flags);
+            assert_eq!(bytes.len(), HEADER, "{number}");
+            let mut input = bytes.clone();
+            input.extend_from_slice(b"the code");
+            let mut child = Command::new("bash")
+                .args([
+                    "--noprofile",
+                    "--norc",
+                    "-c",
+                    "read -r -N 96 h && ((h)) && read -r -N 8 rest && \
+                     printf '%s %s %s %s' \"$__labbook_n\" \"$__labbook_len\" \"$__labbook_f\" \"$rest\"",
+                ])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("bash");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(&input)
+                .expect("write");
+            let out = child.wait_with_output().expect("bash output");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                format!("{number} {len} {flags} the code"),
+                "{:?}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
     }
 
     #[test]

@@ -3,13 +3,14 @@
 # from block to block. The harness (harness/src/engine/terminal.rs) drives it over stdin and reads
 # NUL-terminated records on stdout; no file is created per step, because creating a file costs
 # more than running a trivial step:
-#   run N LEN FLAGS\n<LEN bytes of code>   (the header padded to 52 bytes, read at once)
+#   HEADER<LEN bytes of code>   (HEADER: `__labbook_f=FLAGS,__labbook_len=LEN,__labbook_n=N`
+#     padded with spaces to 95 bytes and a newline, read at once and evaluated as arithmetic)
 #     runs the code (sent over the pipe; no file per step) with output appended to $dir/out, or to
-#     $dir/N.out with flag o (a background step, whose output keeps growing), stdin from $dir/N.in
-#     with flag i, else /dev/null; flag w records the working folder of each command (pwd records).
-#     FLAGS starts with u when the code is not ASCII (its length in characters is not LEN), else -.
+#     $dir/N.out with flag 4 (a background step, whose output keeps growing), stdin from $dir/N.in
+#     with flag 2, else /dev/null; flag 8 records the working folder of each command (pwd
+#     records); flag 1: the code is not ASCII (its length in characters is not LEN).
 #   answers:  fail N STATUS LINE PIPESTATUS COMMAND   a failing command (ERR trap)
-#             pwd N LINE PWD COMMAND                  with flag w, before each command
+#             pwd N LINE PWD COMMAND                  with flag 8, before each command
 #             broken N                                the block could not even be started
 #             done N STATUS PWD                       the block ended
 # LINE is the line in the block (1 = its first line); the harness maps it to the Markdown line.
@@ -151,6 +152,11 @@ if [[ -f $__labbook_dir/state ]]; then
 fi
 __labbook_wtrap='if [[ ${BASH_SOURCE[0]-} == "$__labbook_block" && $BASH_COMMAND != "$__labbook_eval" ]]; then builtin printf "pwd\t%s\t%s\t%s\t%s\0" "$__labbook_n" "$LINENO" "$PWD" "$BASH_COMMAND" >&62; fi'
 
+# Every step's processes carry LABBOOK_STEP: exported once here, and given each block's value by
+# a plain assignment.
+builtin export LABBOOK_STEP=
+# Costs below are in instructions of bash per block, which a trivial block (`echo`; `true`) runs
+# about 300,000 of: every command the loop saves is a step's worth of microseconds.
 while :; do
   # The next block usually follows within microseconds: wait for it awake, because a shell that
   # sleeps is woken up late (on virtual machines, by more than a trivial step costs).
@@ -158,62 +164,63 @@ while :; do
     __labbook_i=0
     until builtin read -t 0 || ((++__labbook_i > 200)); do :; done
   }
-  # One read of the fixed-width header (`run`, N and LEN right-aligned in 20 columns, FLAGS in
-  # 5): a line would be read from the pipe one byte per system call. The header is ASCII, so its
-  # characters are its bytes in any locale. A status above 128: a signal interrupted the read;
-  # any other failure is the end of input: the lab is over, nobody will restore this shell's
-  # state.
-  IFS= builtin read -r -N 52 __labbook_head || {
+  # One read of the fixed-width header: a line would be read from the pipe one byte per system
+  # call. `read -N` keeps every character (IFS does not apply to it, and an `IFS=` prefix makes
+  # bash rebuild the exported environment afterwards: 45,000 instructions). A status above 128:
+  # a signal interrupted the read; any other failure is the end of input: the lab is over,
+  # nobody will restore this shell's state.
+  builtin read -r -N 96 __labbook_head || {
     (($? > 128)) && continue
     __labbook_eof=1
     break
   }
-  [[ ${__labbook_head:0:4} == 'run ' ]] || continue
-  ((__labbook_n = ${__labbook_head:4:20}, __labbook_len = ${__labbook_head:25:20})) || :
-  __labbook_flags=${__labbook_head:46:5}
-  # `read -N` counts characters: LEN is in bytes, which are characters only in the C locale
-  # unless the block is ASCII (flag u: it is not). Switching the locale costs as much as a step.
-  if [[ $__labbook_flags == u* ]]; then
-    IFS= LC_ALL=C builtin read -r -N "$__labbook_len" __labbook_code
-  else
-    IFS= builtin read -r -N "$__labbook_len" __labbook_code
-  fi
-  builtin export LABBOOK_STEP="$LABBOOK_LAB.$__labbook_n"
+  # The header is an arithmetic expression (`__labbook_f=F,__labbook_len=LEN,__labbook_n=N`,
+  # padded with spaces) that sets the block's flags, length and number at once: cutting it up
+  # with ${head:offset:length} costs three times as much.
+  ((__labbook_head)) || :
   # A block that lowered `ulimit -n` (or closed our descriptors) leaves a shell that cannot
   # redirect any more, and the block never runs: the last redirection's word sets
   # __labbook_ok only when the ones before it worked (bash expands it just before applying it).
-  __labbook_ok=
+  __labbook_ok= __labbook_broken="broken\t$__labbook_n\0" LABBOOK_STEP=$LABBOOK_LAB.$__labbook_n
+  # Most blocks (flags 0): ASCII, no input, the shared output, no working folders; and the block
+  # file is still there. The `done` record takes the block's status straight from `$?`, after
+  # a `broken` record when the block could not be started (the substring is empty when it was).
+  if [[ $__labbook_f == 0 && -f $__labbook_block ]]; then
+    builtin read -r -N "$__labbook_len" __labbook_code
+    builtin source "$__labbook_block" <&60 >&61 2>&"${__labbook_ok:=1}"
+    builtin printf "${__labbook_broken:__labbook_ok*99}done\t%s\t%s\t%s\0" "$__labbook_n" "$?" "$PWD"
+    continue
+  fi
+  # `read -N` counts characters: LEN is in bytes, which are characters only in the C locale
+  # unless the block is ASCII (flag 1: it is not). Switching the locale costs as much as a step.
+  if ((__labbook_f & 1)); then
+    LC_ALL=C builtin read -r -N "$__labbook_len" __labbook_code
+  else
+    builtin read -r -N "$__labbook_len" __labbook_code
+  fi
   # A block that removed the file would otherwise leave every later block unrun.
   [[ -f $__labbook_block ]] || builtin printf '%s\n' "$__labbook_eval" >|"$__labbook_block"
-  if [[ ${__labbook_flags:1} == '    ' ]]; then
-    # Most blocks: no input, the shared output, no working folders. Every command saved here
-    # is a few microseconds of every step.
-    builtin source "$__labbook_block" <&60 >&61 2>&"${__labbook_ok:=1}"
-    __labbook_rc=$?
+  # Flag 2: the block's input is in N.in.
+  __labbook_in=/dev/null
+  if ((__labbook_f & 2)); then __labbook_in=$__labbook_dir/$__labbook_n.in; fi
+  # Flag 8: record the working folder of each command. The DEBUG trap reaches a sourced file
+  # only under functrace (set -T).
+  __labbook_ft=
+  if ((__labbook_f & 8)); then
+    [[ $- == *T* ]] || __labbook_ft=1
+    builtin set -T
+    builtin trap -- "$__labbook_wtrap" DEBUG
+  fi
+  # Flag 4: a background block, whose output has a file of its own (it keeps growing).
+  if ((__labbook_f & 4)); then
+    builtin source "$__labbook_block" <"$__labbook_in" >|"$__labbook_dir/$__labbook_n.out" 2>&"${__labbook_ok:=1}"
   else
-    __labbook_in=/dev/null
-    if [[ $__labbook_flags == *i* ]]; then __labbook_in=$__labbook_dir/$__labbook_n.in; fi
-    # The DEBUG trap reaches a sourced file only under functrace (set -T).
-    __labbook_ft=
-    if [[ $__labbook_flags == *w* ]]; then
-      [[ $- == *T* ]] || __labbook_ft=1
-      builtin set -T
-      builtin trap -- "$__labbook_wtrap" DEBUG
-    fi
-    if [[ $__labbook_flags == *o* ]]; then
-      builtin source "$__labbook_block" <"$__labbook_in" >|"$__labbook_dir/$__labbook_n.out" 2>&"${__labbook_ok:=1}"
-    else
-      builtin source "$__labbook_block" <"$__labbook_in" >&61 2>&"${__labbook_ok:=1}"
-    fi
-    __labbook_rc=$?
-    if [[ $__labbook_flags == *w* ]]; then
-      builtin trap - DEBUG
-      [[ -z $__labbook_ft ]] || builtin set +T
-    fi
+    builtin source "$__labbook_block" <"$__labbook_in" >&61 2>&"${__labbook_ok:=1}"
   fi
-  if [[ -z $__labbook_ok ]]; then
-    builtin printf 'broken\t%s\0' "$__labbook_n"
-    __labbook_rc=1
+  __labbook_rc=$?
+  if ((__labbook_f & 8)); then
+    builtin trap - DEBUG
+    [[ -z $__labbook_ft ]] || builtin set +T
   fi
-  builtin printf 'done\t%s\t%s\t%s\0' "$__labbook_n" "$__labbook_rc" "$PWD"
+  builtin printf "${__labbook_broken:__labbook_ok*99}done\t%s\t%s\t%s\0" "$__labbook_n" "$__labbook_rc" "$PWD"
 done
