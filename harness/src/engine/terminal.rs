@@ -48,7 +48,7 @@ pub const OUTPUT_LIMIT: u64 = 4 << 20;
 const GRACE: Duration = Duration::from_secs(2);
 
 /// The length of a block's header (`terminal.sh` reads exactly this many bytes).
-const HEADER: usize = 96;
+const HEADER: usize = 64;
 
 /// The flags of a block's header, one bit each: its code is not ASCII (bash must read its LEN
 /// bytes in the C locale) ...
@@ -63,16 +63,17 @@ const FLAG_FOLDERS: u8 = 8;
 /// The header of block `number`: an arithmetic expression that sets the shell's flags, length
 /// and number variables at once, padded with spaces to [`HEADER`] bytes and ended by a newline.
 /// bash reads it with one `read -N` (a line is read one byte per system call from a pipe) and
-/// evaluates it with one `((...))`, several times cheaper than cutting fields out of it.
-fn header(number: u64, len: usize, flags: u8) -> Vec<u8> {
+/// evaluates it with one `((...))`, several times cheaper than cutting fields out of it. Each
+/// character read costs bash about 200 instructions, so the header is no wider than a length
+/// and a number of ten digits need; `None` beyond that.
+fn header(number: u64, len: usize, flags: u8) -> Option<Vec<u8>> {
     let mut header = format!("__labbook_f={flags},__labbook_len={len},__labbook_n={number}");
-    // The longest header (20-digit numbers) still fits.
-    header.extend(std::iter::repeat_n(
-        ' ',
-        (HEADER - 1).saturating_sub(header.len()),
-    ));
+    if header.len() >= HEADER {
+        return None;
+    }
+    header.extend(std::iter::repeat_n(' ', HEADER - 1 - header.len()));
     header.push('\n');
-    header.into_bytes()
+    Some(header.into_bytes())
 }
 
 /// The last line of a complete state dump.
@@ -244,6 +245,8 @@ enum Event {
     Done {
         number: u64,
         status: i32,
+        /// False when the block could not even be started (the shell cannot redirect any more).
+        started: bool,
         cwd: PathBuf,
     },
     Fail {
@@ -258,9 +261,6 @@ enum Event {
         line: usize,
         cwd: PathBuf,
         command: String,
-    },
-    Broken {
-        number: u64,
     },
     Exited(i32),
 }
@@ -654,7 +654,12 @@ impl Terminal {
             Some(file) if !block.own_output => file.metadata().map_or(0, |m| m.len()),
             _ => 0,
         };
-        let mut message = header(number, block.code.len(), flags);
+        let mut message = header(number, block.code.len(), flags).ok_or_else(|| {
+            TerminalError::Send(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a block of 10 GB or more",
+            ))
+        })?;
         message.extend_from_slice(block.code.as_bytes());
         self.send(&message)?;
 
@@ -755,12 +760,15 @@ impl Terminal {
                 Ok(Event::Done {
                     number: n,
                     status,
+                    started,
                     cwd,
                 }) if n == number => {
                     self.cwd.clone_from(&cwd);
+                    self.gathered.broken |= !started;
                     return Some(Event::Done {
                         number: n,
                         status,
+                        started,
                         cwd,
                     });
                 }
@@ -786,7 +794,6 @@ impl Terminal {
                     cwd,
                     command,
                 }) if n == number => self.gathered.folders.push((line, cwd, command)),
-                Ok(Event::Broken { number: n }) if n == number => self.gathered.broken = true,
                 Ok(Event::Exited(code)) => {
                     self.shell = None;
                     return Some(Event::Exited(code));
@@ -976,7 +983,7 @@ fn message_failure(output: &str, code: &str, lines: &[usize]) -> Option<Failure>
 fn parse_record(record: &[u8]) -> Option<Event> {
     let record = String::from_utf8_lossy(record);
     // A lab's stray write to the records channel may come before a record.
-    let at = ["done\t", "fail\t", "pwd\t", "broken\t", "exited\t"]
+    let at = ["done\t", "fail\t", "pwd\t", "exited\t"]
         .iter()
         .filter_map(|p| record.rfind(p))
         .max()?;
@@ -990,10 +997,12 @@ fn parse_record(record: &[u8]) -> Option<Event> {
     match kind {
         "done" => {
             let status = fields.next()?.parse().ok()?;
-            let cwd = record[at..].splitn(4, '\t').nth(3).unwrap_or("");
+            let started = fields.next()? == "1";
+            let cwd = record[at..].splitn(5, '\t').nth(4).unwrap_or("");
             Some(Event::Done {
                 number,
                 status,
+                started,
                 cwd: PathBuf::from(cwd),
             })
         }
@@ -1017,7 +1026,6 @@ fn parse_record(record: &[u8]) -> Option<Event> {
                 command: rest.next().unwrap_or("").to_string(),
             })
         }
-        "broken" => Some(Event::Broken { number }),
         _ => None,
     }
 }
@@ -1253,7 +1261,10 @@ mod tests {
 
     #[test]
     fn bash_reads_every_header_at_once() {
-        let big = i64::MAX as u64; // bash's arithmetic is signed 64-bit
+        // Ten digits each, and every flag, fit; eleven do not.
+        let big = 9_999_999_999;
+        assert_eq!(header(big * 10, big as usize * 10, 15), None);
+        assert_eq!(header(u64::MAX, usize::MAX, 15), None);
         let cases: [(u64, usize, u8); 4] = [
             (1, 0, 0),
             (7, 23, FLAG_NOT_ASCII),
@@ -1265,7 +1276,7 @@ mod tests {
             ),
         ];
         for (number, len, flags) in cases {
-            let bytes = header(number, len, flags);
+            let bytes = header(number, len, flags).expect("fits");
             assert_eq!(bytes.len(), HEADER, "{number}");
             let mut input = bytes.clone();
             input.extend_from_slice(b"the code");
@@ -1274,7 +1285,7 @@ mod tests {
                     "--noprofile",
                     "--norc",
                     "-c",
-                    "read -r -N 96 h && ((h)) && read -r -N 8 rest && \
+                    "read -r -N 64 h && ((h)) && read -r -N 8 rest && \
                      printf '%s %s %s %s' \"$__labbook_n\" \"$__labbook_len\" \"$__labbook_f\" \"$rest\"",
                 ])
                 .stdin(Stdio::piped())
@@ -1303,25 +1314,31 @@ mod tests {
             Some(Event::Done {
                 number,
                 status,
+                started,
                 cwd,
-            }) => Some((number, status, cwd)),
+            }) => Some((number, status, started, cwd)),
             _ => None,
         };
-        type Expected<'a> = Option<(u64, i32, &'a str)>;
-        let cases: [(&[u8], Expected); 5] = [
-            (b"done\t3\t0\t/tmp/a b", Some((3, 0, "/tmp/a b"))),
+        type Expected<'a> = Option<(u64, i32, bool, &'a str)>;
+        let cases: [(&[u8], Expected); 7] = [
+            (b"done\t3\t0\t1\t/tmp/a b", Some((3, 0, true, "/tmp/a b"))),
             (
-                b"done\t12\t127\t/tmp/new\nline",
-                Some((12, 127, "/tmp/new\nline")),
+                b"done\t12\t127\t1\t/tmp/new\nline",
+                Some((12, 127, true, "/tmp/new\nline")),
             ),
-            (b"garbage done\t4\t1\t/", Some((4, 1, "/"))),
-            (b"done\tx\t0\t/", None),
+            (b"done\t5\t1\t0\t/", Some((5, 1, false, "/"))),
+            (
+                b"done\t6\t0\t1\t/tab\there",
+                Some((6, 0, true, "/tab\there")),
+            ),
+            (b"garbage done\t4\t1\t1\t/", Some((4, 1, true, "/"))),
+            (b"done\tx\t0\t1\t/", None),
             (b"hello", None),
         ];
         for (record, expected) in cases {
             assert_eq!(
                 done(record),
-                expected.map(|(n, s, c)| (n, s, PathBuf::from(c))),
+                expected.map(|(n, s, started, c)| (n, s, started, PathBuf::from(c))),
                 "{record:?}"
             );
         }

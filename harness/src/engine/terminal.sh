@@ -4,15 +4,15 @@
 # NUL-terminated records on stdout; no file is created per step, because creating a file costs
 # more than running a trivial step:
 #   HEADER<LEN bytes of code>   (HEADER: `__labbook_f=FLAGS,__labbook_len=LEN,__labbook_n=N`
-#     padded with spaces to 95 bytes and a newline, read at once and evaluated as arithmetic)
+#     padded with spaces to 63 bytes and a newline, read at once and evaluated as arithmetic)
 #     runs the code (sent over the pipe; no file per step) with output appended to $dir/out, or to
 #     $dir/N.out with flag 4 (a background step, whose output keeps growing), stdin from $dir/N.in
 #     with flag 2, else /dev/null; flag 8 records the working folder of each command (pwd
 #     records); flag 1: the code is not ASCII (its length in characters is not LEN).
 #   answers:  fail N STATUS LINE PIPESTATUS COMMAND   a failing command (ERR trap)
 #             pwd N LINE PWD COMMAND                  with flag 8, before each command
-#             broken N                                the block could not even be started
-#             done N STATUS PWD                       the block ended
+#             done N STATUS STARTED PWD               the block ended; STARTED is 0 when it
+#                                                     could not even be started, else 1
 # LINE is the line in the block (1 = its first line); the harness maps it to the Markdown line.
 # On exit (`exit` in a block, SIGTERM; not at the end of input, which ends the lab) the shell
 # state is written to $dir/state, which a new terminal restores if this one has to be replaced.
@@ -169,26 +169,25 @@ while :; do
   # bash rebuild the exported environment afterwards: 45,000 instructions). A status above 128:
   # a signal interrupted the read; any other failure is the end of input: the lab is over,
   # nobody will restore this shell's state.
-  builtin read -r -N 96 __labbook_head || {
+  builtin read -r -N 64 __labbook_head || {
     (($? > 128)) && continue
     __labbook_eof=1
     break
   }
   # The header is an arithmetic expression (`__labbook_f=F,__labbook_len=LEN,__labbook_n=N`,
   # padded with spaces) that sets the block's flags, length and number at once: cutting it up
-  # with ${head:offset:length} costs three times as much.
-  ((__labbook_head)) || :
-  # A block that lowered `ulimit -n` (or closed our descriptors) leaves a shell that cannot
-  # redirect any more, and the block never runs: the last redirection's word sets
-  # __labbook_ok only when the ones before it worked (bash expands it just before applying it).
-  __labbook_ok= __labbook_broken="broken\t$__labbook_n\0" LABBOOK_STEP=$LABBOOK_LAB.$__labbook_n
+  # with ${head:offset:length} costs three times as much. It also clears __labbook_ok: a block
+  # that lowered `ulimit -n` (or closed our descriptors) leaves a shell that cannot redirect any
+  # more, and the block never runs; the last redirection's word sets __labbook_ok to 1 only when
+  # the ones before it worked (bash expands it just before applying it).
+  ((__labbook_ok = 0, __labbook_head)) || :
+  LABBOOK_STEP=$LABBOOK_LAB.$__labbook_n
   # Most blocks (flags 0): ASCII, no input, the shared output, no working folders; and the block
-  # file is still there. The `done` record takes the block's status straight from `$?`, after
-  # a `broken` record when the block could not be started (the substring is empty when it was).
+  # file is still there. The `done` record takes the block's status straight from `$?`.
   if [[ $__labbook_f == 0 && -f $__labbook_block ]]; then
     builtin read -r -N "$__labbook_len" __labbook_code
-    builtin source "$__labbook_block" <&60 >&61 2>&"${__labbook_ok:=1}"
-    builtin printf "${__labbook_broken:__labbook_ok*99}done\t%s\t%s\t%s\0" "$__labbook_n" "$?" "$PWD"
+    builtin source "$__labbook_block" <&60 >&61 2>&$((__labbook_ok = 1))
+    builtin printf 'done\t%s\t%s\t%s\t%s\0' "$__labbook_n" "$?" "$__labbook_ok" "$PWD"
     continue
   fi
   # `read -N` counts characters: LEN is in bytes, which are characters only in the C locale
@@ -213,14 +212,14 @@ while :; do
   fi
   # Flag 4: a background block, whose output has a file of its own (it keeps growing).
   if ((__labbook_f & 4)); then
-    builtin source "$__labbook_block" <"$__labbook_in" >|"$__labbook_dir/$__labbook_n.out" 2>&"${__labbook_ok:=1}"
+    builtin source "$__labbook_block" <"$__labbook_in" >|"$__labbook_dir/$__labbook_n.out" 2>&$((__labbook_ok = 1))
   else
-    builtin source "$__labbook_block" <"$__labbook_in" >&61 2>&"${__labbook_ok:=1}"
+    builtin source "$__labbook_block" <"$__labbook_in" >&61 2>&$((__labbook_ok = 1))
   fi
   __labbook_rc=$?
   if ((__labbook_f & 8)); then
     builtin trap - DEBUG
     [[ -z $__labbook_ft ]] || builtin set +T
   fi
-  builtin printf "${__labbook_broken:__labbook_ok*99}done\t%s\t%s\t%s\0" "$__labbook_n" "$__labbook_rc" "$PWD"
+  builtin printf 'done\t%s\t%s\t%s\t%s\0' "$__labbook_n" "$__labbook_rc" "$__labbook_ok" "$PWD"
 done
