@@ -643,6 +643,11 @@ fn collect_substitutions(
 }
 
 fn unquote(word: &str) -> String {
+    // Most words hold nothing to remove (expansions stay as written); parsing one costs more
+    // than analysing the rest of its command.
+    if !word.contains(['\'', '"', '\\']) {
+        return word.to_string();
+    }
     // Quote removal must respect nesting: `'{"a":1}'` keeps its double quotes. brush's
     // `unquote_str` drops every quote character, so the word is parsed into pieces instead.
     let unquoted = match brush_parser::word::parse(word, &ParserOptions::default()) {
@@ -726,6 +731,10 @@ mod tests {
             ("~/x", "~/x"),
             ("plain", "plain"),
             (r"end\", "end"),
+            ("$HOME/x", "$HOME/x"),
+            ("${NS:-default}", "${NS:-default}"),
+            ("$(kubectl get ns -o name)", "$(kubectl get ns -o name)"),
+            ("`date`-{a,b}*", "`date`-{a,b}*"),
         ];
         for (word, expected) in cases {
             assert_eq!(unquote(word), expected, "{word}");
