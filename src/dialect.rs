@@ -427,14 +427,14 @@ impl Prepared {
 }
 
 /// An admonition that says its blocks are for when something fails (a `tip` titled "Stuck?").
-static TROUBLE: LazyLock<Regex> = LazyLock::new(|| {
-    crate::text::static_regex(
-        r"(?i)\b(stuck|troubleshoot\w*|not work\w*|fail\w*|problems?|errors?|debug\w*|bug)\b|\bhelp\b.*\?",
+static TROUBLE: LazyLock<crate::text::Caseless> = LazyLock::new(|| {
+    crate::text::Caseless::new(
+        r"\b(stuck|troubleshoot\w*|not work\w*|fail\w*|problems?|errors?|debug\w*|bug)\b|\bhelp\b.*\?",
     )
 });
 /// An admonition that says its blocks are optional.
-static OPTIONAL: LazyLock<Regex> = LazyLock::new(|| {
-    crate::text::static_regex(r"(?i)\b(optional(ly)?|alternative(ly)?|bonus|extra credit)\b")
+static OPTIONAL: LazyLock<crate::text::Caseless> = LazyLock::new(|| {
+    crate::text::Caseless::new(r"\b(optional(ly)?|alternative(ly)?|bonus|extra credit)\b")
 });
 
 /// The kind an admonition's cue gives the blocks inside it, with the words that say so.

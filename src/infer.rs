@@ -12,67 +12,67 @@ use regex::Regex;
 use crate::kubectl::Invocation;
 use crate::model::{Dialect, Reason, SessionInfo, StepKind};
 use crate::shell::{Analysis, Command};
+use crate::text::Caseless;
 
 /// The sections that decide a kind on their own, in precedence order.
 const DOMINANT_SECTIONS: [(StepKind, &str); 3] = [
     (
         StepKind::Skip,
-        r"(?i)^\s*(next steps?|what'?s next|further reading)\b",
+        r"^\s*(next steps?|what'?s next|further reading)\b",
     ),
-    (StepKind::Troubleshoot, r"(?i)\btroubleshoot"),
+    (StepKind::Troubleshoot, r"\btroubleshoot"),
     (
         StepKind::Cleanup,
-        r"(?i)^\s*(clean\s*-?\s*up|tear\s*-?\s*down)\b",
+        r"^\s*(clean\s*-?\s*up|tear\s*-?\s*down)\b",
     ),
 ];
 
 /// The sections that apply when the commands say nothing stronger; the deepest heading decides.
 const WEAK_SECTIONS: [(StepKind, &str); 3] = [
-    (StepKind::Optional, r"(?i)\(\s*optional\s*\)|^\s*optional\b"),
-    (StepKind::Verify, r"(?i)^\s*(verify|verification)\b"),
+    (StepKind::Optional, r"\(\s*optional\s*\)|^\s*optional\b"),
+    (StepKind::Verify, r"^\s*(verify|verification)\b"),
     (
         StepKind::Setup,
-        r"(?i)^\s*((lab|environment|cluster)\s+)?set\s*-?\s*up\b|^\s*prerequisites\b|\blab setup\b",
+        r"^\s*((lab|environment|cluster)\s+)?set\s*-?\s*up\b|^\s*prerequisites\b|\blab setup\b",
     ),
 ];
 
-static DOMINANT: LazyLock<Vec<(StepKind, Regex)>> = LazyLock::new(|| compile(&DOMINANT_SECTIONS));
-static WEAK: LazyLock<Vec<(StepKind, Regex)>> = LazyLock::new(|| compile(&WEAK_SECTIONS));
+static DOMINANT: LazyLock<Vec<(StepKind, Caseless)>> =
+    LazyLock::new(|| compile(&DOMINANT_SECTIONS));
+static WEAK: LazyLock<Vec<(StepKind, Caseless)>> = LazyLock::new(|| compile(&WEAK_SECTIONS));
 
-fn compile(table: &[(StepKind, &str)]) -> Vec<(StepKind, Regex)> {
+fn compile(table: &[(StepKind, &str)]) -> Vec<(StepKind, Caseless)> {
     table
         .iter()
-        .map(|(kind, pattern)| (*kind, crate::text::static_regex(pattern)))
+        .map(|(kind, pattern)| (*kind, Caseless::new(pattern)))
         .collect()
 }
 
 /// A cue saying that the block is typed inside a pod or container shell (or on the host a session
 /// logged in to).
-static SESSION_CUE: LazyLock<Regex> = LazyLock::new(|| {
-    crate::text::static_regex(
-        r"(?i)^\s*(now\s+|then\s+|from\s+)?inside\b|\b(inside|within|in)\s+(the|this|that|your)\s+([\w-]+\s+){0,2}(pod|container|shell|session|generator|prompt)\b|\bon\s+the\s+(node|bastion|host|vm|jump\s*box|remote\s+machine)\b|^\s*then\b[^.]*\brun\b",
+static SESSION_CUE: LazyLock<Caseless> = LazyLock::new(|| {
+    Caseless::new(
+        r"^\s*(now\s+|then\s+|from\s+)?inside\b|\b(inside|within|in)\s+(the|this|that|your)\s+([\w-]+\s+){0,2}(pod|container|shell|session|generator|prompt)\b|\bon\s+the\s+(node|bastion|host|vm|jump\s*box|remote\s+machine)\b|^\s*then\b[^.]*\brun\b",
     )
 });
 
 /// A cue saying that the block is optional.
-static OPTIONAL_CUE: LazyLock<Regex> = LazyLock::new(|| {
-    crate::text::static_regex(
-        r"(?i)\b(optional(ly)?|alternative(ly)?|if you (want|like|wish|prefer)|if you('re| are) (unsure|not sure))\b",
+static OPTIONAL_CUE: LazyLock<Caseless> = LazyLock::new(|| {
+    Caseless::new(
+        r"\b(optional(ly)?|alternative(ly)?|if you (want|like|wish|prefer)|if you('re| are) (unsure|not sure))\b",
     )
 });
 
 /// A cue saying that the block is for when something went wrong.
-static TROUBLE_CUE: LazyLock<Regex> = LazyLock::new(|| {
-    crate::text::static_regex(
-        r"(?i)\b(in case|if) you (run into|hit|have|see|get) (any )?(problems?|issues?|trouble|errors?)\b|\bif (something|anything|it) (goes wrong|fails)\b",
+static TROUBLE_CUE: LazyLock<Caseless> = LazyLock::new(|| {
+    Caseless::new(
+        r"\b(in case|if) you (run into|hit|have|see|get) (any )?(problems?|issues?|trouble|errors?)\b|\bif (something|anything|it) (goes wrong|fails)\b",
     )
 });
 
 /// Prose that tells the reader when to press Ctrl+C.
-static STOP_HINT: LazyLock<Regex> = LazyLock::new(|| {
-    crate::text::static_regex(
-        r"(?i)ctrl\s*\+?\s*-?c\b[^.]*?\b(when|once|after|until|as soon as)\s+([^.\n]+)",
-    )
+static STOP_HINT: LazyLock<Caseless> = LazyLock::new(|| {
+    Caseless::new(r"ctrl\s*\+?\s*-?c\b[^.]*?\b(when|once|after|until|as soon as)\s+([^.\n]+)")
 });
 
 /// The index (in the heading path) and kind of the section that decides, if any.
@@ -140,9 +140,8 @@ fn plain_heading(heading: &str) -> std::borrow::Cow<'_, str> {
 /// What the prose says to wait for before stopping a watch.
 pub(crate) fn stop_hint(prose: &str) -> Option<String> {
     STOP_HINT
-        .captures(prose)
-        .and_then(|c| c.get(2))
-        .map(|m| m.as_str().trim().to_string())
+        .group(prose, 2)
+        .map(|words| words.trim().to_string())
 }
 
 /// The strongest kind the commands of a block imply, with the reason and any session it opens.

@@ -501,12 +501,12 @@ fn shown_text(block: &mut Block) -> (String, Vec<usize>) {
 
 /// Prose saying that the block runs beside the previous one, in a terminal of its own.
 fn second_terminal(cue: &str) -> Option<String> {
-    static SECOND: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        crate::text::static_regex(
-            r"(?i)\b(?:in|from|open|use)\s+(?:a\s+|an\s+|the\s+)?(?:new|another|second|separate|different|other)\s+(?:terminal|shell|tab|window|console)\b",
+    static SECOND: std::sync::LazyLock<crate::text::Caseless> = std::sync::LazyLock::new(|| {
+        crate::text::Caseless::new(
+            r"\b(?:in|from|open|use)\s+(?:a\s+|an\s+|the\s+)?(?:new|another|second|separate|different|other)\s+(?:terminal|shell|tab|window|console)\b",
         )
     });
-    SECOND.find(cue).map(|m| m.as_str().to_string())
+    SECOND.find(cue).map(str::to_string)
 }
 
 /// Whether there is a step before, whose output a block can show.

@@ -354,9 +354,9 @@ pub(crate) fn looks_like_prose(code: &str) -> bool {
 }
 
 /// Prose that introduces printed output.
-static OUTPUT_CUE: LazyLock<Regex> = LazyLock::new(|| {
-    crate::text::static_regex(
-        r"(?ix)
+static OUTPUT_CUE: LazyLock<crate::text::Caseless> = LazyLock::new(|| {
+    crate::text::Caseless::new(
+        r"(?x)
         \boutputs?\b[^.]{0,40}?(?:\bis\b|\bwill\b|\bshould\b|\blooks?\b|\bsimilar\b|:\s*$)
         | \b(?:example|sample|expected|typical)\s+(?:output|response|result)s?\b
         | \byou\s+(?:should|will|'ll|would|might|may)\s+(?:now\s+|then\s+|also\s+)?(?:see|get)\b
@@ -371,7 +371,7 @@ static OUTPUT_CUE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Whether the cue says the block shows printed output; returns the words that say so.
 pub(crate) fn output_cue(cue: &str) -> Option<String> {
-    OUTPUT_CUE.find(cue).map(|m| m.as_str().trim().to_string())
+    OUTPUT_CUE.find(cue).map(|words| words.trim().to_string())
 }
 
 /// Whether the cue names output outright ("Output:", "Example output", "The output is similar
