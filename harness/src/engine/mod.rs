@@ -262,7 +262,9 @@ pub fn run(args: &Settings, backend: Backend) -> anyhow::Result<bool> {
         .iter()
         .map(|c| sandbox::Source::new(&c.root(), &settings.exclude))
         .collect();
-    let pools: Vec<sandbox::Pool> = courses.iter().map(|_| sandbox::Pool::default()).collect();
+    let pools: Vec<sandbox::Pool> = (0..courses.len())
+        .map(|c| sandbox::Pool::new(jobs.iter().filter(|(course, _)| *course == c).count()))
+        .collect();
     // What `--preload` loads into each lab's cluster, read once from the model.
     let istio = args.versions.get("istio").map(String::as_str);
     let preload: BTreeMap<PathBuf, Vec<String>> = if backend.preloads() {

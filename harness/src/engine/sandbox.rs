@@ -118,17 +118,27 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// Copies the course to `to` (which must not exist yet).
+    /// Copies the course to `to` (which must not exist yet), watched for the resets that make
+    /// it ready for another lab.
     pub fn create(
         source: &Source,
         to: &Path,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Tree, SandboxError> {
+        Tree::copy(source, to, Watch::new(), cancelled)
+    }
+
+    fn copy(
+        source: &Source,
+        to: &Path,
+        watch: Option<Watch>,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Tree, SandboxError> {
         let mut tree = Tree {
             path: to.to_path_buf(),
             stamps: HashMap::new(),
             children: HashMap::new(),
-            watch: Watch::new(),
+            watch,
         };
         tree.copy_dir(source, &source.root, to, cancelled)?;
         if let Some(watch) = &mut tree.watch {
@@ -486,9 +496,13 @@ fn copy_error(path: &Path) -> impl FnOnce(io::Error) -> SandboxError + use<> {
 }
 
 /// The trees of labs that finished, ready to be reset for the next lab.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Pool {
     trees: Mutex<Vec<Tree>>,
+    /// How many labs will still take a tree. A new tree is watched only when a later lab may
+    /// reuse it: closing an inotify instance waits for the kernel to retire its watches (an
+    /// SRCU grace period, 1 to 17 ms here), which a run of one lab would pay for nothing.
+    labs_left: std::sync::atomic::AtomicUsize,
 }
 
 /// Trees made by this process: names them, so that the pools of two courses sharing a run folder
@@ -496,6 +510,14 @@ pub struct Pool {
 static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl Pool {
+    /// A pool for `labs` labs of one course.
+    pub fn new(labs: usize) -> Pool {
+        Pool {
+            trees: Mutex::new(Vec::new()),
+            labs_left: std::sync::atomic::AtomicUsize::new(labs),
+        }
+    }
+
     /// A tree holding the course as it is in `source`: a finished lab's tree, reset, or a new
     /// copy under `run_root` when there is none (or resetting failed).
     pub fn take(
@@ -504,6 +526,13 @@ impl Pool {
         run_root: &Path,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Tree, SandboxError> {
+        use std::sync::atomic::Ordering;
+        let before = self
+            .labs_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_sub(1))
+            })
+            .unwrap_or(0);
         let reusable = self.trees.lock().ok().and_then(|mut trees| trees.pop());
         if let Some(mut tree) = reusable {
             match tree.reset(source, cancelled) {
@@ -513,8 +542,14 @@ impl Pool {
                 Err(_) => {}
             }
         }
-        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Tree::create(source, &run_root.join(format!("tree-{}", n + 1)), cancelled)
+        let n = MADE.fetch_add(1, Ordering::SeqCst);
+        let watch = if before > 1 { Watch::new() } else { None };
+        Tree::copy(
+            source,
+            &run_root.join(format!("tree-{}", n + 1)),
+            watch,
+            cancelled,
+        )
     }
 
     /// Gives a finished lab's tree back.
@@ -897,11 +932,36 @@ mod tests {
         let run = tmp.path().join("run");
         fs::create_dir_all(&run).expect("mkdir");
         let source = Source::new(&course, std::slice::from_ref(&run));
-        let (one, two) = (Pool::default(), Pool::default());
+        let (one, two) = (Pool::new(1), Pool::new(1));
         let first = one.take(&source, &run, &|| false).expect("first tree");
         let second = two.take(&source, &run, &|| false).expect("second tree");
         assert_ne!(first.path, second.path);
         assert!(second.path.join("a.md").is_file());
+    }
+
+    #[test]
+    fn only_a_tree_a_later_lab_may_reuse_is_watched() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let course = tmp.path().join("course");
+        fs::create_dir_all(&course).expect("mkdir");
+        fs::write(course.join("a.md"), "# A\n").expect("write");
+        let run = tmp.path().join("run");
+        fs::create_dir_all(&run).expect("mkdir");
+        let source = Source::new(&course, std::slice::from_ref(&run));
+
+        let single = Pool::new(1);
+        let only = single.take(&source, &run, &|| false).expect("tree");
+        assert!(only.watch.is_none(), "one lab: nothing to reset");
+
+        let pair = Pool::new(2);
+        let first = pair.take(&source, &run, &|| false).expect("first tree");
+        assert!(first.watch.is_some(), "the second lab reuses it");
+        let path = first.path.clone();
+        fs::write(first.path.join("added"), "by the lab").expect("write");
+        pair.give(first);
+        let second = pair.take(&source, &run, &|| false).expect("second tree");
+        assert_eq!(second.path, path, "reused");
+        assert!(!second.path.join("added").exists(), "reset");
     }
 
     #[test]
