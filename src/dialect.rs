@@ -229,7 +229,7 @@ pub(crate) fn prepare(source: &str) -> Prepared {
                 }
             } else if !matches!(lead_byte(t), Some(b'`' | b'~')) {
                 // Only a line starting with a fence character can close the block.
-            } else if let Some(c) = KILLERCODA.captures(t) {
+            } else if let Some(c) = t.contains("{{").then(|| KILLERCODA.captures(t)).flatten() {
                 let marker = c.get(2).map_or("", |m| m.as_str());
                 if marker.as_bytes()[0] == ch && marker.len() >= len {
                     let at = line.start + c[1].len() + marker.len();
@@ -288,7 +288,9 @@ pub(crate) fn prepare(source: &str) -> Prepared {
             }
             continue;
         }
-        if let Some(c) = HUGO_OPEN.captures(t) {
+        // The regexes cost more than the rest of the line's work: each runs only on lines that
+        // hold what it needs.
+        if let Some(c) = t.contains("{{<").then(|| HUGO_OPEN.captures(t)).flatten() {
             let at = line.start + c[1].len();
             write_over(&mut bytes, at..line.end, &format!("```{}", &c[2]));
             fence = Some((b'`', 3, true));

@@ -225,6 +225,19 @@ fn a_shell_without_file_descriptors_fails_the_next_step_clearly() {
 }
 
 #[test]
+fn every_step_marks_its_processes_even_after_a_lab_unset_the_marker() {
+    let hostile = Hostile::new();
+    let run = hostile.run(&["unset-marker.md"]);
+    assert_eq!(
+        run.status("the-next-step-s-processes-carry-it-again-1"),
+        "passed",
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
 fn an_until_match_after_megabytes_of_output_is_seen() {
     let hostile = Hostile::new();
     let run = hostile.run(&["late-until.md"]);
