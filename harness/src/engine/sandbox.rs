@@ -923,8 +923,8 @@ mod tests {
         assert_eq!(state(&tree.path), state(&source.root));
     }
 
-    #[test]
-    fn pools_sharing_a_run_folder_make_distinct_trees() {
+    /// A course of one chapter and the run folder its trees go in (outside the course).
+    fn one_chapter_and_a_run_folder() -> (tempfile::TempDir, Source, PathBuf) {
         let tmp = tempfile::tempdir().expect("tempdir");
         let course = tmp.path().join("course");
         fs::create_dir_all(&course).expect("mkdir");
@@ -932,6 +932,12 @@ mod tests {
         let run = tmp.path().join("run");
         fs::create_dir_all(&run).expect("mkdir");
         let source = Source::new(&course, std::slice::from_ref(&run));
+        (tmp, source, run)
+    }
+
+    #[test]
+    fn pools_sharing_a_run_folder_make_distinct_trees() {
+        let (_tmp, source, run) = one_chapter_and_a_run_folder();
         let (one, two) = (Pool::new(1), Pool::new(1));
         let first = one.take(&source, &run, &|| false).expect("first tree");
         let second = two.take(&source, &run, &|| false).expect("second tree");
@@ -941,14 +947,7 @@ mod tests {
 
     #[test]
     fn only_a_tree_a_later_lab_may_reuse_is_watched() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let course = tmp.path().join("course");
-        fs::create_dir_all(&course).expect("mkdir");
-        fs::write(course.join("a.md"), "# A\n").expect("write");
-        let run = tmp.path().join("run");
-        fs::create_dir_all(&run).expect("mkdir");
-        let source = Source::new(&course, std::slice::from_ref(&run));
-
+        let (_tmp, source, run) = one_chapter_and_a_run_folder();
         let single = Pool::new(1);
         let only = single.take(&source, &run, &|| false).expect("tree");
         assert!(only.watch.is_none(), "one lab: nothing to reset");
