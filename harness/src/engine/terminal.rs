@@ -763,7 +763,10 @@ impl Terminal {
                     started,
                     cwd,
                 }) if n == number => {
-                    self.cwd.clone_from(&cwd);
+                    // Empty when the lab unset PWD: the shell is where it was.
+                    if !cwd.as_os_str().is_empty() {
+                        self.cwd.clone_from(&cwd);
+                    }
                     self.gathered.broken |= !started;
                     return Some(Event::Done {
                         number: n,
@@ -793,7 +796,14 @@ impl Terminal {
                     line,
                     cwd,
                     command,
-                }) if n == number => self.gathered.folders.push((line, cwd, command)),
+                }) if n == number => {
+                    let cwd = if cwd.as_os_str().is_empty() {
+                        self.cwd.clone()
+                    } else {
+                        cwd
+                    };
+                    self.gathered.folders.push((line, cwd, command));
+                }
                 Ok(Event::Exited(code)) => {
                     self.shell = None;
                     return Some(Event::Exited(code));

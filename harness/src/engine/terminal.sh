@@ -13,6 +13,7 @@
 #             pwd N LINE PWD COMMAND                  with flag 8, before each command
 #             done N STATUS STARTED PWD               the block ended; STARTED is 0 when it
 #                                                     could not even be started, else 1
+# PWD is empty while a lab has unset it.
 # LINE is the line in the block (1 = its first line); the harness maps it to the Markdown line.
 # On exit (`exit` in a block, SIGTERM; not at the end of input, which ends the lab) the shell
 # state is written to $dir/state, which a new terminal restores if this one has to be replaced.
@@ -86,7 +87,7 @@ for __labbook_v in "${__labbook_names[@]}"; do
   esac
 done
 {
-  builtin printf "builtin cd -- %q\n" "$PWD"
+  builtin printf "builtin cd -- %q\n" "${PWD-$(builtin pwd)}"
   if ((${#__labbook_vars[@]})); then builtin declare -p "${__labbook_vars[@]}"; fi
   if ((${#__labbook_fns[@]})); then builtin declare -f "${__labbook_fns[@]}"; fi
   builtin declare -Fx
@@ -150,10 +151,15 @@ done
 if [[ -f $__labbook_dir/state ]]; then
   builtin source "$__labbook_dir/state" >/dev/null 2>&1
 fi
-__labbook_wtrap='if [[ ${BASH_SOURCE[0]-} == "$__labbook_block" && $BASH_COMMAND != "$__labbook_eval" ]]; then builtin printf "pwd\t%s\t%s\t%s\t%s\0" "$__labbook_n" "$LINENO" "$PWD" "$BASH_COMMAND" >&62; fi'
+__labbook_wtrap='if [[ ${BASH_SOURCE[0]-} == "$__labbook_block" && $BASH_COMMAND != "$__labbook_eval" ]]; then builtin printf "pwd\t%s\t%s\t%s\t%s\0" "$__labbook_n" "$LINENO" "${PWD-}" "$BASH_COMMAND" >&62; fi'
 
 # Costs below are in instructions of bash per block, which a trivial block (`echo`; `true`) runs
 # about 300,000 of: every command the loop saves is a step's worth of microseconds.
+# The loop reads no variable a lab may unset (under `set -u` that would end the shell): the lab's
+# token is kept here, and an unset PWD (until the lab's next `cd`) is reported empty, which the
+# harness reads as "where the block before was". Asking bash with $(builtin pwd) as the default
+# would cost every block 40,000 instructions: bash parses the substitution at each expansion.
+__labbook_token=$LABBOOK_LAB
 while :; do
   # The next block usually follows within microseconds: wait for it awake, because a shell that
   # sleeps is woken up late (on virtual machines, by more than a trivial step costs).
@@ -180,13 +186,13 @@ while :; do
   ((__labbook_ok = 0, __labbook_head)) || :
   # Exported for every block (a plain assignment would cost 14,000 instructions less, but after a
   # block's `unset LABBOOK_STEP` the steps that follow would start processes without it).
-  builtin export LABBOOK_STEP=$LABBOOK_LAB.$__labbook_n
+  builtin export LABBOOK_STEP=$__labbook_token.$__labbook_n
   # Most blocks (flags 0): ASCII, no input, the shared output, no working folders; and the block
   # file is still there. The `done` record takes the block's status straight from `$?`.
   if [[ $__labbook_f == 0 && -f $__labbook_block ]]; then
     builtin read -r -N "$__labbook_len" __labbook_code
     builtin source "$__labbook_block" <&60 >&61 2>&$((__labbook_ok = 1))
-    builtin printf 'done\t%s\t%s\t%s\t%s\0' "$__labbook_n" "$?" "$__labbook_ok" "$PWD"
+    builtin printf 'done\t%s\t%s\t%s\t%s\0' "$__labbook_n" "$?" "$__labbook_ok" "${PWD-}"
     continue
   fi
   # `read -N` counts characters: LEN is in bytes, which are characters only in the C locale
@@ -220,5 +226,5 @@ while :; do
     builtin trap - DEBUG
     [[ -z $__labbook_ft ]] || builtin set +T
   fi
-  builtin printf 'done\t%s\t%s\t%s\t%s\0' "$__labbook_n" "$__labbook_rc" "$__labbook_ok" "$PWD"
+  builtin printf 'done\t%s\t%s\t%s\t%s\0' "$__labbook_n" "$__labbook_rc" "$__labbook_ok" "${PWD-}"
 done
