@@ -98,10 +98,13 @@ fn empty(dir: &Path, relative: &Path) -> io::Result<()> {
             .map(|(_, kept)| *kept);
         match kept {
             Some(Kept::Folder) if kind.is_dir() => empty(&path, &name)?,
-            // Truncating a file with another name (a hard link the lab made to a file of
-            // somebody else's) would empty that file too: such a name is only removed.
-            Some(Kept::Emptied) if kind.is_file() && entry.metadata()?.nlink() == 1 => {
-                if entry.metadata()?.len() > 0 {
+            Some(Kept::Emptied) if kind.is_file() => {
+                let meta = entry.metadata()?;
+                // Truncating a file with another name (a hard link the lab made to a file of
+                // somebody else's) would empty that file too: such a name is only removed.
+                if meta.nlink() != 1 {
+                    fs::remove_file(&path)?;
+                } else if meta.len() > 0 {
                     fs::OpenOptions::new().write(true).open(&path)?.set_len(0)?;
                 }
             }

@@ -204,10 +204,7 @@ impl Tree {
                 Some(stamp) if meta.is_dir() && stamp.ino == meta.ino() => {
                     // Entries added or removed change a folder's ctime; its own mode is all
                     // there is to restore, its entries are checked one by one.
-                    if stamp.mode != meta.mode() {
-                        fs::set_permissions(&path, fs::Permissions::from_mode(stamp.mode))
-                            .map_err(error(&path))?;
-                    }
+                    put_back_mode(&path, stamp, &meta)?;
                     seen.insert(name);
                     if deep {
                         self.sweep(source, &inside, true, suspects, cancelled)?;
@@ -253,15 +250,10 @@ impl Tree {
     /// which no folder's sweep looks at).
     fn restore_mode(&self, relative: &Path) -> Result<(), SandboxError> {
         let path = self.path.join(relative);
-        let (Some(stamp), Ok(meta)) = (self.stamps.get(relative), fs::symlink_metadata(&path))
-        else {
-            return Ok(());
-        };
-        if meta.is_dir() && stamp.mode != meta.mode() {
-            fs::set_permissions(&path, fs::Permissions::from_mode(stamp.mode))
-                .map_err(copy_error(&path))?;
+        match (self.stamps.get(relative), fs::symlink_metadata(&path)) {
+            (Some(stamp), Ok(meta)) if meta.is_dir() => put_back_mode(&path, stamp, &meta),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Drops the record of the entry at `relative` and everything under it, before it is copied
@@ -487,6 +479,15 @@ impl Watch {
         }
         events
     }
+}
+
+/// Gives the copied folder at `path` (now `meta`) the mode it was copied with.
+fn put_back_mode(path: &Path, stamp: &Stamp, meta: &fs::Metadata) -> Result<(), SandboxError> {
+    if stamp.mode != meta.mode() {
+        fs::set_permissions(path, fs::Permissions::from_mode(stamp.mode))
+            .map_err(copy_error(path))?;
+    }
+    Ok(())
 }
 
 /// Maps an OS error on `path` to [`SandboxError::Copy`].
